@@ -1,0 +1,958 @@
+"""Build the labelled development set for the risk analyser from files that packages ship.
+
+    python scripts/build_risk_devset.py [--out var/risk_devset] [--seed 5]
+
+Nothing here is committed: images are generated into ``--out`` (git-ignored ``var/``) with
+``labels.csv`` beside them. Columns: ``file`` (relative to the folder), ``category`` (``chart``,
+``screenshot``, ``medical`` or ``photo``), ``split`` (``dev`` or ``heldout``), ``source`` (where the
+pixels came from), ``also`` (other categories that are also true of the image, ``|``-separated,
+e.g. a dashboard screenshot that shows a chart) and ``caption`` (a synthetic model caption written
+for that image class; about a third are neutral or misleading on purpose).
+
+Sources (all offline):
+- photos: scikit-image, scikit-learn and matplotlib sample photos (dev); mahotas demo photos and
+  OpenCV's sample photos from Debian's ``opencv-doc`` when installed (held-out). The packages ship
+  few real photos, so each one is also used as random crops and rescales; the builder says so in
+  the ``source`` column (``...#crop2``).
+- medical: DICOM files from ``pydicom-data`` (radiographs, CT, MR, ultrasound, NM) rendered with
+  their own or percentile windows, scikit-image microscopy (dev); pydicom's own test files,
+  NIfTI brains from nibabel/nilearn, matplotlib's MRI, scikit-image retina, mahotas fluorescence
+  microscopy (held-out).
+- charts: matplotlib from bundled data sets (scikit-learn tables, matplotlib stock and EEG data).
+  Dev and held-out use different chart types and styles; held-out also has HTML/SVG charts and
+  tables rendered by Chromium.
+- screenshots: headless Chromium (``/usr/bin/chromium`` through Playwright) on local HTML: real
+  pydoc pages, real command output in terminal themes, forms, directory listings, code editors
+  (dev); dashboards, mail and chat apps, phone viewports, dark mode, spreadsheets, PDF viewer (held-out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import html
+import io
+import os
+import random
+import shutil
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+warnings.filterwarnings("ignore")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+OPENCV_SAMPLES = Path("/usr/share/doc/opencv-doc/examples/data")
+
+
+@dataclass
+class Item:
+    image: Image.Image
+    category: str
+    split: str
+    source: str
+    caption: str
+    also: list[str] = field(default_factory=list)
+    fmt: str = "png"
+
+
+@dataclass
+class Builder:
+    out: Path
+    rng: random.Random
+    rows: list[dict[str, str]] = field(default_factory=list)
+    counter: dict[str, int] = field(default_factory=dict)
+
+    def add(self, item: Item) -> None:
+        key = f"{item.split}-{item.category}"
+        self.counter[key] = self.counter.get(key, 0) + 1
+        name = f"{key}-{self.counter[key]:03d}.{item.fmt}"
+        path = self.out / "images" / name
+        image = item.image
+        if item.fmt == "jpg":
+            image.convert("RGB").save(path, quality=self.rng.choice([75, 85, 92]))
+        else:
+            image.save(path)
+        self.rows.append(
+            {
+                "file": f"images/{name}",
+                "category": item.category,
+                "split": item.split,
+                "source": item.source,
+                "also": "|".join(item.also),
+                "caption": item.caption,
+            }
+        )
+
+
+# --------------------------------------------------------------------------------------- photos
+PHOTO_CAPTIONS = {
+    "astronaut": "a woman in an astronaut suit with an american flag",
+    "camera": "a black and white photo of a man with a camera on a tripod",
+    "chelsea": "an orange cat looking at the camera",
+    "coffee": "a cup of coffee on a saucer with a spoon",
+    "rocket": "a rocket on a launch pad with trees in the foreground",
+    "motorcycle_left": "a motorcycle parked in a room",
+    "brick": "a close up of a brick wall",
+    "grass": "a close up of green grass",
+    "gravel": "a close up of small stones on the ground",
+    "hubble_deep_field": "a bunch of stars and galaxies in the dark sky",
+    "moon": "a close up of the surface of the moon",
+    "coins": "a bunch of old coins on a table",
+    "clock_motion": "a blurry picture of a clock on a wall",
+    "china": "a chinese temple with trees in front of it",
+    "flower": "a close up of a pink flower with green leaves",
+    "grace_hopper": "a woman in a military uniform posing for a picture",
+    "DepartmentStore": "the inside of a department store with people shopping",
+    "luispedro": "a man with a beard smiling for the camera",
+    "lena": "a woman wearing a hat with a feather",
+    "aero1": "an aerial view of a city with buildings and roads",
+    "aero3": "an aerial view of houses and streets",
+    "aloeL": "a potted aloe plant on a table",
+    "apple": "a red apple on a white background",
+    "baboon": "a close up of a baboon's face",
+    "basketball1": "a man throwing a basketball in a room",
+    "board": "a wooden board game on a table",
+    "building": "a tall building with many windows",
+    "butterfly": "a butterfly sitting on a flower",
+    "fruits": "a bowl of fruit on a table",
+    "graf1": "a wall covered in graffiti",
+    "home": "a living room with a couch and a table",
+    "leuvenA": "a street with old buildings and cars",
+    "messi5": "a soccer player kicking a ball on a field",
+    "orange": "an orange on a white background",
+    "rubberwhale1": "a toy whale and other objects on a table",
+    "squirrel_cls": "a squirrel sitting on the grass",
+    "stuff": "a pile of toys on the floor",
+    "HappyFish": "a fish swimming in an aquarium",
+    "chicky_512": "a small yellow chick standing on straw",
+    "box_in_scene": "a box of tea on a cluttered table",
+    "left01": "a man holding a checkered board in a room",
+    "licenseplate_motion": "a blurry picture of a car license plate",
+    "text_defocus": "a blurry picture of a page of text",
+    "smarties": "a pile of colorful candies on a table",
+    "ela_original": "a group of people standing in front of a building",
+}
+MISLEADING_PHOTO = [
+    "a picture of a screen",  # phone photos are often captioned like this
+    "a scan of an old photo",
+    "a graphic of a landscape",
+    "a photo",
+]
+
+
+def photo_variants(
+    b: Builder, img: Image.Image, name: str, split: str, n_crops: int
+) -> Iterator[Item]:
+    img = img.convert("RGB")
+
+    def caption() -> str:
+        if b.rng.random() < 0.15:
+            return b.rng.choice(MISLEADING_PHOTO)
+        return PHOTO_CAPTIONS.get(name, "a photo")
+
+    yield Item(img, "photo", split, f"{name}", caption(), fmt=b.rng.choice(["jpg", "png"]))
+    w, h = img.size
+    for i in range(n_crops):
+        frac = b.rng.uniform(0.45, 0.85)
+        cw, ch = max(16, int(w * frac)), max(16, int(h * frac * b.rng.uniform(0.75, 1.25)))
+        ch = min(ch, h)
+        x0, y0 = b.rng.randint(0, w - cw), b.rng.randint(0, h - ch)
+        crop = img.crop((x0, y0, x0 + cw, y0 + ch))
+        scale = b.rng.choice([0.6, 1.0, 1.5, 2.0])
+        crop = crop.resize((max(16, int(cw * scale)), max(16, int(ch * scale))), Image.LANCZOS)
+        if b.rng.random() < 0.5:
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        yield Item(crop, "photo", split, f"{name}#crop{i + 1}", caption(), fmt="jpg")
+
+
+def build_photos(b: Builder) -> None:
+    import matplotlib.cbook as cbook
+    from skimage import data as skd
+    from sklearn.datasets import load_sample_images
+
+    dev: list[tuple[str, Image.Image]] = []
+    for name in [
+        "astronaut", "camera", "chelsea", "coffee", "rocket", "motorcycle_left", "brick",
+        "grass", "gravel", "hubble_deep_field", "moon", "coins", "clock_motion",
+    ]:  # fmt: skip
+        fetch = getattr(skd, name, None)
+        arr = fetch() if fetch else _skimage_file(f"{name}.png")
+        dev.append((name, Image.fromarray(arr)))
+    samples = load_sample_images()
+    for name, arr in zip(["china", "flower"], samples.images, strict=True):
+        dev.append((name, Image.fromarray(arr)))
+    for name, img in dev:
+        for item in photo_variants(b, img, name, "dev", n_crops=4):
+            b.add(item)
+
+    held: list[tuple[str, Image.Image]] = []
+    with cbook.get_sample_data("grace_hopper.jpg") as fh:
+        held.append(("grace_hopper", Image.open(fh).copy()))
+    try:
+        import mahotas.demos
+
+        ddir = Path(mahotas.demos.__file__).parent / "data"
+        for name in ["luispedro", "lena"]:
+            held.append((name, Image.open(ddir / f"{name}.jpg").copy()))
+    except ImportError:
+        print("mahotas not installed: fewer held-out photos", file=sys.stderr)
+    if OPENCV_SAMPLES.exists():
+        for name in [
+            "aero1", "aero3", "aloeL", "apple", "baboon", "basketball1", "board", "building",
+            "butterfly", "fruits", "graf1", "home", "leuvenA", "messi5", "orange", "rubberwhale1",
+            "squirrel_cls", "stuff", "chicky_512", "box_in_scene", "left01", "licenseplate_motion",
+            "ela_original",
+        ]:  # fmt: skip
+            path = next(OPENCV_SAMPLES.glob(f"{name}.*"))
+            held.append((name, Image.open(path).copy()))
+    else:
+        print("opencv-doc not installed (apt-get install opencv-doc): fewer held-out photos")
+    for name, img in held:
+        for item in photo_variants(b, img, name, "heldout", n_crops=1):
+            b.add(item)
+
+
+def _skimage_file(name: str) -> np.ndarray:
+    import skimage
+
+    return np.asarray(Image.open(Path(skimage.__file__).parent / "data" / name))
+
+
+# -------------------------------------------------------------------------------------- medical
+MEDICAL_CAPTIONS = {
+    "CR": ["an x-ray of a person's chest", "an x - ray image of a hand", "a black and white image"],
+    "CT": ["a ct scan of the abdomen", "a cross section of a human body", "a black and white photo"],
+    "MR": ["an mri scan of the brain", "a black and white image of a human head", "a gray circle"],
+    "US": ["an ultrasound image of a baby", "an ultrasound of the heart", "a blurry black image"],
+    "NM": ["a bone scan of a human body", "a nuclear medicine scan", "a black and white picture"],
+    "MICRO": ["cells under a microscope", "a microscope image of tissue", "a purple pattern"],
+    "FLUO": ["fluorescent cells under a microscope", "a microscopy image of nuclei", "stars"],
+    "EYE": ["a retinal scan of an eye", "an image of the back of the eye", "an orange circle"],
+}
+
+
+def medical_caption(b: Builder, kind: str) -> str:
+    pool = MEDICAL_CAPTIONS[kind]
+    return pool[2] if b.rng.random() < 0.3 else b.rng.choice(pool[:2])
+
+
+def _to_uint8(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    out = (arr.astype(np.float64) - lo) / max(hi - lo, 1e-6)
+    return (np.clip(out, 0, 1) * 255).astype(np.uint8)
+
+
+def render_dicom(path: Path, frame: int = 0, window: str = "file") -> Image.Image:
+    import pydicom
+    from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
+
+    ds = pydicom.dcmread(path)
+    arr = ds.pixel_array
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        arr = arr[frame]
+    pi = ds.PhotometricInterpretation
+    if pi == "PALETTE COLOR":
+        rgb = apply_color_lut(arr, ds)
+        if rgb.dtype != np.uint8:
+            rgb = (rgb / 256).astype(np.uint8)
+        return Image.fromarray(rgb)
+    if arr.ndim == 3:
+        return Image.fromarray(arr.astype(np.uint8))
+    values = apply_modality_lut(arr, ds)
+    if window == "file" and "WindowCenter" in ds:
+        shown = apply_voi_lut(values, ds)
+        lo, hi = float(np.min(shown)), float(np.max(shown))
+    else:
+        shown = values
+        q = {"file": (1, 99), "p1": (1, 99), "wide": (0, 100), "narrow": (20, 95)}[window]
+        lo, hi = (float(v) for v in np.percentile(values, q))
+    img = _to_uint8(shown, lo, hi)
+    if pi == "MONOCHROME1":
+        img = 255 - img
+    return Image.fromarray(img)
+
+
+def volume_slices(vol: np.ndarray, picks: list[tuple[int, float]]) -> Iterator[np.ndarray]:
+    for axis, where in picks:
+        idx = int(vol.shape[axis] * where)
+        sl = np.take(vol, idx, axis=axis)
+        sl = np.rot90(sl)
+        lo, hi = np.percentile(sl, (1, 99.5))
+        yield _to_uint8(sl, lo, hi)
+
+
+def build_medical(b: Builder) -> None:
+    import data_store
+    import pydicom
+    import skimage
+
+    store = Path(data_store.__file__).parent / "data"
+    own = Path(pydicom.__file__).parent / "data" / "test_files"
+    # (file, kind, frame, window, crop box as fractions or None)
+    dev_specs: list[tuple[Path, str, int, str, tuple[float, ...] | None]] = [
+        (store / "RG1_UNCI.dcm", "CR", 0, "file", None),
+        (store / "RG1_UNCI.dcm", "CR", 0, "narrow", None),
+        (store / "RG1_UNCI.dcm", "CR", 0, "file", (0.1, 0.3, 0.7, 0.9)),
+        (store / "RG3_UNCI.dcm", "CR", 0, "file", None),
+        (store / "RG3_UNCI.dcm", "CR", 0, "wide", None),
+        (store / "RG3_UNCI.dcm", "CR", 0, "file", (0.2, 0.0, 0.8, 0.6)),
+        (store / "MR2_UNCI.dcm", "MR", 0, "file", None),
+        (store / "MR2_UNCI.dcm", "MR", 0, "narrow", None),
+        (store / "MR2_UNCI.dcm", "MR", 0, "p1", (0.0, 0.2, 0.6, 0.8)),
+        (store / "US1_UNCI.dcm", "US", 0, "file", None),
+        (store / "OBXXXX1A_2frame.dcm", "US", 0, "file", None),
+        (store / "693_UNCI.dcm", "CT", 0, "file", None),
+        (store / "693_UNCI.dcm", "CT", 0, "p1", None),
+        (store / "693_UNCI.dcm", "CT", 0, "narrow", None),
+        (store / "693_UNCI.dcm", "CT", 0, "p1", (0.2, 0.2, 0.8, 0.8)),
+        (store / "JPEG2000_UNC.dcm", "NM", 0, "p1", None),
+        (store / "MR-SIEMENS-DICOM-WithOverlays.dcm", "MR", 0, "file", None),
+        (store / "MR-SIEMENS-DICOM-WithOverlays.dcm", "MR", 0, "wide", None),
+        (store / "MR-SIEMENS-DICOM-WithOverlays.dcm", "MR", 0, "p1", (0.3, 0.2, 0.9, 0.8)),
+        (store / "emri_small.dcm", "MR", 2, "p1", None),
+        (store / "emri_small.dcm", "MR", 5, "p1", None),
+        (store / "emri_small.dcm", "MR", 8, "p1", None),
+        (store / "gdcm-US-ALOKA-16.dcm", "US", 0, "file", None),
+        (store / "color-pl.dcm", "US", 0, "file", None),
+    ]
+    for path, kind, frame, window, box in dev_specs:
+        img = render_dicom(path, frame, window)
+        if box:
+            w, h = img.size
+            img = img.crop((int(box[0] * w), int(box[1] * h), int(box[2] * w), int(box[3] * h)))
+        src = f"pydicom-data:{path.name}[{frame}]/{window}" + ("#crop" if box else "")
+        b.add(Item(img, "medical", "dev", src, medical_caption(b, kind)))
+    sk = Path(skimage.__file__).parent / "data"
+    phantom = Image.open(sk / "phantom.png").convert("L")
+    b.add(Item(phantom, "medical", "dev", "skimage:phantom.png", medical_caption(b, "CT")))
+    for name, kind in [("cell.png", "MICRO"), ("ihc.png", "MICRO")]:
+        img = Image.open(sk / name).convert("RGB")
+        b.add(Item(img, "medical", "dev", f"skimage:{name}", medical_caption(b, kind)))
+        for i, item in enumerate(photo_variants(b, img, name, "dev", n_crops=2)):
+            if i:
+                item.category, item.caption = "medical", medical_caption(b, kind)
+                item.source = f"skimage:{name}#crop{i}"
+                b.add(item)
+
+    # pydicom's own test files that do not repeat a pydicom-data image
+    held_specs: list[tuple[Path, str, int, str]] = [
+        (own / "CT_small.dcm", "CT", 0, "file"),
+        (own / "CT_small.dcm", "CT", 0, "wide"),
+        (own / "MR_small.dcm", "MR", 0, "p1"),
+        (own / "examples_ybr_color.dcm", "US", 5, "file"),
+        (own / "examples_ybr_color.dcm", "US", 25, "file"),
+    ]
+    for path, kind, frame, window in held_specs:
+        img = render_dicom(path, frame, window)
+        src = f"pydicom:{path.name}[{frame}]/{window}"
+        b.add(Item(img, "medical", "heldout", src, medical_caption(b, kind)))
+    for name, kind in [("retina.jpg", "EYE"), ("microaneurysms.png", "EYE")]:
+        img = Image.open(sk / name).convert("RGB")
+        b.add(Item(img, "medical", "heldout", f"skimage:{name}", medical_caption(b, kind)))
+    try:
+        import mahotas.demos
+
+        nuclear = Image.open(Path(mahotas.demos.__file__).parent / "data" / "nuclear.png")
+        nuclear = nuclear.convert("RGB")
+        b.add(Item(nuclear, "medical", "heldout", "mahotas:nuclear", medical_caption(b, "FLUO")))
+        w, h = nuclear.size
+        crop = nuclear.crop((w // 4, h // 4, w // 4 + w // 2, h // 4 + h // 2))
+        b.add(Item(crop, "medical", "heldout", "mahotas:nuclear#crop", "glowing dots"))
+    except ImportError:
+        pass
+    import matplotlib.cbook as cbook
+
+    with cbook.get_sample_data("s1045.ima.gz") as fh:
+        raw = gzip.decompress(fh.read()) if not isinstance(fh, gzip.GzipFile) else fh.read()
+    mri = np.frombuffer(raw, np.uint16).reshape(256, 256)
+    lo, hi = np.percentile(mri, (1, 99.5))
+    mri_img = Image.fromarray(_to_uint8(mri, lo, hi))
+    b.add(Item(mri_img, "medical", "heldout", "matplotlib:s1045.ima", medical_caption(b, "MR")))
+    try:
+        import nibabel as nib
+        import nilearn
+
+        mni = Path(nilearn.__file__).parent / "datasets" / "data"
+        vol = nib.load(mni / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz").get_fdata()
+        picks = [(2, 0.35), (2, 0.55), (2, 0.7), (1, 0.5), (1, 0.3), (1, 0.65), (0, 0.5),
+                 (0, 0.3), (0, 0.4)]  # fmt: skip
+        for i, sl in enumerate(volume_slices(vol, picks)):
+            img = Image.fromarray(sl).resize((sl.shape[1] * 2, sl.shape[0] * 2), Image.BICUBIC)
+            b.add(Item(img, "medical", "heldout", f"nilearn:mni_t1#{i}", medical_caption(b, "MR")))
+        epi = nib.load(Path(nib.__file__).parent / "tests" / "data" / "example4d.nii.gz")
+        for i, sl in enumerate(volume_slices(epi.get_fdata()[..., 0], [(2, 0.5), (2, 0.7)])):
+            img = Image.fromarray(sl).resize((sl.shape[1] * 3, sl.shape[0] * 3), Image.BICUBIC)
+            b.add(Item(img, "medical", "heldout", f"nibabel:example4d#{i}", "a gray blob"))
+    except ImportError:
+        print("nibabel/nilearn not installed: fewer held-out medical images", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------- charts
+DEV_STYLES = ["default", "ggplot", "seaborn-v0_8-whitegrid", "bmh", "classic", "tableau-colorblind10"]
+HELD_STYLES = ["dark_background", "Solarize_Light2", "fivethirtyeight", "seaborn-v0_8-darkgrid",
+               "grayscale", "seaborn-v0_8-paper"]  # fmt: skip
+
+
+def _datasets() -> dict[str, tuple[np.ndarray, list[str]]]:
+    import matplotlib.cbook as cbook
+    from sklearn import datasets as skds
+
+    out = {}
+    for name in ["iris", "wine", "diabetes", "breast_cancer", "linnerud"]:
+        d = getattr(skds, f"load_{name}")()
+        out[name] = (np.asarray(d.data, dtype=float), list(d.feature_names))
+    stocks_csv = cbook.get_sample_data("Stocks.csv", asfileobj=False)
+    stocks = np.genfromtxt(stocks_csv, delimiter=",", names=True, skip_header=1)
+    cols = [c for c in stocks.dtype.names if c != "Date"]
+    out["stocks"] = (np.column_stack([stocks[c] for c in cols]), cols)
+    with cbook.get_sample_data("eeg.dat") as fh:
+        eeg = np.fromfile(fh, dtype=np.float64).reshape(-1, 4)
+    out["eeg"] = (eeg, ["PG3", "PG5", "PG7", "PG9"])
+    return out
+
+
+def chart_types() -> dict[str, Callable]:
+    def line(ax, data, cols, rng):
+        k = rng.randint(1, min(4, data.shape[1]))
+        n = min(len(data), rng.choice([30, 80, 300]))
+        for j in range(k):
+            col = data[:n, j]
+            ax.plot(np.arange(n), col, label=cols[j], marker=rng.choice(["", "", "o", "."]))
+        ax.legend(fontsize=8)
+        ax.set_xlabel("index")
+
+    def bar(ax, data, cols, rng):
+        k = min(len(cols), rng.randint(3, 8))
+        ax.bar([c[:10] for c in cols[:k]], np.nanmean(np.abs(data[:, :k]), axis=0))
+        ax.tick_params(axis="x", rotation=30)
+
+    def barh(ax, data, cols, rng):
+        k = min(len(cols), rng.randint(3, 10))
+        ax.barh([c[:12] for c in cols[:k]], np.nanstd(data[:, :k], axis=0))
+
+    def scatter(ax, data, cols, rng):
+        i, j = rng.sample(range(data.shape[1]), 2)
+        ax.scatter(data[:, i], data[:, j], c=data[:, 0], s=rng.choice([8, 20, 40]), alpha=0.7)
+        ax.set_xlabel(cols[i])
+        ax.set_ylabel(cols[j])
+
+    def hist(ax, data, cols, rng):
+        j = rng.randrange(data.shape[1])
+        ax.hist(data[:, j], bins=rng.choice([10, 20, 40]), edgecolor="black")
+        ax.set_title(f"Distribution of {cols[j]}")
+
+    def pie(ax, data, cols, rng):
+        k = min(len(cols), rng.randint(3, 6))
+        ax.pie(np.nanmean(np.abs(data[:, :k]), axis=0), labels=cols[:k], autopct="%1.0f%%")
+
+    def box(ax, data, cols, rng):
+        k = min(data.shape[1], 5)
+        ax.boxplot(data[:, :k], tick_labels=[c[:8] for c in cols[:k]])
+
+    def heatmap(ax, data, cols, rng):
+        corr = np.corrcoef(np.nan_to_num(data[:, :8]).T)
+        im = ax.imshow(corr, cmap=rng.choice(["viridis", "coolwarm", "magma"]))
+        ax.figure.colorbar(im, ax=ax)
+        ax.set_title("Correlation")
+
+    def errorbar(ax, data, cols, rng):
+        k = min(data.shape[1], 6)
+        ax.errorbar(range(k), np.nanmean(data[:, :k], 0), yerr=np.nanstd(data[:, :k], 0), fmt="o-")
+        ax.grid(True)
+
+    def step(ax, data, cols, rng):
+        y = np.cumsum(np.abs(np.nan_to_num(data[:50, 0])))
+        ax.step(np.arange(len(y)), y)
+        ax.set_ylabel("cumulative")
+
+    def stacked(ax, data, cols, rng):
+        k = min(data.shape[1], 4)
+        y = np.abs(np.nan_to_num(data[:60, :k])).T
+        ax.stackplot(np.arange(y.shape[1]), y, labels=cols[:k])
+        ax.legend(loc="upper left", fontsize=7)
+
+    def violin(ax, data, cols, rng):
+        k = min(data.shape[1], 4)
+        ax.violinplot([np.nan_to_num(data[:, j]) for j in range(k)], showmeans=True)
+
+    def polar(ax, data, cols, rng):
+        fig = ax.figure
+        ax.remove()
+        pax = fig.add_subplot(projection="polar")
+        theta = np.linspace(0, 2 * np.pi, 100)
+        pax.plot(theta, 1 + np.abs(np.sin(theta * rng.randint(2, 6))))
+        pax.fill(theta, 1 + 0.5 * np.cos(theta * 3), alpha=0.3)
+
+    def table(ax, data, cols, rng):
+        ax.axis("off")
+        k = min(len(cols), 5)
+        cells = [[f"{v:.2f}" for v in row[:k]] for row in data[: rng.randint(6, 14)]]
+        t = ax.table(cellText=cells, colLabels=[c[:10] for c in cols[:k]], loc="center")
+        t.scale(1, 1.4)
+
+    def contour(ax, data, cols, rng):
+        import matplotlib.cbook as cbook
+
+        dem = cbook.get_sample_data("jacksboro_fault_dem.npz")["elevation"]
+        cs = ax.contourf(dem, levels=rng.choice([8, 12, 20]), cmap="terrain")
+        ax.contour(dem, levels=8, colors="k", linewidths=0.5)
+        ax.figure.colorbar(cs, ax=ax, label="elevation (m)")
+
+    def diagram(ax, data, cols, rng):
+        ax.axis("off")
+        steps = ["Import", "Caption", "Flag risk", "Review", "Export"][: rng.randint(3, 5)]
+        for i, s in enumerate(steps):
+            x = 0.1 + i * 0.8 / max(len(steps) - 1, 1)
+            ax.text(x, 0.5, s, ha="center", va="center", fontsize=11,
+                    bbox={"boxstyle": "round", "fc": rng.choice(["#cde", "#fdc", "#dfd"])})
+            if i:
+                ax.annotate("", xy=(x - 0.06, 0.5), xytext=(x - 0.8 / max(len(steps) - 1, 1) + 0.06, 0.5),
+                            arrowprops={"arrowstyle": "->"})  # fmt: skip
+
+    return {
+        "dev": {"line": line, "bar": bar, "barh": barh, "scatter": scatter, "hist": hist,
+                "pie": pie, "box": box, "heatmap": heatmap, "errorbar": errorbar, "step": step},
+        "heldout": {"stacked": stacked, "violin": violin, "polar": polar, "table": table,
+                    "contour": contour, "diagram": diagram, "line": line, "scatter": scatter},
+    }  # fmt: skip
+
+
+CHART_CAPTIONS = {
+    "line": ["a line graph showing data over time", "a graph of stock prices"],
+    "bar": ["a bar chart with several bars", "a bar graph of the data"],
+    "barh": ["a horizontal bar chart", "a chart comparing values"],
+    "scatter": ["a scatter plot of points", "a plot with many dots"],
+    "hist": ["a histogram of values", "a bar graph showing a distribution"],
+    "pie": ["a pie chart with percentages", "a pie chart divided into slices"],
+    "box": ["a box plot of several variables", "a chart with boxes and whiskers"],
+    "heatmap": ["a heat map of a correlation matrix", "a colorful grid chart"],
+    "errorbar": ["a graph with error bars", "a line plot with points"],
+    "step": ["a step graph going up", "a line chart"],
+    "stacked": ["a stacked area chart", "a colorful area graph"],
+    "violin": ["a violin plot", "a chart with shapes"],
+    "polar": ["a polar plot", "a radar chart"],
+    "table": ["a table of numbers", "a table with rows and columns"],
+    "contour": ["a contour map of elevation", "a topographic map with a color bar"],
+    "diagram": ["a flow chart with boxes and arrows", "a diagram of a process"],
+}
+NEUTRAL_CHART = ["a white background with colorful lines", "a picture of some text and shapes",
+                 "a blue and orange image", "a close up of a piece of paper"]  # fmt: skip
+
+
+def build_charts(b: Builder) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = _datasets()
+    types = chart_types()
+    plan = [("dev", 44, DEV_STYLES), ("heldout", 22, HELD_STYLES)]
+    for split, count, styles in plan:
+        names = list(types[split])
+        for i in range(count):
+            kind = names[i % len(names)]
+            ds = b.rng.choice(list(data))
+            arr, cols = data[ds]
+            style = b.rng.choice(styles)
+            with plt.style.context(style):
+                fig, ax = plt.subplots(
+                    figsize=(b.rng.uniform(4, 11), b.rng.uniform(3, 7)),
+                    dpi=b.rng.choice([72, 100, 120, 150]),
+                )
+                types[split][kind](ax, arr, cols, b.rng)
+                if b.rng.random() < 0.5 and kind not in {"table", "diagram", "polar"}:
+                    ax.set_title(f"{ds.replace('_', ' ').title()} data")
+                buf = io.BytesIO()
+                fig.tight_layout()
+                fig.savefig(buf, format="png")
+                plt.close(fig)
+            img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+            cap = b.rng.choice(NEUTRAL_CHART) if b.rng.random() < 0.3 else b.rng.choice(
+                CHART_CAPTIONS[kind]
+            )
+            fmt = "jpg" if b.rng.random() < 0.3 else "png"
+            b.add(Item(img, "chart", split, f"matplotlib:{kind}/{ds}/{style}", cap, fmt=fmt))
+
+
+# ---------------------------------------------------------------------------------- screenshots
+CSS_LIGHT = "body{font-family:sans-serif;margin:0;background:#fff;color:#222}"
+CSS_DARK = "body{font-family:sans-serif;margin:0;background:#1e1e1e;color:#ddd}"
+
+
+def _pydoc_page(module: str) -> str:
+    import pydoc
+
+    obj = pydoc.locate(module)
+    return pydoc.html.page(pydoc.describe(obj), pydoc.html.document(obj, module))
+
+
+def _terminal(commands: list[str], theme: tuple[str, str, str]) -> str:
+    bg, fg, prompt = theme
+    parts = []
+    for cmd in commands:
+        try:
+            res = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10)
+            output = (res.stdout + res.stderr)[:3000]
+        except subprocess.TimeoutExpired:
+            output = ""
+        parts.append(
+            f'<span style="color:{prompt}">dev@captiondesk:~/work$</span> {html.escape(cmd)}\n'
+            f"{html.escape(output)}"
+        )
+    body = "".join(parts)
+    return (
+        f"<html><body style='margin:0;background:{bg};color:{fg}'>"
+        f"<div style='background:#444;color:#eee;font:13px sans-serif;padding:4px 10px'>"
+        f"● ● ●  dev@captiondesk: ~/work</div>"
+        f"<pre style='font:14px/1.3 monospace;padding:8px;margin:0;white-space:pre-wrap'>{body}"
+        f"</pre></body></html>"
+    )
+
+
+def _code_editor(path: Path, style: str) -> str:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    code = path.read_text(errors="replace")[:6000]
+    fmt = HtmlFormatter(style=style, linenos="table", full=False)
+    bg = fmt.style.background_color or "#fff"
+    tabs = "".join(
+        f"<span style='padding:6px 14px;background:{'#333' if i else bg};color:#999'>{n}</span>"
+        for i, n in enumerate([path.name, "settings.py", "README.md"])
+    )
+    return (
+        f"<html><head><style>{fmt.get_style_defs('.highlight')} body{{margin:0;background:{bg}}}"
+        f" pre{{font:13px monospace}}</style></head><body><div style='display:flex'>"
+        f"<div style='width:200px;background:#252526;color:#ccc;font:13px sans-serif;"
+        f"padding:8px;height:2000px'>EXPLORER<br>▾ captiondesk<br>&nbsp;&nbsp;models.py<br>"
+        f"&nbsp;&nbsp;views.py<br>&nbsp;&nbsp;{html.escape(path.name)}</div><div style='flex:1'>"
+        f"<div style='background:#2d2d2d;font:12px sans-serif;padding:6px 0'>{tabs}</div>"
+        f"{highlight(code, PythonLexer(), fmt)}</div></div></body></html>"
+    )
+
+
+def _form(title: str, fields: list[str], dark: bool) -> str:
+    rows = "".join(
+        f"<label style='display:block;margin:12px 0 4px'>{f}</label>"
+        f"<input style='width:100%;padding:8px;border:1px solid #aaa;border-radius:4px' "
+        f"value='{'' if i % 2 else 'example'}'>"
+        for i, f in enumerate(fields)
+    )
+    css = CSS_DARK if dark else CSS_LIGHT
+    return (
+        f"<html><head><style>{css}</style></head><body>"
+        f"<div style='background:#3367d6;color:#fff;padding:14px 24px;font-size:20px'>Acme Cloud"
+        f"<span style='float:right;font-size:14px'>Docs · Pricing · Sign in</span></div>"
+        f"<div style='max-width:420px;margin:40px auto;padding:24px;border:1px solid #ccc;"
+        f"border-radius:8px'><h2>{title}</h2>{rows}<button style='margin-top:18px;padding:10px 24px;"
+        f"background:#3367d6;color:#fff;border:0;border-radius:4px'>Continue</button>"
+        f"<p style='font-size:13px'>By continuing you agree to the terms of service.</p></div>"
+        f"</body></html>"
+    )
+
+
+def _dashboard(rng: random.Random, dark: bool) -> str:
+    cards = "".join(
+        f"<div style='flex:1;margin:8px;padding:16px;border-radius:8px;"
+        f"background:{'#2a2a2a' if dark else '#f4f6fa'}'><div style='font-size:13px;opacity:.7'>"
+        f"{label}</div><div style='font-size:28px;font-weight:bold'>{rng.randint(100, 99999):,}"
+        f"</div></div>"
+        for label in ["Active users", "Revenue", "Orders", "Errors"]
+    )
+    bars = "".join(
+        f"<rect x='{20 + i * 36}' y='{200 - h}' width='24' height='{h}' fill='#4e79a7'/>"
+        for i, h in enumerate(rng.randint(20, 180) for _ in range(14))
+    )
+    rows = "".join(
+        f"<tr><td>#{rng.randint(1000, 9999)}</td><td>{rng.choice(['Paid', 'Pending', 'Failed'])}"
+        f"</td><td>${rng.randint(5, 900)}.00</td><td>2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+        f"</td></tr>"
+        for _ in range(8)
+    )
+    side = "".join(f"<div style='padding:10px 16px'>{s}</div>" for s in
+                   ["Overview", "Analytics", "Customers", "Orders", "Settings"])  # fmt: skip
+    css = CSS_DARK if dark else CSS_LIGHT
+    return (
+        f"<html><head><style>{css} td{{padding:6px 12px;border-bottom:1px solid #8884}}</style>"
+        f"</head><body><div style='display:flex'><div style='width:180px;background:#202938;"
+        f"color:#cfd6e4;min-height:1400px'><div style='padding:16px;font-weight:bold'>Metrics</div>"
+        f"{side}</div><div style='flex:1;padding:12px'><h2>Overview</h2><div style='display:flex'>"
+        f"{cards}</div><svg width='540' height='210'>{bars}<line x1='10' y1='200' x2='530' y2='200'"
+        f" stroke='#888'/></svg><table>{rows}</table></div></div></body></html>"
+    )
+
+
+def _mail(rng: random.Random, dark: bool) -> str:
+    subjects = ["Quarterly report", "Re: lunch tomorrow?", "Your invoice #4821", "Build failed",
+                "Welcome to the team", "Meeting notes", "Password reset", "Weekly digest"]  # fmt: skip
+    items = "".join(
+        f"<div style='padding:10px;border-bottom:1px solid #8884'><b>{rng.choice(['Ana', 'Bo', 'Chen', 'Dee'])}"
+        f"</b><span style='float:right;font-size:12px'>{rng.randint(1, 12)}:{rng.randint(10, 59)}</span>"
+        f"<div>{s}</div><div style='font-size:12px;opacity:.6'>Hi, just a quick note about the "
+        f"plan for next week and the numbers we discussed...</div></div>"
+        for s in subjects
+    )  # fmt: skip
+    css = CSS_DARK if dark else CSS_LIGHT
+    return (
+        f"<html><head><style>{css}</style></head><body><div style='background:#c5221f;color:#fff;"
+        f"padding:10px 16px'>Mail <input style='margin-left:40px;width:40%;padding:6px' "
+        f"placeholder='Search mail'></div><div style='display:flex'><div style='width:160px;"
+        f"padding:10px'>Inbox (12)<br><br>Starred<br><br>Sent<br><br>Drafts</div>"
+        f"<div style='flex:1'>{items}</div></div></body></html>"
+    )
+
+
+def _chat(rng: random.Random, dark: bool) -> str:
+    lines = ["hey, are you coming tonight?", "yes! what time?", "around 8", "ok see you there 👍",
+             "can you send me the slides?", "sure, one sec", "thanks!!"]  # fmt: skip
+    bubbles = "".join(
+        f"<div style='text-align:{'right' if i % 2 else 'left'};margin:8px'>"
+        f"<span style='display:inline-block;padding:8px 12px;border-radius:16px;"
+        f"background:{'#0b93f6;color:#fff' if i % 2 else ('#333' if dark else '#e5e5ea')}'>"
+        f"{t}</span></div>"
+        for i, t in enumerate(lines)
+    )
+    css = CSS_DARK if dark else CSS_LIGHT
+    return (
+        f"<html><head><style>{css}</style></head><body><div style='padding:12px;font-weight:bold;"
+        f"border-bottom:1px solid #8886;text-align:center'>Sam ›</div>{bubbles}"
+        f"<div style='position:fixed;bottom:0;left:0;right:0;padding:10px;border-top:1px solid "
+        f"#8886'><input style='width:85%;padding:8px;border-radius:16px;border:1px solid #999' "
+        f"placeholder='Message'></div></body></html>"
+    )
+
+
+def _spreadsheet(data: np.ndarray, cols: list[str]) -> str:
+    head = "".join(f"<th>{chr(65 + i)}</th>" for i in range(len(cols[:9])))
+    first = "".join(f"<td><b>{html.escape(c[:12])}</b></td>" for c in cols[:9])
+    body = "".join(
+        f"<tr><th>{r + 2}</th>" + "".join(f"<td>{v:.2f}</td>" for v in row[:9]) + "</tr>"
+        for r, row in enumerate(data[:40])
+    )
+    return (
+        "<html><head><style>body{margin:0;font:13px sans-serif} th{background:#eee;"
+        "font-weight:normal;border:1px solid #ccc;padding:2px 6px} td{border:1px solid #ddd;"
+        "padding:2px 6px;text-align:right}</style></head><body><div style='background:#1e7145;"
+        "color:#fff;padding:8px'>Book1 - Spreadsheet</div><div style='padding:4px;border-bottom:"
+        "1px solid #ccc'>File Edit View Insert Format Data Tools Help</div><div style='padding:4px'>"
+        f"fx =AVERAGE(B2:B40)</div><table style='border-collapse:collapse'><tr><th></th>{head}</tr>"
+        f"<tr><th>1</th>{first}</tr>{body}</table></body></html>"
+    )
+
+
+def _pdf_viewer(text: str) -> str:
+    paras = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n")[:12])
+    return (
+        "<html><body style='margin:0;background:#525659'><div style='background:#323639;"
+        "color:#eee;padding:10px;font:13px sans-serif'>report.pdf &nbsp; 1 / 12 &nbsp; − 100% +"
+        "</div><div style='width:640px;margin:20px auto;background:#fff;padding:50px;"
+        f"font:14px/1.5 serif'>{paras}</div></body></html>"
+    )
+
+
+def _svg_chart(rng: random.Random) -> str:
+    kind = rng.choice(["bars", "lines", "donut"])
+    w, h = 640, 400
+    parts = [f"<rect width='{w}' height='{h}' fill='#fff'/>"]
+    if kind == "bars":
+        vals = [rng.randint(20, 300) for _ in range(8)]
+        for i, v in enumerate(vals):
+            parts.append(f"<rect x='{70 + i * 66}' y='{350 - v}' width='44' height='{v}' "
+                         f"fill='{rng.choice(['#59a14f', '#e15759', '#4e79a7'])}'/>")  # fmt: skip
+            parts.append(f"<text x='{80 + i * 66}' y='370' font-size='12'>Q{i + 1}</text>")
+    elif kind == "lines":
+        for c in ["#4e79a7", "#f28e2b"]:
+            pts = " ".join(f"{60 + i * 28},{rng.randint(60, 340)}" for i in range(20))
+            parts.append(f"<polyline points='{pts}' fill='none' stroke='{c}' stroke-width='2'/>")
+        for y in range(50, 351, 60):
+            parts.append(f"<line x1='60' y1='{y}' x2='620' y2='{y}' stroke='#ddd'/>")
+    else:
+        acc = 0.0
+        for v, c in zip([0.4, 0.25, 0.2, 0.15], ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2"],
+                        strict=True):  # fmt: skip
+            a0, a1 = acc * 2 * np.pi, (acc + v) * 2 * np.pi
+            acc += v
+            x0, y0 = 320 + 150 * np.sin(a0), 200 - 150 * np.cos(a0)
+            x1, y1 = 320 + 150 * np.sin(a1), 200 - 150 * np.cos(a1)
+            parts.append(f"<path d='M{x0:.1f},{y0:.1f} A150,150 0 {int(v > 0.5)},1 {x1:.1f},"
+                         f"{y1:.1f}' stroke='{c}' stroke-width='60' fill='none'/>")  # fmt: skip
+        parts.append("<text x='290' y='205' font-size='22'>62%</text>")
+    if kind != "donut":
+        parts.append("<line x1='60' y1='350' x2='620' y2='350' stroke='#333'/>")
+        parts.append("<line x1='60' y1='40' x2='60' y2='350' stroke='#333'/>")
+    parts.append(f"<text x='60' y='28' font-size='18' font-family='sans-serif'>"
+                 f"{rng.choice(['Sales by quarter', 'Visitors', 'Market share'])}</text>")  # fmt: skip
+    return f"<html><body style='margin:0'><svg width='{w}' height='{h}'>{''.join(parts)}</svg></body></html>"  # noqa: E501
+
+
+SHOT_CAPTIONS = {
+    "docs": ["a screenshot of a web page with text", "a website with documentation"],
+    "terminal": ["a screenshot of a terminal window", "a computer screen with code on it"],
+    "form": ["a screenshot of a login page", "a web page with a sign up form"],
+    "listing": ["a screenshot of a list of files", "a web page with a list of links"],
+    "editor": ["a screenshot of a code editor", "a computer screen showing python code"],
+    "dashboard": ["a screenshot of a dashboard", "a web page with statistics and a chart"],
+    "mail": ["a screenshot of an email inbox", "a web page with a list of messages"],
+    "chat": ["a screenshot of a text conversation on a phone", "a text message conversation"],
+    "sheet": ["a screenshot of a spreadsheet", "an excel spreadsheet with numbers"],
+    "pdf": ["a screenshot of a document", "a page of text in a pdf viewer"],
+}
+NEUTRAL_SHOT = ["a white page with black text", "a black background with white text",
+                "a picture of some words", "a blue and white sign"]  # fmt: skip
+
+
+def build_screenshots_and_html_charts(b: Builder, tmp: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    rng = b.rng
+    data = _datasets()
+    desktop = [(1280, 800), (1366, 768), (1440, 900), (1920, 1080), (1024, 768)]
+    phone = [(390, 844), (412, 915), (360, 740)]
+    venv_lib = Path(np.__file__).parent.parent
+    py_files = sorted(venv_lib.glob("django/contrib/admin/*.py"))[:12] + sorted(
+        venv_lib.glob("requests/*.py")
+    )[:8]
+    themes = [("#000", "#ccc", "#5f5"), ("#1e1e1e", "#ddd", "#6cf"), ("#fdf6e3", "#333", "#268bd2"),
+              ("#282a36", "#f8f8f2", "#ff79c6")]  # fmt: skip
+    cmds = ["ls -la /usr/lib | head -40", "uname -a; df -h", "ps aux | head -30",
+            "python3 --version; pip --version", "git --version; ls /etc | head -40",
+            "cat /etc/os-release; env | cut -c1-60 | head -20", "ls -R /usr/share/doc | head -50",
+            "free -m; cat /proc/cpuinfo | head -25"]  # fmt: skip
+    modules = ["json", "os.path", "collections", "argparse", "pathlib", "random", "logging",
+               "csv", "shutil", "textwrap", "datetime", "functools"]  # fmt: skip
+    dirs = ["/usr/share/doc", "/etc", "/usr/lib/python3", "/usr/bin"]
+    styles = ["monokai", "default", "friendly", "solarized-dark", "github-dark", "vs"]
+
+    def dev_page(i: int) -> tuple[str, str, tuple[int, int], str, str]:
+        kind = ["docs", "terminal", "form", "listing", "editor"][i % 5]
+        size = rng.choice(desktop)
+        if kind == "docs":
+            return kind, _pydoc_page(modules[i % len(modules)]), size, "light", ""
+        if kind == "terminal":
+            return kind, _terminal(rng.sample(cmds, 2), rng.choice(themes)), size, "dark", ""
+        if kind == "form":
+            title = rng.choice(["Sign in", "Create your account", "Billing details"])
+            fields = rng.sample(["Email", "Password", "Name", "Company", "Phone", "Address"], 4)
+            return kind, _form(title, fields, False), size, "light", ""
+        if kind == "listing":
+            return kind, "", size, "light", f"file://{rng.choice(dirs)}/"
+        path = rng.choice(py_files)
+        return kind, _code_editor(path, rng.choice(styles)), size, "dark", ""
+
+    def held_page(i: int) -> tuple[str, str, tuple[int, int], str, str]:
+        kind = ["dashboard", "mail", "chat", "sheet", "pdf", "docs", "form"][i % 7]
+        dark = rng.random() < 0.4
+        size = rng.choice(desktop)
+        if kind == "dashboard":
+            return kind, _dashboard(rng, dark), size, "", ""
+        if kind == "mail":
+            return kind, _mail(rng, dark), size, "", ""
+        if kind == "chat":
+            return kind, _chat(rng, dark), rng.choice(phone), "", ""
+        if kind == "sheet":
+            arr, cols = data[rng.choice(["iris", "wine", "diabetes"])]
+            return kind, _spreadsheet(arr, cols), size, "", ""
+        if kind == "pdf":
+
+            text = subprocess.run([sys.executable, "-c", "import this"], capture_output=True,
+                                  text=True).stdout  # fmt: skip
+            return kind, _pdf_viewer(text.replace("\n", "\n\n")), size, "", ""
+        if kind == "docs":  # phone-sized docs page, sometimes forced dark
+            page = _pydoc_page(rng.choice(["string", "heapq", "bisect", "statistics"]))
+            if dark:
+                dark_css = "<style>body,table,td{background:#121212!important;color:#ddd}</style>"
+                page = page.replace("</head>", dark_css + "</head>")
+            return kind, page, rng.choice(phone), "", ""
+        fields = rng.sample(["Email", "Password", "Name", "Company", "Phone", "Address"], 3)
+        return kind, _form("Settings", fields, dark), rng.choice(phone), "", ""
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for split, count, maker in [("dev", 40, dev_page), ("heldout", 28, held_page)]:
+            for i in range(count):
+                kind, page_html, (w, h), _, url = maker(i)
+                scale = rng.choice([1, 1, 2]) if w > 500 else rng.choice([2, 3])
+                ctx = browser.new_context(
+                    viewport={"width": w, "height": h}, device_scale_factor=scale,
+                    color_scheme="dark" if rng.random() < 0.3 else "light",
+                )  # fmt: skip
+                page = ctx.new_page()
+                if url:
+                    page.goto(url)
+                else:
+                    path = tmp / f"{split}-{i}.html"
+                    path.write_text(page_html)
+                    page.goto(path.as_uri())
+                shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+                ctx.close()
+                cap = rng.choice(NEUTRAL_SHOT) if rng.random() < 0.3 else rng.choice(
+                    SHOT_CAPTIONS[kind]
+                )
+                also = ["chart"] if kind in {"dashboard", "sheet"} else []
+                fmt = "jpg" if rng.random() < 0.2 else "png"
+                b.add(Item(shot, "screenshot", split, f"chromium:{kind}/{w}x{h}@{scale}", cap,
+                           also=also, fmt=fmt))  # fmt: skip
+        # Held-out charts drawn by a browser instead of matplotlib.
+        for i in range(10):
+            ctx = browser.new_context(viewport={"width": 640, "height": 400})
+            page = ctx.new_page()
+            path = tmp / f"svgchart-{i}.html"
+            path.write_text(_svg_chart(rng))
+            page.goto(path.as_uri())
+            shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+            ctx.close()
+            cap = rng.choice(["a bar chart", "a graph with two lines", "a donut chart", "a logo"])
+            b.add(Item(shot, "chart", "heldout", "chromium:svg-chart", cap))
+        browser.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="var/risk_devset")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--skip-browser", action="store_true", help="no Chromium screenshots")
+    args = parser.parse_args()
+    out = Path(args.out).resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "images").mkdir(parents=True)
+    tmp = out / "html"
+    tmp.mkdir()
+    b = Builder(out=out, rng=random.Random(args.seed))
+    build_photos(b)
+    build_medical(b)
+    build_charts(b)
+    if not args.skip_browser:
+        build_screenshots_and_html_charts(b, tmp)
+    shutil.rmtree(tmp)
+    with open(out / "labels.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(b.rows[0]))
+        writer.writeheader()
+        writer.writerows(b.rows)
+    for key in sorted(b.counter):
+        print(f"{key:22s} {b.counter[key]:4d}")
+    print(f"wrote {len(b.rows)} images and {out / 'labels.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
