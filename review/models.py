@@ -51,3 +51,245 @@ class RiskCorrection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category}={self.flagged} on image {self.image_id}"
+
+
+# --- Review queue: policy, items, leases, verdicts, adjudication ---------------------------------
+# The queue hands out one ReviewItem (a succeeded Caption) per Lease. An item needs `required`
+# independent reviews; each review occupies one numbered slot. The database, not Python, guarantees
+# that an item never has more live leases than slots and that nobody reviews an item twice.
+
+MAX_REVIEWS = 5
+
+
+def _default_risky_categories() -> list[str]:
+    return list(RiskCategory.values)
+
+
+class ReviewPolicy(models.Model):
+    """How strictly one project's captions are reviewed. Missing row = the defaults below."""
+
+    project = models.OneToOneField(
+        "labeling.Project", on_delete=models.CASCADE, related_name="review_policy"
+    )
+    approvals_required = models.PositiveSmallIntegerField(
+        default=1, help_text="Independent reviews an ordinary item needs."
+    )
+    risky_approvals_required = models.PositiveSmallIntegerField(
+        default=2, help_text="Independent reviews an item flagged in a risky category needs."
+    )
+    risky_categories = models.JSONField(
+        default=_default_risky_categories,
+        blank=True,
+        help_text="Risk categories that make an item risky.",
+    )
+    risky_first = models.BooleanField(default=True, help_text="Serve risky items before others.")
+    show_model_name = models.BooleanField(
+        default=False, help_text="Show reviewers which model wrote the caption."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(approvals_required__gte=1, approvals_required__lte=MAX_REVIEWS)
+                & models.Q(
+                    risky_approvals_required__gte=1, risky_approvals_required__lte=MAX_REVIEWS
+                ),
+                name="reviewpolicy_reviews_in_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Review policy of {self.project}"
+
+
+class ReviewItem(models.Model):
+    """One caption waiting for (or done with) review; denormalised so the queue is one index."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        ADJUDICATION = "adjudication", "Awaiting adjudication"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    caption = models.OneToOneField(
+        "routing.Caption", on_delete=models.CASCADE, related_name="review_item"
+    )
+    image = models.ForeignKey(
+        "labeling.Image", on_delete=models.CASCADE, related_name="review_items"
+    )
+    project = models.ForeignKey(
+        "labeling.Project", on_delete=models.CASCADE, related_name="review_items"
+    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.OPEN)
+    risky = models.BooleanField(default=False)
+    required = models.PositiveSmallIntegerField(default=1)
+    reviews_done = models.PositiveSmallIntegerField(default=0)
+    priority = models.SmallIntegerField(default=0, help_text="Higher is served first.")
+    queued_at = models.DateTimeField()
+    # The outcome: the agreed (or adjudicated) text and how much it differs from the model's.
+    final_text = models.TextField(blank=True)
+    edited = models.BooleanField(null=True, blank=True)
+    char_distance = models.PositiveIntegerField(null=True, blank=True)
+    word_distance = models.PositiveIntegerField(null=True, blank=True)
+    char_effort = models.FloatField(null=True, blank=True)
+    word_effort = models.FloatField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(required__gte=1, required__lte=MAX_REVIEWS),
+                name="reviewitem_required_in_range",
+            ),
+        ]
+        indexes = [
+            # The queue: open items of a project, risky first, then oldest.
+            models.Index(
+                fields=["project", "-priority", "queued_at", "id"],
+                condition=models.Q(state="open"),
+                name="reviewitem_queue",
+            ),
+            models.Index(fields=["project", "state"], name="reviewitem_project_state"),
+            models.Index(fields=["image", "state"], name="reviewitem_image_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review of caption {self.caption_id}"
+
+
+class Lease(models.Model):
+    """One reviewer's claim on one slot of an item until `expires_at` (renewed by heartbeat)."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Expired"
+        RELEASED = "released", "Released"
+        REVOKED = "revoked", "Revoked"
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="leases")
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_leases"
+    )
+    slot = models.PositiveSmallIntegerField()
+    slot_count = models.PositiveSmallIntegerField(help_text="Required reviews when leased.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    created_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The admin who released or reassigned it.",
+    )
+
+    class Meta:
+        constraints = [
+            # A live or finished review holds its slot: at most `required` of them per item.
+            models.UniqueConstraint(
+                fields=["item", "slot"],
+                condition=models.Q(state__in=["active", "done"]),
+                name="lease_one_per_slot",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(slot__lt=models.F("slot_count"), slot_count__lte=MAX_REVIEWS),
+                name="lease_slot_within_policy",
+            ),
+            models.UniqueConstraint(
+                fields=["item", "reviewer"],
+                condition=models.Q(state__in=["active", "done"]),
+                name="lease_one_per_reviewer",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["item"], condition=models.Q(state="active"), name="lease_active_item"
+            ),
+            models.Index(
+                fields=["reviewer", "project", "created_at"],
+                condition=models.Q(state="active"),
+                name="lease_active_reviewer",
+            ),
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(state="active"),
+                name="lease_active_expiry",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Lease {self.pk} on item {self.item_id} ({self.state})"
+
+
+class Verdict(models.Model):
+    """A reviewer's decision on one item, saved exactly once per lease."""
+
+    class Decision(models.TextChoices):
+        ACCEPT = "accept", "Accept"
+        EDIT = "edit", "Edit"
+        REJECT = "reject", "Reject"
+        SKIP = "skip", "Skip"
+
+    lease = models.OneToOneField(Lease, on_delete=models.CASCADE, related_name="verdict")
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="verdicts")
+    caption = models.ForeignKey(
+        "routing.Caption", on_delete=models.CASCADE, related_name="verdicts"
+    )
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_verdicts"
+    )
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    final_text = models.TextField(blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    late = models.BooleanField(default=False, help_text="Submitted after the lease expired.")
+    idempotency_key = models.UUIDField(unique=True)
+    char_distance = models.PositiveIntegerField(null=True, blank=True)
+    word_distance = models.PositiveIntegerField(null=True, blank=True)
+    char_effort = models.FloatField(null=True, blank=True)
+    word_effort = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "reviewer"], name="verdict_one_per_reviewer"),
+        ]
+        indexes = [
+            models.Index(fields=["reviewer", "-created_at"], name="verdict_reviewer_recent"),
+            models.Index(fields=["project", "decision"], name="verdict_project_decision"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} on item {self.item_id} by {self.reviewer_id}"
+
+    @property
+    def counts(self) -> bool:
+        return self.decision != self.Decision.SKIP
+
+
+class Adjudication(models.Model):
+    """An admin's final word on an item whose reviewers disagreed."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        REJECT = "reject", "Reject"
+
+    item = models.OneToOneField(ReviewItem, on_delete=models.CASCADE, related_name="adjudication")
+    admin = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    final_text = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Adjudication of item {self.item_id}: {self.decision}"
