@@ -1,0 +1,208 @@
+"""Fake Replicate: ``POST /v1/predictions`` (honouring ``Prefer: wait[=N]``),
+``GET /v1/predictions/{id}`` and ``POST /v1/predictions/{id}/cancel``, in the shapes of
+``shared/reference/providers.md`` §2.
+
+A prediction answers after the reply's ``latency_ms`` and after ``polls`` GETs that still say
+``processing``; ``stuck`` predictions never finish (until canceled).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from routing.fakes.server import FakeServer, RecordedRequest, Reply, Response
+
+_PREFER_RE = re.compile(r"^wait(?:=([1-9]|[1-9][0-9]|60))?$")
+
+
+@dataclass
+class Prediction:
+    id: str
+    version: str
+    input: dict[str, Any]
+    reply: Reply
+    created: float
+    ready_at: float
+    polls_left: int
+    status: str = "starting"
+    canceled: bool = False
+
+
+class FakeReplicate(FakeServer):
+    vendor = "replicate"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.predictions: dict[str, Prediction] = {}
+        self._pred_lock = threading.Lock()
+
+    @property
+    def canceled(self) -> list[str]:
+        with self._pred_lock:
+            return [p.id for p in self.predictions.values() if p.canceled]
+
+    def unauthorized(self, request: RecordedRequest) -> Response:
+        return Response.json(
+            401,
+            {
+                "title": "Unauthenticated",
+                "detail": "You did not pass a valid authentication token",
+                "status": 401,
+            },
+        )
+
+    def handle(self, request: RecordedRequest) -> Response:
+        path = request.path.split("?", 1)[0].rstrip("/")
+        if request.method == "POST" and path == "/v1/predictions":
+            return self.create(request, self.next_reply())
+        match = re.fullmatch(r"/v1/predictions/([A-Za-z0-9]+)(/cancel)?", path)
+        if match:
+            with self._pred_lock:
+                prediction = self.predictions.get(match.group(1))
+            if prediction is None:
+                return Response.json(
+                    404, {"title": "Not found", "detail": "Not found.", "status": 404}
+                )
+            if match.group(2) and request.method == "POST":
+                return self.cancel(prediction)
+            if not match.group(2) and request.method == "GET":
+                return self.get(prediction)
+        return self.not_found(request)
+
+    def create(self, request: RecordedRequest, reply: Reply) -> Response:
+        delay = (reply.latency_ms or 0) / 1000
+        if reply.kind == "hang":
+            return Response(status=0, hang_s=reply.hang_s)
+        if reply.kind == "rate_limited":
+            headers = {"Retry-After": reply.retry_after} if reply.retry_after is not None else {}
+            reset = reply.retry_after or "30"
+            detail = reply.message or f"Request was throttled. Your rate limit resets in ~{reset}s."
+            return Response.json(429, {"detail": detail}, headers=headers)
+        if reply.kind == "error":
+            return Response.json(reply.status or 500, _problem(reply))
+        if reply.kind == "malformed_json":
+            return Response(status=201, body=b'{"id": "abc", "status": "succ', delay_s=delay)
+        body = request.json if isinstance(request.json, dict) else {}
+        inputs = body.get("input")
+        version = body.get("version")
+        if not isinstance(inputs, dict) or not isinstance(version, str) or not version:
+            return Response.json(
+                422,
+                {
+                    "title": "Input validation failed",
+                    "detail": "version and input are required",
+                    "status": 422,
+                },
+            )
+        now = time.monotonic()
+        prediction = Prediction(
+            id=uuid.uuid4().hex[:26],
+            version=version,
+            input=inputs,
+            reply=reply,
+            created=now,
+            ready_at=now + delay,
+            polls_left=reply.polls,
+        )
+        with self._pred_lock:
+            self.predictions[prediction.id] = prediction
+        prefer = request.header("prefer")
+        match = _PREFER_RE.match(prefer.strip()) if prefer else None
+        if prefer and not match:
+            return Response.json(
+                400, {"title": "Invalid Prefer header", "detail": prefer, "status": 400}
+            )
+        if match and reply.polls == 0:
+            wait = float(match.group(1) or 60)
+            # Sync mode: hold the connection until the prediction is done or the wait ends.
+            if reply.kind == "stuck":
+                self.wait(wait)
+            else:
+                self.wait(min(wait, delay))
+            self._advance(prediction, polling=False)
+        return Response.json(201, self._object(prediction, request))
+
+    def get(self, prediction: Prediction) -> Response:
+        self._advance(prediction, polling=True)
+        return Response.json(200, self._object(prediction, None))
+
+    def cancel(self, prediction: Prediction) -> Response:
+        with self._pred_lock:
+            if prediction.status not in ("succeeded", "failed", "canceled"):
+                prediction.status = "canceled"
+            prediction.canceled = True
+        return Response.json(200, self._object(prediction, None))
+
+    def _advance(self, prediction: Prediction, *, polling: bool) -> None:
+        with self._pred_lock:
+            if prediction.status in ("succeeded", "failed", "canceled"):
+                return
+            if polling and prediction.polls_left > 0:
+                prediction.polls_left -= 1
+                prediction.status = "processing"
+                return
+            if prediction.reply.kind == "stuck" or time.monotonic() < prediction.ready_at:
+                prediction.status = "processing" if polling else "starting"
+                return
+            if prediction.polls_left > 0:
+                return
+            prediction.status = (
+                "failed" if prediction.reply.kind == "provider_fail" else "succeeded"
+            )
+
+    def _object(self, prediction: Prediction, request: RecordedRequest | None) -> dict[str, Any]:
+        host = f"{self.url}/v1/predictions/{prediction.id}"
+        reply = prediction.reply
+        terminal = prediction.status in ("succeeded", "failed", "canceled")
+        created = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        payload: dict[str, Any] = {
+            "id": prediction.id,
+            "model": "andreasjansson/blip-2",
+            "version": prediction.version,
+            "input": prediction.input,
+            "logs": "",
+            "output": None,
+            "error": None,
+            "status": prediction.status,
+            "created_at": created,
+            "started_at": created,
+            "completed_at": created if terminal else None,
+            "data_removed": False,
+            "metrics": {},
+            "urls": {"get": host, "cancel": f"{host}/cancel", "stream": f"{host}/stream"},
+        }
+        if prediction.status == "succeeded":
+            payload["output"] = reply.output_text()
+        if prediction.status == "failed":
+            payload["error"] = reply.message or "CUDA error: out of memory"
+        if terminal and prediction.status != "canceled":
+            payload["metrics"] = {"predict_time": reply.predict_time}
+        return payload
+
+
+def _problem(reply: Reply) -> dict[str, Any]:
+    status = reply.status or 500
+    titles = {
+        400: "Bad request",
+        401: "Unauthenticated",
+        402: "Billing required",
+        404: "Not found",
+        422: "Input validation failed",
+        500: "Internal server error",
+    }
+    details = {
+        402: "You need to set up billing to run this model. Go to https://replicate.com/account/billing",
+        401: "You did not pass a valid authentication token",
+    }
+    return {
+        "type": f"https://replicate.com/docs/errors#{status}",
+        "title": titles.get(status, "Error"),
+        "detail": reply.message or details.get(status, f"fake Replicate error {status}"),
+        "status": status,
+    }

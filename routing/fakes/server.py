@@ -1,0 +1,391 @@
+"""The scriptable fake-vendor HTTP server that the vendor fakes build on.
+
+A fake answers each "main" request (a caption call) with the next ``Reply`` from its script, or
+its default reply when the script is empty, and records every request it receives (method, path,
+headers, parsed JSON or multipart body). Real HTTP on 127.0.0.1, one thread per connection, so a
+benchmark can keep many calls in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+DEFAULT_TEXT = "a photo of a cat sitting on a wooden table"
+REFUSAL_TEXT = "I'm sorry, but I can't help with describing this image."
+
+KINDS = (
+    "success",  # a normal answer with ``text``
+    "rate_limited",  # HTTP 429 with Retry-After
+    "error",  # HTTP ``status`` (500, 402, 401, 400, 404, 422, ...)
+    "hang",  # accept the request, never answer (until ``hang_s`` or the server stops)
+    "malformed_json",  # HTTP 200 with a body that is not JSON
+    "provider_fail",  # vendor failure inside HTTP 200 (Eden AI v2 status, Replicate "failed", ...)
+    "stuck",  # Replicate: the prediction never reaches a terminal status
+    "empty",  # success with an empty output
+    "refusal",  # success whose text is a refusal
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One scripted behaviour. Build with the class methods; strings like ``"429"`` also work."""
+
+    kind: str = "success"
+    text: str | None = None
+    latency_ms: int | None = None  # None: the server's default latency
+    status: int | None = None
+    retry_after: str | None = None
+    message: str | None = None
+    cost: str | None = "0.00042"  # vendor-reported cost (Eden AI); None omits the field
+    polls: int = 0  # Replicate: GETs that still say "processing" before the terminal state
+    predict_time: float = 1.25  # Replicate metrics.predict_time (seconds)
+    hang_s: float = 120.0
+    v2_status: str = "success"  # Eden AI v2 spelling ("success" or the spec's "sucess")
+    fallback_succeeds: bool = False  # Eden AI v2 provider_fail: the fallback provider answers
+    stream: bool = False  # Eden AI v3: answer as server-sent events
+    served_model: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown reply kind {self.kind!r}; expected one of {KINDS}")
+
+    @classmethod
+    def success(cls, text: str = DEFAULT_TEXT, **kwargs: Any) -> Self:
+        return cls(kind="success", text=text, **kwargs)
+
+    @classmethod
+    def rate_limited(cls, retry_after: str | None = "2", **kwargs: Any) -> Self:
+        return cls(kind="rate_limited", status=429, retry_after=retry_after, **kwargs)
+
+    @classmethod
+    def error(cls, status: int, message: str | None = None, **kwargs: Any) -> Self:
+        return cls(kind="error", status=status, message=message, **kwargs)
+
+    @classmethod
+    def hang(cls, seconds: float = 120.0, **kwargs: Any) -> Self:
+        return cls(kind="hang", hang_s=seconds, **kwargs)
+
+    @classmethod
+    def malformed_json(cls, **kwargs: Any) -> Self:
+        return cls(kind="malformed_json", **kwargs)
+
+    @classmethod
+    def provider_fail(
+        cls, message: str = "Provider is currently unavailable", **kwargs: Any
+    ) -> Self:
+        return cls(kind="provider_fail", message=message, **kwargs)
+
+    @classmethod
+    def stuck(cls, **kwargs: Any) -> Self:
+        return cls(kind="stuck", **kwargs)
+
+    @classmethod
+    def empty(cls, **kwargs: Any) -> Self:
+        return cls(kind="empty", text="", **kwargs)
+
+    @classmethod
+    def refusal(cls, text: str = REFUSAL_TEXT, **kwargs: Any) -> Self:
+        return cls(kind="refusal", text=text, **kwargs)
+
+    @classmethod
+    def parse(cls, spec: str | Reply) -> Reply:
+        """``"success"``, ``"429"``, ``"500"``, ``"402"``, ``"401"``, ``"hang"``, ``"malformed"``,
+        ``"fail"``, ``"stuck"``, ``"empty"``, ``"refusal"``; a Reply passes through."""
+        if isinstance(spec, Reply):
+            return spec
+        key = spec.strip().lower()
+        if key.isdigit():
+            status = int(key)
+            return cls.rate_limited() if status == 429 else cls.error(status)
+        aliases = {
+            "ok": "success",
+            "malformed": "malformed_json",
+            "fail": "provider_fail",
+            "rate_limited": "rate_limited",
+        }
+        key = aliases.get(key, key)
+        makers: dict[str, Callable[[], Reply]] = {
+            "success": cls.success,
+            "rate_limited": cls.rate_limited,
+            "hang": cls.hang,
+            "malformed_json": cls.malformed_json,
+            "provider_fail": cls.provider_fail,
+            "stuck": cls.stuck,
+            "empty": cls.empty,
+            "refusal": cls.refusal,
+        }
+        if key not in makers:
+            raise ValueError(f"unknown reply {spec!r}")
+        return makers[key]()
+
+    def output_text(self) -> str:
+        if self.kind == "empty":
+            return ""
+        if self.kind == "refusal":
+            return self.text or REFUSAL_TEXT
+        return DEFAULT_TEXT if self.text is None else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    json: Any = None
+    form: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, tuple[str, str, bytes]] = field(default_factory=dict)  # name, type, data
+    received_at: float = 0.0
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    hang_s: float | None = None  # never answer; close after this long
+
+    @classmethod
+    def json(cls, status: int, payload: Any, **kwargs: Any) -> Response:
+        return cls(status=status, body=json.dumps(payload).encode(), **kwargs)
+
+
+class FakeServer:
+    """Base class: subclasses implement ``handle(request) -> Response``."""
+
+    vendor = "fake"
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_ms: int = 0,
+        api_key: str | None = None,
+        default: str | Reply = "success",
+        verbose: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.latency_ms = latency_ms
+        self.api_key = api_key  # when set, requests without "Bearer <api_key>" get 401
+        self.verbose = verbose
+        self._default = Reply.parse(default)
+        self._queue: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        handler = _make_handler(self)
+        httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        httpd.daemon_threads = True
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def request_stop(self) -> None:
+        """Ask a server running in ``serve_forever`` to stop (safe from a signal handler)."""
+        self._stopping.set()
+
+    def serve_forever(self) -> None:
+        self.start()
+        try:
+            while not self._stopping.wait(0.5):
+                pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # --- scripting ------------------------------------------------------------------------------
+
+    def script(self, replies: Iterable[str | Reply], *, default: str | Reply | None = None) -> None:
+        """Replace the queue of replies; optionally change the default used once it runs out."""
+        parsed = [Reply.parse(r) for r in replies]
+        with self._lock:
+            self._queue = deque(parsed)
+            if default is not None:
+                self._default = Reply.parse(default)
+
+    def set_default(self, reply: str | Reply) -> None:
+        with self._lock:
+            self._default = Reply.parse(reply)
+
+    def next_reply(self) -> Reply:
+        with self._lock:
+            reply = self._queue.popleft() if self._queue else self._default
+        if reply.latency_ms is None:
+            reply = replace(reply, latency_ms=self.latency_ms)
+        return reply
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._queue.clear()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep, waking early when the server stops. True if it is stopping."""
+        return self._stopping.wait(seconds) if seconds > 0 else self._stopping.is_set()
+
+    # --- handling -------------------------------------------------------------------------------
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def authorized(self, request: RecordedRequest) -> bool:
+        if self.api_key is None:
+            return True
+        return request.header("authorization") == f"Bearer {self.api_key}"
+
+    def handle(self, request: RecordedRequest) -> Response:
+        raise NotImplementedError
+
+    def unauthorized(self, request: RecordedRequest) -> Response:
+        return Response.json(
+            401, {"error": {"type": "authentication_error", "message": "Invalid token"}}
+        )
+
+    def not_found(self, request: RecordedRequest) -> Response:
+        return Response.json(404, {"detail": f"Not Found: {request.method} {request.path}"})
+
+
+def _parse_body(content_type: str, body: bytes) -> tuple[Any, dict[str, str], dict[str, Any]]:
+    if not body:
+        return None, {}, {}
+    if content_type.startswith("application/json"):
+        try:
+            return json.loads(body), {}, {}
+        except ValueError:
+            return None, {}, {}
+    if content_type.startswith("multipart/form-data"):
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+        )
+        form: dict[str, str] = {}
+        files: dict[str, tuple[str, str, bytes]] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if not isinstance(name, str):
+                continue
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+            filename = part.get_filename()
+            if filename is not None:
+                files[name] = (filename, part.get_content_type(), data)
+            else:
+                form[name] = data.decode("utf-8", errors="replace")
+        return None, form, files
+    return None, {}, {}
+
+
+def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = f"captiondesk-fake-{fake.vendor}/1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            if fake.verbose:
+                super().log_message(format, *args)
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            content_type = self.headers.get("Content-Type", "")
+            parsed, form, files = _parse_body(content_type, body)
+            record = RecordedRequest(
+                method=self.command,
+                path=self.path,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+                json=parsed,
+                form=form,
+                files=files,
+                received_at=time.time(),
+            )
+            fake._record(record)
+            with fake._lock:
+                fake.in_flight += 1
+                fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+            try:
+                if not fake.authorized(record):
+                    response = fake.unauthorized(record)
+                else:
+                    response = fake.handle(record)
+                if response.hang_s is not None:
+                    fake.wait(response.hang_s)
+                    self.close_connection = True
+                    return
+                if fake.wait(response.delay_s):
+                    self.close_connection = True
+                    return
+                self.send_response(response.status)
+                self.send_header("Content-Type", response.content_type)
+                self.send_header("Content-Length", str(len(response.body)))
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(response.body)
+            finally:
+                with fake._lock:
+                    fake.in_flight -= 1
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            self._serve()
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._serve()
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._serve()
+
+    return Handler
