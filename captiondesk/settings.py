@@ -101,6 +101,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"  # never served directly: images go through permission-checked views
+# Static files are served from the source folders too, so a first run needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -169,8 +171,9 @@ ZIP_MAX_RATIO = env.int("ZIP_MAX_RATIO", default=200)
 URL_FETCH_TIMEOUT_S = env.float("URL_FETCH_TIMEOUT_S", default=15.0)
 URL_FETCH_MAX_BYTES = env.int("URL_FETCH_MAX_BYTES", default=50 * 1024 * 1024)
 URL_FETCH_MAX_REDIRECTS = env.int("URL_FETCH_MAX_REDIRECTS", default=5)
-# Tests point URL imports at a local server; production never sets this.
-URL_FETCH_ALLOW_PRIVATE = env.bool("URL_FETCH_ALLOW_PRIVATE", default=False)
+# Networks URL imports may reach although they are not public (e.g. an intranet image server).
+# Empty by default: loopback, private, link-local, CGNAT and metadata addresses are refused.
+URL_FETCH_ALLOW_NETWORKS = env.list("URL_FETCH_ALLOW_NETWORKS", default=[])
 THUMBNAIL_SIZES = {"small": 256, "large": 1024}
 
 # --- Model providers ----------------------------------------------------------------------

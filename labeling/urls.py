@@ -1,7 +1,24 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-from . import views  # noqa: F401
+from . import views
 
 app_name = "labeling"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("projects/", views.project_list, name="project-list"),
+    path("projects/new/", views.project_create_view, name="project-create"),
+    path("projects/<slug:slug>/", views.project_detail, name="project-detail"),
+    path("projects/<slug:slug>/members/", views.project_members, name="project-members"),
+    path("projects/<slug:slug>/import/", views.import_page, name="import"),
+    path("projects/<slug:slug>/import/upload/", views.import_upload, name="import-upload"),
+    path("projects/<slug:slug>/import/zip/", views.import_zip, name="import-zip"),
+    path("projects/<slug:slug>/import/urls/", views.import_urls, name="import-urls"),
+    path("projects/<slug:slug>/import/batches/", views.batch_open, name="batch-open"),
+    path("batches/<int:pk>/", views.batch_detail, name="batch-detail"),
+    path("batches/<int:pk>/progress/", views.batch_progress, name="batch-progress"),
+    path("batches/<int:pk>/files/", views.batch_files, name="batch-files"),
+    path("batches/<int:pk>/close/", views.batch_close, name="batch-close"),
+    path("images/<int:pk>/", views.image_detail, name="image-detail"),
+    path("images/<int:pk>/thumb/<str:size>/", views.image_thumb, name="image-thumb"),
+    path("images/<int:pk>/display/", views.image_display, name="image-display"),
+]

@@ -1,0 +1,209 @@
+"""Pure image checks and transforms (Pillow/NumPy only, no Django): what ingestion trusts.
+
+Every function takes bytes or a PIL image and either returns facts or raises `ImageRejected`
+with a reason a user can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image as PILImage
+from PIL import ImageFile, ImageOps, UnidentifiedImageError
+
+# Truncated files must fail, never be padded with grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
+
+# Magic numbers of things people upload that we do not take, so the reason can name them.
+_KNOWN_OTHER_FORMATS: tuple[tuple[bytes, int, str], ...] = (
+    (b"%PDF", 0, "PDF document"),
+    (b"ftypheic", 4, "HEIC image"),
+    (b"ftypheix", 4, "HEIC image"),
+    (b"ftypmif1", 4, "HEIF image"),
+    (b"ftypavif", 4, "AVIF image"),
+    (b"\x00\x00\x01\x00", 0, "ICO icon"),
+    (b"8BPS", 0, "Photoshop document"),
+    (b"\x00\x00\x00\x0cjP  ", 0, "JPEG 2000 image"),
+    (b"PK\x03\x04", 0, "zip archive"),
+    (b"\x1f\x8b", 0, "gzip archive"),
+    (b"DICM", 128, "DICOM file"),
+)
+
+
+class ImageRejected(Exception):
+    """The file cannot become an Image; `reason` says why in words a user can act on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    image: PILImage.Image  # fully decoded, first frame, as stored (no orientation applied)
+    format: str
+    width: int  # as displayed, after EXIF orientation
+    height: int
+    mode: str
+    sha256: str
+    phash: int  # signed 64-bit difference hash of the oriented image
+
+
+def sniff_markup(data: bytes) -> bool:
+    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<?xml", b"<svg", b"<!doctype", b"<html", b"<!--", b"<head", b"<body"))
+
+
+def _other_format(data: bytes) -> str | None:
+    for magic, offset, name in _KNOWN_OTHER_FORMATS:
+        if data[offset : offset + len(magic)] == magic:
+            return name
+    return None
+
+
+def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
+    """Validate and fully decode `data`. Raises ImageRejected with the reason."""
+    size = len(data)
+    if size == 0:
+        raise ImageRejected("empty file (0 bytes)")
+    if size > max_bytes:
+        raise ImageRejected(f"file too large: {size:,} bytes (limit {max_bytes:,})")
+    if sniff_markup(data):
+        raise ImageRejected("SVG/HTML markup, not a raster image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            img = PILImage.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+        raise ImageRejected(f"decompression bomb refused: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        other = _other_format(data)
+        if other:
+            raise ImageRejected(f"unsupported format: {other}") from exc
+        raise ImageRejected("not an image Pillow can identify (JPEG, PNG, WebP, GIF, BMP, TIFF)") from exc
+    except Exception as exc:  # noqa: BLE001 - a corrupt header can raise almost anything
+        raise ImageRejected(f"unreadable image header: {exc}") from exc
+
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ImageRejected("image has no pixels")
+    # Refused from the header, before a single pixel is decoded.
+    if width * height > max_pixels:
+        raise ImageRejected(
+            f"decompression bomb refused: {width}x{height} = {width * height:,} pixels "
+            f"(limit {max_pixels:,})"
+        )
+    fmt = img.format or "?"
+    try:
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)
+        img.load()
+    except PILImage.DecompressionBombError as exc:
+        raise ImageRejected(f"decompression bomb refused: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - decoder errors have no common type
+        message = str(exc) or exc.__class__.__name__
+        if "truncated" in message.lower() or isinstance(exc, EOFError):
+            raise ImageRejected(f"truncated file: {message}") from exc
+        raise ImageRejected(f"corrupt image data: {message}") from exc
+
+    oriented = ImageOps.exif_transpose(img) if _orientation(img) not in (None, 1) else img
+    return DecodedImage(
+        image=img,
+        format=fmt,
+        width=oriented.width,
+        height=oriented.height,
+        mode=img.mode,
+        sha256=hashlib.sha256(data).hexdigest(),
+        phash=difference_hash(oriented),
+    )
+
+
+def _orientation(img: PILImage.Image) -> int | None:
+    try:
+        return img.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - broken EXIF must not reject a good image
+        return None
+
+
+def difference_hash(img: PILImage.Image) -> int:
+    """64-bit dHash: robust to re-encoding and resizing, cheap (a 9x8 grayscale resize)."""
+    gray = to_display_mode(img).convert("L")
+    # reduce() first keeps the resize cheap on large images.
+    factor = max(1, min(gray.width // 64, gray.height // 64))
+    if factor > 1:
+        gray = gray.reduce(factor)
+    small = np.asarray(gray.resize((9, 8), PILImage.Resampling.BILINEAR), dtype=np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    value = 0
+    for bit in bits:
+        value = (value << 1) | int(bit)
+    # Stored in a signed BIGINT column.
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def hamming(a: int, b: int) -> int:
+    return ((a ^ b) & ((1 << 64) - 1)).bit_count()
+
+
+def to_display_mode(img: PILImage.Image) -> PILImage.Image:
+    """Modes a browser can show: CMYK/16-bit/palette/float become RGB(A) or L, 8 bits."""
+    mode = img.mode
+    if mode in ("RGB", "RGBA", "L"):
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+        return PILImage.fromarray(scaled.astype(np.uint8), "L")
+    if mode == "CMYK":
+        return img.convert("RGB")
+    if mode in ("P", "PA", "LA", "RGBa", "La"):
+        return img.convert("RGBA")
+    if mode == "1":
+        return img.convert("L")
+    return img.convert("RGB")
+
+
+def normalise_for_display(img: PILImage.Image) -> PILImage.Image:
+    """Orientation applied, browser-friendly mode. Returns a new image without metadata."""
+    if _orientation(img) not in (None, 1):
+        img = ImageOps.exif_transpose(img)
+    img = to_display_mode(img)
+    if img.mode == "RGBA" and img.getchannel("A").getextrema() == (255, 255):
+        img = img.convert("RGB")
+    return img
+
+
+def encode_webp(img: PILImage.Image, *, max_side: int | None, quality: int = 80) -> bytes:
+    """Thumbnail (or full size) as WebP. Nothing but pixels is written: no EXIF, no XMP, no GPS."""
+    out = img
+    if max_side and max(img.size) > max_side:
+        out = img.copy()
+        out.thumbnail((max_side, max_side), PILImage.Resampling.LANCZOS, reducing_gap=2.0)
+    buf = io.BytesIO()
+    out.save(buf, "WEBP", quality=quality, method=2)
+    return buf.getvalue()
+
+
+def open_for_derivatives(data: bytes, *, target_side: int) -> PILImage.Image:
+    """Open already-validated bytes, letting JPEG decode at reduced scale when that is enough."""
+    img = PILImage.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    if getattr(img, "n_frames", 1) > 1:
+        img.seek(0)
+    if img.format == "JPEG" and target_side > 0:
+        orientation = _orientation(img)
+        w, h = img.size
+        if orientation in (5, 6, 7, 8):
+            w, h = h, w
+        scale = target_side / max(w, h)
+        if scale < 1:
+            img.draft("RGB", (max(1, int(img.size[0] * scale)), max(1, int(img.size[1] * scale))))
+    img.load()
+    return img

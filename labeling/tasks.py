@@ -1,0 +1,32 @@
+"""Celery tasks of the labeling app: thin wrappers that load by id and call one service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from labeling.models import Image, ImportBatch
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, max_retries=2)
+def image_make_derivatives(*, image_id: int) -> None:
+    from labeling.services.derivatives import image_make_derivatives as make
+
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None:
+        return
+    make(image=image)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, max_retries=0)
+def batch_process(*, batch_id: int) -> None:
+    """Zip archives and URL lists uploaded in the browser run here, with progress in the batch row."""
+    from labeling.services.batches import batch_process_payload
+
+    batch = ImportBatch.objects.filter(pk=batch_id).first()
+    if batch is None or batch.status in (ImportBatch.Status.DONE, ImportBatch.Status.FAILED):
+        return
+    batch_process_payload(batch=batch)

@@ -1,0 +1,218 @@
+"""Ingestion: good files import, every bad file is rejected with its reason, nothing escapes."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.test import override_settings
+from PIL import Image as PILImage
+
+from labeling.models import Image, ImportBatch, ImportItem
+from labeling.services.derivatives import image_display_file, image_make_derivatives
+from labeling.services.ingest import Candidate, batch_create, batch_ingest, image_ingest_one
+from tests.labeling.conftest import EXPECTED_REASONS
+
+pytestmark = pytest.mark.django_db
+
+
+def _ingest(project, files: dict[str, bytes], origin=Image.Source.UPLOAD):
+    batch = batch_create(project=project, kind=ImportBatch.Kind.UPLOAD)
+    candidates = [Candidate(source=n, name=n, origin=origin, data=d) for n, d in files.items()]
+    outcomes = {o.source: o for o in batch_ingest(batch=batch, candidates=candidates)}
+    batch.refresh_from_db()
+    return batch, outcomes
+
+
+def test_bad_files_mixed_with_good_ones_reject_one_by_one(project, make_image_bytes, bad_files):
+    good = {
+        "a.jpg": make_image_bytes("JPEG", seed=1),
+        "b.png": make_image_bytes("PNG", seed=2),
+        "c.webp": make_image_bytes("WEBP", seed=3),
+        "d.bmp": make_image_bytes("BMP", seed=4),
+        "e.tif": make_image_bytes("TIFF", seed=5),
+        "f.gif": make_image_bytes("GIF", seed=6, mode="P"),
+    }
+    files = {}
+    for (gname, gdata), (bname, bdata) in zip(good.items(), list(bad_files.items()) + [("", b"")] * 3):
+        files[gname] = gdata
+        if bname:
+            files[bname] = bdata
+    for bname, bdata in bad_files.items():
+        files.setdefault(bname, bdata)
+
+    batch, outcomes = _ingest(project, files)
+
+    for name in good:
+        assert outcomes[name].status == "imported", (name, outcomes[name].reason)
+    for name, expected in EXPECTED_REASONS.items():
+        assert outcomes[name].status == "rejected", name
+        assert expected.lower() in outcomes[name].reason.lower(), (name, outcomes[name].reason)
+    assert batch.status == ImportBatch.Status.DONE
+    assert (batch.imported, batch.rejected, batch.total) == (6, len(bad_files), len(files))
+    assert Image.objects.filter(project=project).count() == 6
+    assert ImportItem.objects.filter(batch=batch, status="rejected").count() == len(bad_files)
+    formats = set(Image.objects.values_list("format", flat=True))
+    assert formats == {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"}
+
+
+def test_oversized_file_is_refused_by_size_before_decoding(project, make_image_bytes):
+    data = make_image_bytes("PNG", size=(200, 200))
+    with override_settings(INGEST_MAX_BYTES=len(data) - 1):
+        _, outcomes = _ingest(project, {"big.png": data})
+    assert outcomes["big.png"].status == "rejected"
+    assert "too large" in outcomes["big.png"].reason
+
+
+def test_pixel_limit_is_configurable(project, make_image_bytes):
+    data = make_image_bytes("PNG", size=(200, 100))
+    with override_settings(INGEST_MAX_PIXELS=19_999):
+        _, outcomes = _ingest(project, {"wide.png": data})
+    assert "decompression bomb" in outcomes["wide.png"].reason
+    assert "20,000" in outcomes["wide.png"].reason
+
+
+def test_exact_duplicate_reports_the_first_image(project, make_image_bytes):
+    data = make_image_bytes("JPEG", seed=7)
+    _, first = _ingest(project, {"one.jpg": data})
+    batch, second = _ingest(project, {"copy-of-one.jpg": data})
+    first_id = first["one.jpg"].image_id
+    assert second["copy-of-one.jpg"].status == "duplicate"
+    assert second["copy-of-one.jpg"].image_id == first_id
+    assert f"#{first_id}" in second["copy-of-one.jpg"].reason
+    assert batch.duplicates == 1
+    assert Image.objects.filter(project=project).count() == 1
+
+
+def test_same_file_in_another_project_is_not_a_duplicate(project, make_image_bytes):
+    from labeling.models import Project
+
+    other = Project.objects.create(name="Other", slug="other")
+    data = make_image_bytes("JPEG", seed=8)
+    _ingest(project, {"x.jpg": data})
+    _, outcomes = _ingest(other, {"x.jpg": data})
+    assert outcomes["x.jpg"].status == "imported"
+
+
+def test_near_duplicate_is_recorded_and_shown(project, make_image_bytes, client, admin):
+    original = make_image_bytes("PNG", size=(320, 240), seed=11)
+    img = PILImage.open(io.BytesIO(original)).convert("RGB").resize((160, 120))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=70)
+    unrelated = make_image_bytes("PNG", size=(320, 240), seed=12)
+
+    _, outcomes = _ingest(project, {"orig.png": original, "small.jpg": buf.getvalue(), "other.png": unrelated})
+
+    near = outcomes["small.jpg"]
+    assert near.status == "imported"
+    assert near.near_duplicate_of == outcomes["orig.png"].image_id
+    assert outcomes["other.png"].near_duplicate_of is None
+    image = Image.objects.get(pk=near.image_id)
+    assert image.near_duplicate_distance is not None and image.near_duplicate_distance <= 5
+    client.force_login(admin)
+    page = client.get(f"/projects/{project.slug}/?near=on").content.decode()
+    assert f"near-duplicate of #{outcomes['orig.png'].image_id}" in page
+    assert "other.png" not in page
+
+
+def _jpeg_with_exif(*, orientation: int, gps: bool) -> bytes:
+    # A landscape picture whose left half is red and right half blue, stored "rotated".
+    img = PILImage.new("RGB", (80, 40), "blue")
+    img.paste((255, 0, 0), (0, 0, 40, 40))
+    exif = PILImage.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "CameraMaker"
+    if gps:
+        exif[0x8825] = {1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)}
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    return buf.getvalue()
+
+
+def test_exif_orientation_applied_and_gps_stripped_from_everything_served(project):
+    data = _jpeg_with_exif(orientation=6, gps=True)  # 6 = rotate 90° clockwise to display
+    assert PILImage.open(io.BytesIO(data)).getexif().get_ifd(0x8825)  # the file really has GPS
+    _, outcomes = _ingest(project, {"phone.jpg": data})
+    image = Image.objects.get(pk=outcomes["phone.jpg"].image_id)
+    assert (image.width, image.height) == (40, 80)  # as displayed
+
+    image_make_derivatives(image=image)
+    image_display_file(image=image)
+    image.refresh_from_db()
+    for field in (image.thumb_small, image.thumb_large, image.display):
+        served = PILImage.open(field.open("rb"))
+        assert served.format == "WEBP"
+        assert served.size == (40, 80)
+        exif = served.getexif()
+        assert not exif.get_ifd(0x8825) and 0x010F not in exif, field.name
+        assert "exif" not in served.info and "xmp" not in served.info
+        # Rotated clockwise: the red half is now on top.
+        top = served.convert("RGB").getpixel((20, 5))
+        bottom = served.convert("RGB").getpixel((20, 75))
+        assert top[0] > 200 and top[2] < 60, top
+        assert bottom[2] > 200 and bottom[0] < 60, bottom
+    # The original bytes are kept untouched for export.
+    assert image.file.open("rb").read() == data
+
+
+@pytest.mark.parametrize(
+    "mode,fmt",
+    [("CMYK", "JPEG"), ("I;16", "PNG"), ("P", "PNG"), ("RGBA", "PNG"), ("LA", "PNG"), ("1", "BMP")],
+)
+def test_odd_modes_get_browser_friendly_derivatives(project, make_image_bytes, mode, fmt):
+    if mode == "I;16":
+        import numpy as np
+
+        arr = (np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 20).astype(np.uint16)
+        buf = io.BytesIO()
+        PILImage.fromarray(arr).save(buf, "PNG")
+        data = buf.getvalue()
+    else:
+        data = make_image_bytes(fmt, mode=mode, seed=hash(mode) % 1000)
+    _, outcomes = _ingest(project, {f"odd.{fmt.lower()}": data})
+    outcome = next(iter(outcomes.values()))
+    assert outcome.status == "imported", outcome.reason
+    image = Image.objects.get(pk=outcome.image_id)
+    image_make_derivatives(image=image)
+    image.refresh_from_db()
+    thumb = PILImage.open(image.thumb_small.open("rb"))
+    assert thumb.mode in ("RGB", "RGBA", "L")
+    if mode == "I;16":
+        # 16-bit range is scaled, not clipped to white.
+        assert thumb.convert("L").getextrema()[0] < 30
+
+
+def test_animated_gif_imports_its_first_frame(project):
+    frames = [PILImage.new("RGB", (30, 30), c) for c in ("green", "red", "blue")]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    _, outcomes = _ingest(project, {"anim.gif": buf.getvalue()})
+    image = Image.objects.get(pk=outcomes["anim.gif"].image_id)
+    image_make_derivatives(image=image)
+    image.refresh_from_db()
+    r, g, b = PILImage.open(image.thumb_small.open("rb")).convert("RGB").getpixel((5, 5))
+    assert g > 100 and r < 50
+
+
+def test_storage_name_never_comes_from_the_file_name(project, make_image_bytes):
+    outcome = image_ingest_one(
+        project=project,
+        candidate=Candidate(
+            source="../../etc/passwd.png", name="../../etc/\x00pass\x1bwd.png",
+            origin=Image.Source.UPLOAD, data=make_image_bytes("PNG", seed=21),
+        ),
+    )
+    image = Image.objects.get(pk=outcome.image_id)
+    assert ".." not in image.file.name and "passwd" not in image.file.name
+    assert image.original_name == "passwd.png"
+
+
+def test_unreadable_candidate_is_rejected_with_its_error(project):
+    batch = batch_create(project=project, kind=ImportBatch.Kind.PATH)
+    outcomes = list(
+        batch_ingest(
+            batch=batch,
+            candidates=[Candidate(source="/nope.jpg", name="nope.jpg", origin="path", error="no such file or folder")],
+        )
+    )
+    assert outcomes[0].status == "rejected" and outcomes[0].reason == "no such file or folder"
