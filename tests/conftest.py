@@ -47,6 +47,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"captiondesk tests need PostgreSQL and Redis. {problem}", returncode=3)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    """One test database per pytest process, so two runs on one machine never drop each other's."""
+    from django.conf import settings
+
+    if not os.environ.get("CI"):
+        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = (
+            f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _media_root(tmp_path, settings):
     """Every test writes its files into its own folder."""
@@ -114,3 +125,79 @@ def make_image_bytes() -> Callable[..., bytes]:
         return buf.getvalue()
 
     return make
+
+
+def _switch_broker(url: str) -> None:
+    """Point this process's Celery producer at another broker URL (pools are rebuilt lazily)."""
+    from captiondesk.celery import app
+
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+    app.conf.broker_url = url
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings, _media_root):
+    """Start real Celery workers (separate processes) on Redis against the test database.
+
+    Usage: `celery_worker_process(queues="default")`; returns the Popen. Each test gets a fresh
+    Redis database so leftover messages from other tests cannot leak in.
+    """
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import redis
+
+    db = settings.DATABASES["default"]
+    base = settings.REDIS_URL.rsplit("/", 1)[0]
+    broker = f"{base}/14"
+    redis.Redis.from_url(broker).flushdb()
+    settings.CELERY_BROKER_URL = broker
+    _switch_broker(broker)
+    procs: list[subprocess.Popen] = []
+
+    def start(*, queues: str = "default", pool: str = "threads", concurrency: int = 4, extra_env=None):
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            REDIS_URL=broker,
+            MEDIA_ROOT=str(_media_root),
+            SECRET_KEY=settings.SECRET_KEY,
+            **(extra_env or {}),
+        )
+        root = Path(__file__).resolve().parent.parent
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "captiondesk", "worker", "-Q", queues,
+             "-P", pool, "-c", str(concurrency), "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-l", "warning"],
+            cwd=root, env=env,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    _switch_broker(settings.REDIS_URL)
+
+
+def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.2):
+    """Poll until predicate() is truthy; returns its value or fails with a clear message."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s")
