@@ -1,0 +1,99 @@
+"""`make run`: migrate, prepare a first run, then serve the web app and a Celery worker together.
+
+Stops both cleanly on Ctrl+C or SIGTERM. Uses SQLite and a file-system broker unless
+DATABASE_URL / REDIS_URL are set.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _secret_key(var_dir: Path) -> str:
+    """A per-installation key kept in var/ (mode 600), never a value shipped in the repository."""
+    path = var_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _gpu_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
+
+
+def main() -> int:
+    env = dict(os.environ)
+    var_dir = Path(env.get("CAPTIONDESK_VAR_DIR", ROOT / "var"))
+    (var_dir / "staticfiles").mkdir(parents=True, exist_ok=True)
+    env.setdefault("SECRET_KEY", _secret_key(var_dir))
+    env.setdefault("DJANGO_SETTINGS_MODULE", "captiondesk.settings")
+    port = env.get("PORT", "8000")
+    host = env.get("HOST", "127.0.0.1")
+    py = sys.executable
+
+    def manage(*args: str) -> None:
+        subprocess.run([py, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+    manage("migrate", "--noinput", "-v", "0")
+    manage("first_run")
+
+    queues = "default,api,gpu" if _gpu_available() else "default,api"
+    worker = subprocess.Popen(
+        [py, "-m", "celery", "-A", "captiondesk", "worker", "-B", "-Q", queues, "-P", "threads",
+         "-c", env.get("WORKER_CONCURRENCY", "8"), "-l", "warning",
+         "-s", str(var_dir / "celerybeat-schedule")],
+        cwd=ROOT, env=env,
+    )
+    web = subprocess.Popen(
+        [py, "-m", "gunicorn", "captiondesk.wsgi:application", "--bind", f"{host}:{port}",
+         "--workers", env.get("WEB_CONCURRENCY", "2"), "--threads", "4",
+         "--access-logfile", "-", "--graceful-timeout", "10"],
+        cwd=ROOT, env=env,
+    )
+    children = [web, worker]
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    print(f"\ncaptiondesk is running at http://{'localhost' if host == '127.0.0.1' else host}:{port}/ "
+          f"(worker queues: {queues}). Press Ctrl+C to stop.\n", flush=True)
+
+    code = 0
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                print(f"{child.args[2]} exited with code {child.returncode}; stopping.", flush=True)
+                stopping, code = True, child.returncode or 1
+        time.sleep(0.3)
+
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    print("captiondesk stopped.", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
