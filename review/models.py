@@ -293,3 +293,23 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"Adjudication of item {self.item_id}: {self.decision}"
+
+
+class RejectReason(models.TextChoices):
+    """Why a caption is wrong (after Prodigy's image-caption.diff tags), kept in Verdict.reasons."""
+
+    WRONG_SUBJECT = "wrong_subject", "Wrong subject"
+    HALLUCINATED_DETAIL = "hallucinated_detail", "Hallucinated detail"
+    WRONG_COUNT = "wrong_count", "Wrong count"
+    WRONG_ATTRIBUTE = "wrong_attribute", "Wrong attribute"
+    MISREAD_TEXT = "misread_text", "Misread text"
+    MISSING_DETAIL = "missing_detail", "Missing key detail"
+    UNSAFE = "unsafe", "Unsafe"
+    OTHER = "other", "Other (say what)"
+
+
+class SkipReason(models.TextChoices):
+    UNCLEAR_IMAGE = "unclear_image", "Image unclear or broken"
+    UNSURE = "unsure", "Not sure"
+    NEEDS_EXPERT = "needs_expert", "Needs an expert"
+    OTHER = "other", "Other (say what)"

@@ -1,7 +1,21 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-from . import views  # noqa: F401
+from . import views
 
 app_name = "review"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.queue_list, name="queue-list"),
+    path("projects/<slug:slug>/", views.work, name="work"),
+    path("projects/<slug:slug>/next/", views.claim_next, name="next"),
+    path("projects/<slug:slug>/counts/", views.counts, name="counts"),
+    path("projects/<slug:slug>/leases/", views.leases, name="leases"),
+    path("projects/<slug:slug>/adjudication/", views.adjudication_list, name="adjudication"),
+    path("projects/<slug:slug>/policy/", views.policy, name="policy"),
+    path("leases/<int:pk>/verdict/", views.verdict, name="verdict"),
+    path("leases/<int:pk>/heartbeat/", views.heartbeat, name="heartbeat"),
+    path("leases/<int:pk>/release/", views.lease_release, name="lease-release"),
+    path("leases/<int:pk>/reassign/", views.lease_reassign, name="lease-reassign"),
+    path("verdicts/<int:pk>/undo/", views.undo, name="undo"),
+    path("items/<int:pk>/adjudicate/", views.adjudicate, name="adjudicate"),
+]

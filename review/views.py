@@ -1,1 +1,356 @@
-"""Views of the review app."""
+"""Pages of the review app. Thin: check the role, call one service, pick the response.
+
+Every action is a plain POST form; htmx requests get the item partial back instead of a redirect.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from labeling.models import Project
+from review import selectors
+from review.forms import AdjudicationForm, ReassignForm, ReviewPolicyForm, VerdictForm
+from review.models import Lease, RejectReason, ReviewItem, SkipReason, Verdict
+from review.services import items as item_services
+from review.services import queue
+from review.services.verdict import (
+    LeaseLost,
+    VerdictInvalid,
+    item_adjudicate,
+    verdict_submit,
+    verdict_undo,
+)
+
+
+def _project(request: HttpRequest, slug: str, *, admin: bool = False) -> Project:
+    """The project if the user may review it (404 otherwise: existence is not disclosed)."""
+    project = get_object_or_404(Project, slug=slug)
+    if not selectors.can_review(project=project, user=request.user):
+        raise Http404("No such project.")
+    if admin and not selectors.can_manage(project=project, user=request.user):
+        raise PermissionDenied("Only project admins can do this.")
+    return project
+
+
+def _own_lease(request: HttpRequest, pk: int) -> Lease:
+    lease = get_object_or_404(Lease.objects.select_related("project"), pk=pk)
+    if lease.reviewer_id != request.user.pk:
+        raise Http404("No such lease.")
+    _project(request, lease.project.slug)
+    return lease
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _item_context(
+    request: HttpRequest,
+    project: Project,
+    lease: Lease | None,
+    *,
+    key: str | None = None,
+    error: str = "",
+    posted: dict | None = None,
+    lost: LeaseLost | None = None,
+    nothing_left: bool = False,
+) -> dict[str, object]:
+    context: dict[str, object] = {
+        "project": project,
+        "lease": lease,
+        "policy": selectors.review_policy_for(project=project),
+        "undo": selectors.verdict_undoable(project=project, reviewer=request.user),
+        "undo_seconds": selectors.undo_seconds(),
+        "heartbeat_seconds": selectors.heartbeat_seconds(),
+        "reject_reasons": RejectReason.choices,
+        "skip_reasons": SkipReason.choices,
+        "error": error,
+        "posted": posted or {},
+        "lost": lost,
+        "nothing_left": nothing_left,
+        "is_admin": selectors.can_manage(project=project, user=request.user),
+    }
+    if lease is not None:
+        item = lease.item
+        context.update(
+            item=item,
+            caption=item.caption,
+            image=item.image,
+            flags=selectors.image_risk_flags(image=item.image),
+            idempotency_key=key or uuid.uuid4(),
+        )
+    return context
+
+
+def _render_item(request: HttpRequest, project: Project, lease: Lease | None, **kwargs):
+    status = kwargs.pop("status", 200)
+    context = _item_context(request, project, lease, **kwargs)
+    if _is_htmx(request):
+        # htmx swaps only 2xx answers; the partial itself says what went wrong.
+        return render(request, "review/_item.html", context)
+    context["counts"] = selectors.queue_counts(project=project)
+    return render(request, "review/work.html", context, status=status)
+
+
+def _to_work(project: Project) -> HttpResponse:
+    return redirect(reverse("review:work", kwargs={"slug": project.slug}), permanent=False)
+
+
+@login_required
+@require_GET
+def queue_list(request: HttpRequest) -> HttpResponse:
+    rows = [
+        {
+            "project": project,
+            "counts": selectors.queue_counts(project=project),
+            "is_admin": selectors.can_manage(project=project, user=request.user),
+        }
+        for project in selectors.review_projects_for(user=request.user)
+    ]
+    return render(request, "review/queue_list.html", {"rows": rows})
+
+
+@login_required
+@require_GET
+def work(request: HttpRequest, slug: str) -> HttpResponse:
+    """The review screen: the reviewer's current lease, or a button to start."""
+    project = _project(request, slug)
+    lease = selectors.lease_current(project=project, reviewer=request.user)
+    return _render_item(request, project, lease)
+
+
+@login_required
+@require_POST
+def claim_next(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project(request, slug)
+    lease = queue.lease_claim_next(project=project, reviewer=request.user)
+    if _is_htmx(request):
+        return _render_item(request, project, lease, nothing_left=lease is None)
+    if lease is None:
+        messages.info(request, "Nothing is waiting for your review right now.")
+    return _to_work(project)
+
+
+@login_required
+@require_GET
+def counts(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project(request, slug)
+    return render(
+        request,
+        "review/_counts.html",
+        {
+            "project": project,
+            "counts": selectors.queue_counts(project=project),
+            "is_admin": selectors.can_manage(project=project, user=request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def verdict(request: HttpRequest, pk: int) -> HttpResponse:
+    lease = _own_lease(request, pk)
+    project = lease.project
+    form = VerdictForm(request.POST)
+    posted = {
+        "decision": request.POST.get("decision", ""),
+        "text": request.POST.get("text", ""),
+        "reasons": request.POST.getlist("reasons"),
+        "note": request.POST.get("note", ""),
+    }
+    if not form.is_valid():
+        error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        return _render_item(
+            request,
+            project,
+            lease,
+            error=error,
+            posted=posted,
+            status=400,
+            key=request.POST.get("idempotency_key"),
+        )
+    data = form.cleaned_data
+    try:
+        submitted = verdict_submit(
+            lease=lease,
+            reviewer=request.user,
+            decision=data["decision"],
+            idempotency_key=data["idempotency_key"],
+            text=data["text"],
+            reasons=data["reasons"],
+            note=data["note"],
+            time_spent_ms=data["time_spent_ms"],
+        )
+    except VerdictInvalid as exc:
+        return _render_item(
+            request,
+            project,
+            lease,
+            error=str(exc),
+            posted=posted,
+            status=400,
+            key=str(data["idempotency_key"]),
+        )
+    except LeaseLost as exc:
+        return _render_item(request, project, None, lost=exc, status=409)
+    next_lease = queue.lease_claim_next(project=project, reviewer=request.user)
+    if _is_htmx(request):
+        response = _render_item(request, project, next_lease, nothing_left=next_lease is None)
+        response["HX-Trigger"] = "verdict-saved"
+        return response
+    if not submitted.replayed:
+        messages.success(request, f"Saved: {submitted.verdict.get_decision_display().lower()}.")
+    return _to_work(project)
+
+
+@login_required
+@require_POST
+def heartbeat(request: HttpRequest, pk: int) -> HttpResponse:
+    lease = _own_lease(request, pk)
+    alive = queue.lease_heartbeat(lease=lease, reviewer=request.user)
+    return render(request, "review/_lease_status.html", {"alive": alive, "lease": lease})
+
+
+@login_required
+@require_POST
+def undo(request: HttpRequest, pk: int) -> HttpResponse:
+    verdict_obj = get_object_or_404(
+        Verdict.objects.select_related("project"), pk=pk, reviewer=request.user
+    )
+    project = _project(request, verdict_obj.project.slug)
+    try:
+        lease = verdict_undo(verdict=verdict_obj, reviewer=request.user)
+    except queue.QueueError as exc:
+        if _is_htmx(request):
+            current = selectors.lease_current(project=project, reviewer=request.user)
+            return _render_item(request, project, current, error=str(exc))
+        messages.error(request, str(exc))
+        return _to_work(project)
+    if _is_htmx(request):
+        response = _render_item(request, project, lease)
+        response["HX-Trigger"] = "verdict-saved"
+        return response
+    messages.info(request, "Undone: the item is yours again.")
+    return _to_work(project)
+
+
+@login_required
+@require_POST
+def lease_release(request: HttpRequest, pk: int) -> HttpResponse:
+    """A reviewer stops working on their item, or an admin frees someone's."""
+    lease = get_object_or_404(Lease.objects.select_related("project"), pk=pk)
+    project = _project(request, lease.project.slug)
+    is_admin = selectors.can_manage(project=project, user=request.user)
+    if lease.reviewer_id != request.user.pk and not is_admin:
+        raise PermissionDenied("Only admins can release someone else's lease.")
+    if queue.lease_release(lease=lease, by=request.user):
+        messages.info(request, "The item went back to the queue.")
+    else:
+        messages.error(request, "That lease had already ended.")
+    if lease.reviewer_id != request.user.pk:
+        return redirect("review:leases", slug=project.slug)
+    return redirect("review:queue-list")
+
+
+@login_required
+@require_POST
+def lease_reassign(request: HttpRequest, pk: int) -> HttpResponse:
+    lease = get_object_or_404(Lease.objects.select_related("project"), pk=pk)
+    project = _project(request, lease.project.slug, admin=True)
+    form = ReassignForm(request.POST, reviewers=selectors.project_reviewers(project=project))
+    if not form.is_valid():
+        messages.error(request, "Pick a member of the project.")
+    else:
+        try:
+            new = queue.lease_reassign(
+                lease=lease, to_reviewer=form.cleaned_data["reviewer"], by=request.user
+            )
+        except queue.QueueError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Item {new.item_id} now belongs to {new.reviewer}.")
+    return redirect("review:leases", slug=project.slug)
+
+
+@login_required
+@require_GET
+def leases(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project(request, slug, admin=True)
+    reviewers = selectors.project_reviewers(project=project)
+    rows = [
+        (lease, ReassignForm(reviewers=reviewers))
+        for lease in selectors.leases_active(project=project)
+    ]
+    return render(
+        request, "review/leases.html", {"project": project, "rows": rows, "now": timezone.now()}
+    )
+
+
+@login_required
+@require_GET
+def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project(request, slug, admin=True)
+    queue_items = selectors.adjudication_queue(project=project)[:200]
+    return render(
+        request, "review/adjudication_list.html", {"project": project, "items": queue_items}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
+    item = get_object_or_404(ReviewItem.objects.select_related("project"), pk=pk)
+    project = _project(request, item.project.slug, admin=True)
+    item = selectors.item_with_context(item_id=item.pk)
+    verdicts = list(selectors.item_verdicts(item=item))
+    first_text = next((v.final_text for v in verdicts if v.final_text), item.caption.text)
+    form = AdjudicationForm(
+        request.POST or None, initial={"decision": "approve", "text": first_text}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            item_adjudicate(
+                item=item,
+                admin=request.user,
+                decision=form.cleaned_data["decision"],
+                text=form.cleaned_data["text"],
+                note=form.cleaned_data["note"],
+            )
+        except (VerdictInvalid, queue.QueueError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Decided.")
+            return redirect("review:adjudication", slug=project.slug)
+    return render(
+        request,
+        "review/adjudicate.html",
+        {
+            "project": project,
+            "item": item,
+            "verdicts": verdicts,
+            "form": form,
+            "flags": selectors.image_risk_flags(image=item.image),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def policy(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _project(request, slug, admin=True)
+    current = selectors.review_policy_for(project=project)
+    form = ReviewPolicyForm(request.POST or None, instance=current)
+    if request.method == "POST" and form.is_valid():
+        item_services.review_policy_save(project=project, **form.cleaned_data)
+        messages.success(request, "Policy saved. Open items follow it within a minute.")
+        return redirect("review:policy", slug=project.slug)
+    return render(request, "review/policy.html", {"project": project, "form": form})

@@ -1,0 +1,318 @@
+"""Reads of the review app: the current lease, queue counts, risk, approved text, admin lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Prefetch, QuerySet
+from django.utils import timezone
+
+from labeling.models import Image, Membership, Project
+from labeling.selectors import project_role
+from review.models import (
+    Lease,
+    ReviewItem,
+    ReviewPolicy,
+    RiskCorrection,
+    RiskFlag,
+    Verdict,
+)
+from routing.models import Caption
+
+
+def lease_seconds() -> int:
+    return int(getattr(settings, "REVIEW_LEASE_SECONDS", 300))
+
+
+def heartbeat_seconds() -> int:
+    return int(getattr(settings, "REVIEW_HEARTBEAT_SECONDS", 60))
+
+
+def undo_seconds() -> int:
+    return int(getattr(settings, "REVIEW_UNDO_SECONDS", 30))
+
+
+# --- Roles -------------------------------------------------------------------------------------
+
+
+def can_review(*, project: Project, user) -> bool:
+    return project_role(project=project, user=user) is not None
+
+
+def can_manage(*, project: Project, user) -> bool:
+    return project_role(project=project, user=user) == Membership.Role.ADMIN
+
+
+def review_projects_for(*, user) -> QuerySet[Project]:
+    """Projects whose queue the user may work: their own, or all of them for site admins."""
+    qs = Project.objects.all()
+    if not (user.is_superuser or user.is_staff):
+        qs = qs.filter(memberships__user=user)
+    return qs.order_by("name")
+
+
+def project_reviewers(*, project: Project) -> QuerySet:
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(memberships__project=project, is_active=True)
+        .order_by("username")
+    )
+
+
+# --- Policy and risk ---------------------------------------------------------------------------
+
+
+def review_policy_for(*, project: Project) -> ReviewPolicy:
+    """The project's policy; an unsaved one with the defaults when none was set."""
+    policy = ReviewPolicy.objects.filter(project=project).first()
+    return policy or ReviewPolicy(project=project)
+
+
+def image_risk_categories(*, image_ids: list[int]) -> dict[int, set[str]]:
+    """Categories each image is flagged in, an admin's latest correction overriding the analyser."""
+    flagged: dict[int, set[str]] = {image_id: set() for image_id in image_ids}
+    if not image_ids:
+        return flagged
+    for image_id, category in RiskFlag.objects.filter(
+        image_id__in=image_ids, flagged=True
+    ).values_list("image_id", "category"):
+        flagged[image_id].add(category)
+    corrections = (
+        RiskCorrection.objects.filter(image_id__in=image_ids)
+        .order_by("created_at", "id")
+        .values_list("image_id", "category", "flagged")
+    )
+    for image_id, category, is_flagged in corrections:  # oldest first: the latest one wins
+        if is_flagged:
+            flagged[image_id].add(category)
+        else:
+            flagged[image_id].discard(category)
+    return flagged
+
+
+@dataclass(frozen=True)
+class ShownFlag:
+    category: str
+    label: str
+    score: float | None
+    reason: str
+    corrected: bool
+
+
+def image_risk_flags(*, image: Image) -> list[ShownFlag]:
+    """The flags a reviewer sees next to the image, with the analyser's reasons."""
+    categories = image_risk_categories(image_ids=[image.pk])[image.pk]
+    flags = {f.category: f for f in RiskFlag.objects.filter(image=image)}
+    shown = []
+    for category in sorted(categories):
+        flag = flags.get(category)
+        analyser_says = bool(flag and flag.flagged)
+        shown.append(
+            ShownFlag(
+                category=category,
+                label=RiskFlag(category=category).get_category_display(),
+                score=flag.score if flag else None,
+                reason=flag.reason if flag and analyser_says else "Flagged by an admin.",
+                corrected=not analyser_says,
+            )
+        )
+    return shown
+
+
+# --- The queue ---------------------------------------------------------------------------------
+
+
+def lease_current(*, project: Project, reviewer, now: datetime | None = None) -> Lease | None:
+    """The reviewer's live lease in this project (the oldest, if an admin gave them several)."""
+    now = now or timezone.now()
+    return (
+        Lease.objects.filter(
+            project=project, reviewer=reviewer, state=Lease.State.ACTIVE, expires_at__gt=now
+        )
+        .select_related("item__caption__route", "item__image")
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    to_review: int  # reviews still needed that nobody holds a live lease for
+    in_progress: int  # live leases
+    done: int  # reviews given (skips excluded)
+    open_items: int
+    adjudication: int
+    approved: int
+    rejected: int
+
+    @property
+    def total(self) -> int:
+        return self.to_review + self.in_progress + self.done
+
+
+_COUNTS_SQL = """
+SELECT
+  COALESCE(SUM(GREATEST(i.required - i.reviews_done - COALESCE(l.n, 0), 0))
+           FILTER (WHERE i.state = 'open'), 0),
+  COALESCE(SUM(COALESCE(l.n, 0)) FILTER (WHERE i.state = 'open'), 0),
+  COALESCE(SUM(i.reviews_done), 0),
+  COUNT(*) FILTER (WHERE i.state = 'open'),
+  COUNT(*) FILTER (WHERE i.state = 'adjudication'),
+  COUNT(*) FILTER (WHERE i.state = 'approved'),
+  COUNT(*) FILTER (WHERE i.state = 'rejected')
+FROM review_reviewitem i
+LEFT JOIN (
+  SELECT item_id, COUNT(*) AS n FROM review_lease
+  WHERE state = 'active' AND expires_at > %s AND project_id = %s GROUP BY item_id
+) l ON l.item_id = i.id
+WHERE i.project_id = %s
+"""
+
+
+def queue_counts(*, project: Project, now: datetime | None = None) -> QueueCounts:
+    """All counts from one statement, so they are one consistent snapshot even under load."""
+    now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_COUNTS_SQL, [now, project.pk, project.pk])
+            row = cursor.fetchone()
+        return QueueCounts(*(int(v) for v in row))
+    return _queue_counts_portable(project=project, now=now)
+
+
+def _queue_counts_portable(*, project: Project, now: datetime) -> QueueCounts:
+    live: dict[int, int] = dict(
+        Lease.objects.filter(project=project, state=Lease.State.ACTIVE, expires_at__gt=now)
+        .values("item_id")
+        .annotate(n=Count("id"))
+        .values_list("item_id", "n")
+    )
+    to_review = in_progress = done = 0
+    states = dict.fromkeys(ReviewItem.State.values, 0)
+    for pk, state, required, reviews_done in ReviewItem.objects.filter(project=project).values_list(
+        "pk", "state", "required", "reviews_done"
+    ):
+        states[state] += 1
+        done += reviews_done
+        if state == ReviewItem.State.OPEN:
+            in_progress += live.get(pk, 0)
+            to_review += max(required - reviews_done - live.get(pk, 0), 0)
+    return QueueCounts(
+        to_review=to_review,
+        in_progress=in_progress,
+        done=done,
+        open_items=states["open"],
+        adjudication=states["adjudication"],
+        approved=states["approved"],
+        rejected=states["rejected"],
+    )
+
+
+def verdict_undoable(*, project: Project, reviewer, now: datetime | None = None) -> Verdict | None:
+    """The reviewer's last verdict in the project while it can still be taken back."""
+    now = now or timezone.now()
+    last = (
+        Verdict.objects.filter(project=project, reviewer=reviewer)
+        .select_related("item")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if last is None or last.created_at < now - timedelta(seconds=undo_seconds()):
+        return None
+    if hasattr(last.item, "adjudication"):  # an admin has ruled on it since
+        return None
+    return last
+
+
+def leases_active(*, project: Project) -> QuerySet[Lease]:
+    return (
+        Lease.objects.filter(project=project, state=Lease.State.ACTIVE)
+        .select_related("reviewer", "item__image", "item__caption")
+        .order_by("expires_at")
+    )
+
+
+def adjudication_queue(*, project: Project) -> QuerySet[ReviewItem]:
+    return (
+        ReviewItem.objects.filter(project=project, state=ReviewItem.State.ADJUDICATION)
+        .select_related("caption", "image")
+        .order_by("-priority", "queued_at", "id")
+    )
+
+
+def item_verdicts(*, item: ReviewItem) -> QuerySet[Verdict]:
+    return item.verdicts.exclude(decision=Verdict.Decision.SKIP).select_related("reviewer")
+
+
+# --- Approved text, for exports and dashboards --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovedText:
+    caption_id: int
+    image_id: int
+    model_name: str
+    model_text: str
+    text: str
+    edited: bool
+    char_effort: float | None
+    word_effort: float | None
+    adjudicated: bool
+    decided_at: datetime | None
+
+
+def _approved(item: ReviewItem) -> ApprovedText:
+    return ApprovedText(
+        caption_id=item.caption_id,
+        image_id=item.image_id,
+        model_name=item.caption.model_name,
+        model_text=item.caption.text,
+        text=item.final_text,
+        edited=bool(item.edited),
+        char_effort=item.char_effort,
+        word_effort=item.word_effort,
+        adjudicated=hasattr(item, "adjudication"),
+        decided_at=item.decided_at,
+    )
+
+
+def approved_items(*, project: Project) -> QuerySet[ReviewItem]:
+    """Approved items of a project with their caption; use .iterator() for exports."""
+    return (
+        ReviewItem.objects.filter(project=project, state=ReviewItem.State.APPROVED)
+        .select_related("caption", "adjudication")
+        .order_by("image_id", "caption_id")
+    )
+
+
+def caption_approved_text(*, caption: Caption) -> ApprovedText | None:
+    """The approved text of one caption, or None while it is unreviewed, disputed or rejected."""
+    item = (
+        ReviewItem.objects.filter(caption=caption, state=ReviewItem.State.APPROVED)
+        .select_related("caption", "adjudication")
+        .first()
+    )
+    return _approved(item) if item else None
+
+
+def image_approved_texts(*, image: Image) -> list[ApprovedText]:
+    """Every approved caption of an image, oldest caption first."""
+    items = (
+        ReviewItem.objects.filter(image=image, state=ReviewItem.State.APPROVED)
+        .select_related("caption", "adjudication")
+        .order_by("caption_id")
+    )
+    return [_approved(item) for item in items]
+
+
+def item_with_context(*, item_id: int) -> ReviewItem:
+    return (
+        ReviewItem.objects.select_related("caption__route", "image", "project")
+        .prefetch_related(Prefetch("verdicts", queryset=Verdict.objects.select_related("reviewer")))
+        .get(pk=item_id)
+    )

@@ -1,0 +1,186 @@
+"""The review queue: claim the next item under a lease, keep it alive, give it back.
+
+Claims lock the candidate item row with `SELECT ... FOR UPDATE SKIP LOCKED`, so reviewers never
+wait on each other; the partial unique indexes on Lease make a double lease impossible even if
+this code were wrong. Expired leases are ignored by the candidate query itself and cleaned up
+under the item's lock by whoever needs their slot, or by the periodic sweep.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, IntegerField, OuterRef, Subquery
+from django.utils import timezone
+
+from labeling.models import Project
+from review import selectors
+from review.models import Lease, ReviewItem, Verdict
+from review.services.items import image_mark_in_review, review_items_sync
+
+CLAIM_ATTEMPTS = 8
+# Two-key advisory lock namespace for "one claim at a time per reviewer" (arbitrary constant).
+_ADVISORY_NAMESPACE = 0x5EED
+
+
+class QueueError(Exception):
+    """A queue operation that cannot be done; the message is for the user."""
+
+
+class _Count(Subquery):
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) _live)"
+    output_field = IntegerField()
+
+
+def _expiry(now: datetime) -> datetime:
+    return now + timedelta(seconds=selectors.lease_seconds())
+
+
+def candidate_items(*, project: Project, reviewer, now: datetime, skip_locked: bool = True):
+    """Open items with a free slot the reviewer has not reviewed, risky first then oldest, locked.
+
+    The benchmark's baseline runs the same query with skip_locked=False (plain FOR UPDATE).
+    """
+    live = Lease.objects.filter(item=OuterRef("pk"), state=Lease.State.ACTIVE, expires_at__gt=now)
+    mine = Verdict.objects.filter(item=OuterRef("pk"), reviewer=reviewer)
+    return (
+        ReviewItem.objects.filter(project=project, state=ReviewItem.State.OPEN)
+        .annotate(live=_Count(live.values("pk")))
+        .filter(required__gt=F("reviews_done") + F("live"))
+        .filter(~Exists(mine))
+        .order_by("-priority", "queued_at", "id")
+        .select_for_update(skip_locked=skip_locked, of=("self",))
+    )
+
+
+def _lock_reviewer(reviewer) -> None:
+    """Serialise one reviewer's claims (double clicks, two tabs) so both get the same lease."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [_ADVISORY_NAMESPACE, reviewer.pk]
+            )
+
+
+def _free_slot(item: ReviewItem, now: datetime) -> int | None:
+    """Expire the item's stale leases, then the lowest slot nobody holds. Caller locks the item."""
+    Lease.objects.filter(item=item, state=Lease.State.ACTIVE, expires_at__lte=now).update(
+        state=Lease.State.EXPIRED, ended_at=now
+    )
+    taken = set(
+        Lease.objects.filter(
+            item=item, state__in=[Lease.State.ACTIVE, Lease.State.DONE]
+        ).values_list("slot", flat=True)
+    )
+    return next((slot for slot in range(item.required) if slot not in taken), None)
+
+
+def _lease_create(*, item: ReviewItem, reviewer, slot: int, now: datetime) -> Lease:
+    return Lease.objects.create(
+        item=item,
+        project_id=item.project_id,
+        reviewer=reviewer,
+        slot=slot,
+        slot_count=item.required,
+        created_at=now,
+        heartbeat_at=now,
+        expires_at=_expiry(now),
+    )
+
+
+def _claim_once(*, project: Project, reviewer, skip_locked: bool) -> tuple[Lease | None, bool]:
+    """(lease, exhausted): exhausted means no candidate was left at all."""
+    tried: list[int] = []
+    for _ in range(CLAIM_ATTEMPTS):
+        with transaction.atomic():
+            _lock_reviewer(reviewer)
+            now = timezone.now()
+            current = selectors.lease_current(project=project, reviewer=reviewer, now=now)
+            if current is not None:
+                return current, False
+            candidates = candidate_items(
+                project=project, reviewer=reviewer, now=now, skip_locked=skip_locked
+            )
+            item = candidates.exclude(pk__in=tried).first()
+            if item is None:
+                return None, True
+            slot = _free_slot(item, now)
+            if slot is None:  # filled between the candidate scan and the lock
+                tried.append(item.pk)
+                continue
+            try:
+                with transaction.atomic():
+                    lease = _lease_create(item=item, reviewer=reviewer, slot=slot, now=now)
+            except IntegrityError:
+                tried.append(item.pk)
+                continue
+            image_mark_in_review(image_id=item.image_id)
+            return lease, False
+    return None, False
+
+
+def lease_claim_next(*, project: Project, reviewer, skip_locked: bool = True) -> Lease | None:
+    """The reviewer's current lease, or a new one on the next item; None when nothing is left."""
+    lease, exhausted = _claim_once(project=project, reviewer=reviewer, skip_locked=skip_locked)
+    if lease is None and exhausted and review_items_sync(project=project):
+        # Captions that finished since the last sweep: queue them rather than say "done".
+        lease, _ = _claim_once(project=project, reviewer=reviewer, skip_locked=skip_locked)
+    return lease
+
+
+def lease_heartbeat(*, lease: Lease, reviewer, now: datetime | None = None) -> bool:
+    """Extend a lease the reviewer still holds. False when it was lost (taken, released, done).
+
+    A lease past its expiry that nobody has taken over yet is revived: its slot is still its own.
+    """
+    now = now or timezone.now()
+    updated = Lease.objects.filter(pk=lease.pk, reviewer=reviewer, state=Lease.State.ACTIVE).update(
+        heartbeat_at=now, expires_at=_expiry(now)
+    )
+    return updated == 1
+
+
+def lease_release(*, lease: Lease, by, now: datetime | None = None) -> bool:
+    """Give the item back to the queue (the reviewer stops, or an admin frees it)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ReviewItem.objects.select_for_update().get(pk=lease.item_id)
+        updated = Lease.objects.filter(pk=lease.pk, state=Lease.State.ACTIVE).update(
+            state=Lease.State.RELEASED, ended_at=now, ended_by=by
+        )
+    return updated == 1
+
+
+def lease_reassign(*, lease: Lease, to_reviewer, by, now: datetime | None = None) -> Lease:
+    """Move a live lease to another reviewer of the project."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        item = ReviewItem.objects.select_for_update().get(pk=lease.item_id)
+        lease = Lease.objects.select_for_update().get(pk=lease.pk)
+        if lease.state != Lease.State.ACTIVE:
+            raise QueueError("This lease has already ended.")
+        if not selectors.can_review(project=item.project, user=to_reviewer):
+            raise QueueError(f"{to_reviewer} is not a member of this project.")
+        if to_reviewer.pk == lease.reviewer_id:
+            raise QueueError("The lease already belongs to this reviewer.")
+        if Verdict.objects.filter(item=item, reviewer=to_reviewer).exists():
+            raise QueueError(f"{to_reviewer} has already reviewed this item.")
+        if Lease.objects.filter(
+            item=item, reviewer=to_reviewer, state__in=[Lease.State.ACTIVE, Lease.State.DONE]
+        ).exists():
+            raise QueueError(f"{to_reviewer} already holds this item.")
+        lease.state, lease.ended_at, lease.ended_by = Lease.State.RELEASED, now, by
+        lease.save(update_fields=["state", "ended_at", "ended_by"])
+        slot = _free_slot(item, now)
+        if slot is None:  # the policy shrank under this lease
+            raise QueueError("This item needs no more reviews.")
+        return _lease_create(item=item, reviewer=to_reviewer, slot=slot, now=now)
+
+
+def leases_expire(*, now: datetime | None = None) -> int:
+    """The periodic sweep: mark every lease past its expiry as expired; returns how many."""
+    now = now or timezone.now()
+    return Lease.objects.filter(state=Lease.State.ACTIVE, expires_at__lte=now).update(
+        state=Lease.State.EXPIRED, ended_at=now
+    )

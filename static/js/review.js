@@ -1,0 +1,187 @@
+// The review screen's keyboard and image viewer. Every key clicks, opens or focuses the same
+// control the mouse uses, so the page works the same without this file (just slower).
+(function () {
+  "use strict";
+  let shownAt = performance.now();
+  const view = { s: 1, x: 0, y: 0 };
+  const MIN_ZOOM = 1;
+  const MAX_ZOOM = 10;
+
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const item = () => document.getElementById("review-item");
+  const openPanel = () => $("details.verdict-panel[open]", item() || document);
+
+  function submit(form) {
+    if (!form) return;
+    if (form.requestSubmit) form.requestSubmit();
+    else form.submit();
+  }
+
+  function closePanels() {
+    document.querySelectorAll("details.verdict-panel[open]").forEach((d) => { d.open = false; });
+    if (document.activeElement && document.activeElement !== document.body) {
+      document.activeElement.blur();
+    }
+  }
+
+  function showPanel(id, focusSelector) {
+    const panel = document.getElementById(id);
+    if (!panel) return;
+    document.querySelectorAll("details.verdict-panel").forEach((d) => { d.open = d === panel; });
+    const target = $(focusSelector, panel);
+    if (target) {
+      target.focus();
+      if (target.tagName === "TEXTAREA") {
+        target.setSelectionRange(target.value.length, target.value.length);
+      }
+    }
+  }
+
+  // --- time per item: the page's own clock since this item appeared ---------------------------
+  document.addEventListener("submit", (event) => {
+    const field = event.target.querySelector && event.target.querySelector("input[name=time_spent_ms]");
+    if (field) field.value = String(Math.round(performance.now() - shownAt));
+  }, true);
+
+  // --- image zoom and pan ----------------------------------------------------------------------
+  function apply() {
+    const img = document.getElementById("review-image");
+    const viewer = document.getElementById("viewer");
+    if (!img || !viewer) return;
+    img.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.s})`;
+    viewer.classList.toggle("zoomed", view.s > 1);
+  }
+
+  function reset() {
+    view.s = 1; view.x = 0; view.y = 0;
+    apply();
+  }
+
+  function zoomAt(factor, clientX, clientY) {
+    const viewer = document.getElementById("viewer");
+    if (!viewer) return;
+    const rect = viewer.getBoundingClientRect();
+    // The point under the cursor, relative to the viewer's centre, stays where it is.
+    const px = (clientX === undefined ? rect.left + rect.width / 2 : clientX) - rect.left - rect.width / 2;
+    const py = (clientY === undefined ? rect.top + rect.height / 2 : clientY) - rect.top - rect.height / 2;
+    const s = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, view.s * factor));
+    const f = s / view.s;
+    view.x = px - (px - view.x) * f;
+    view.y = py - (py - view.y) * f;
+    view.s = s;
+    if (s === 1) { view.x = 0; view.y = 0; }
+    apply();
+  }
+
+  function setUpViewer() {
+    const viewer = document.getElementById("viewer");
+    if (!viewer || viewer.dataset.ready) return;
+    viewer.dataset.ready = "1";
+    viewer.addEventListener("wheel", (event) => {
+      event.preventDefault();
+      zoomAt(event.deltaY < 0 ? 1.2 : 1 / 1.2, event.clientX, event.clientY);
+    }, { passive: false });
+    let drag = null;
+    viewer.addEventListener("pointerdown", (event) => {
+      if (view.s <= 1) return;
+      drag = { x: event.clientX - view.x, y: event.clientY - view.y };
+      viewer.setPointerCapture(event.pointerId);
+      viewer.classList.add("dragging");
+    });
+    viewer.addEventListener("pointermove", (event) => {
+      if (!drag) return;
+      view.x = event.clientX - drag.x;
+      view.y = event.clientY - drag.y;
+      apply();
+    });
+    const stop = () => { drag = null; viewer.classList.remove("dragging"); };
+    viewer.addEventListener("pointerup", stop);
+    viewer.addEventListener("pointercancel", stop);
+    viewer.addEventListener("dblclick", reset);
+  }
+
+  // --- a new item arrived (first load or htmx swap) ---------------------------------------------
+  function arrived() {
+    shownAt = performance.now();
+    reset();
+    setUpViewer();
+    const undoBar = $(".undo-bar");
+    if (undoBar) {
+      const seconds = Number(undoBar.dataset.undoSeconds || "0");
+      window.setTimeout(() => undoBar.remove(), seconds * 1000);
+    }
+  }
+
+  document.addEventListener("htmx:load", (event) => {
+    if (event.target && event.target.id === "review-item") arrived();
+  });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", arrived);
+  else arrived();
+
+  // --- keys ------------------------------------------------------------------------------------
+  function click(id) {
+    const el = document.getElementById(id);
+    if (el && !el.disabled) el.click();
+  }
+
+  function toggleHelp(force) {
+    const help = document.getElementById("review-help");
+    if (help) help.open = force === undefined ? !help.open : force;
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    const typing = target.matches && target.matches("textarea, input[type=text], input:not([type]), select");
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      const form = (target.closest && target.closest("#review-item form")) || $("form", openPanel() || undefined);
+      if (form && item() && item().contains(form)) {
+        event.preventDefault();
+        submit(form);
+      }
+      return;
+    }
+    if (event.key === "Escape") {
+      toggleHelp(false);
+      closePanels();
+      return;
+    }
+    if (typing || event.altKey) return;
+    if (event.ctrlKey || event.metaKey) {
+      if (event.key === "z") { event.preventDefault(); click("undo-button"); }
+      return;
+    }
+    const panel = openPanel();
+    if (/^[1-9]$/.test(event.key) && panel) {
+      const box = $(`input[data-index="${event.key}"]`, panel);
+      if (box) {
+        event.preventDefault();
+        box.checked = box.type === "radio" ? true : !box.checked;
+        box.focus();
+      }
+      return;
+    }
+    if (event.key === "Enter" && panel && !target.matches("button, summary, a")) {
+      event.preventDefault();
+      submit($("form", panel));
+      return;
+    }
+    const actions = {
+      a: () => click("accept-button"),
+      e: () => showPanel("edit-panel", "textarea"),
+      r: () => showPanel("reject-panel", "input[type=checkbox]"),
+      s: () => showPanel("skip-panel", "input[type=radio]"),
+      u: () => click("undo-button"),
+      "?": () => toggleHelp(),
+      f: () => click("full-size"),
+      "+": () => zoomAt(1.25),
+      "=": () => zoomAt(1.25),
+      "-": () => zoomAt(1 / 1.25),
+      "0": reset,
+    };
+    const action = actions[event.key];
+    if (action) {
+      event.preventDefault();
+      action();
+    }
+  });
+})();
