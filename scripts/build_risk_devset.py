@@ -1,3 +1,4 @@
+# ruff: noqa: E501, S602  (inline HTML templates; fixed shell commands whose real output is shown)
 """Build the labelled development set for the risk analyser from files that packages ship.
 
     python scripts/build_risk_devset.py [--out var/risk_devset] [--seed 5]
@@ -238,7 +239,11 @@ def _skimage_file(name: str) -> np.ndarray:
 # -------------------------------------------------------------------------------------- medical
 MEDICAL_CAPTIONS = {
     "CR": ["an x-ray of a person's chest", "an x - ray image of a hand", "a black and white image"],
-    "CT": ["a ct scan of the abdomen", "a cross section of a human body", "a black and white photo"],
+    "CT": [
+        "a ct scan of the abdomen",
+        "a cross section of a human body",
+        "a black and white photo",
+    ],
     "MR": ["an mri scan of the brain", "a black and white image of a human head", "a gray circle"],
     "US": ["an ultrasound image of a baby", "an ultrasound of the heart", "a blurry black image"],
     "NM": ["a bone scan of a human body", "a nuclear medicine scan", "a black and white picture"],
@@ -405,7 +410,14 @@ def build_medical(b: Builder) -> None:
 
 
 # --------------------------------------------------------------------------------------- charts
-DEV_STYLES = ["default", "ggplot", "seaborn-v0_8-whitegrid", "bmh", "classic", "tableau-colorblind10"]
+DEV_STYLES = [
+    "default",
+    "ggplot",
+    "seaborn-v0_8-whitegrid",
+    "bmh",
+    "classic",
+    "tableau-colorblind10",
+]
 HELD_STYLES = ["dark_background", "Solarize_Light2", "fivethirtyeight", "seaborn-v0_8-darkgrid",
                "grayscale", "seaborn-v0_8-paper"]  # fmt: skip
 
@@ -520,8 +532,15 @@ def chart_types() -> dict[str, Callable]:
         steps = ["Import", "Caption", "Flag risk", "Review", "Export"][: rng.randint(3, 5)]
         for i, s in enumerate(steps):
             x = 0.1 + i * 0.8 / max(len(steps) - 1, 1)
-            ax.text(x, 0.5, s, ha="center", va="center", fontsize=11,
-                    bbox={"boxstyle": "round", "fc": rng.choice(["#cde", "#fdc", "#dfd"])})
+            ax.text(
+                x,
+                0.5,
+                s,
+                ha="center",
+                va="center",
+                fontsize=11,
+                bbox={"boxstyle": "round", "fc": rng.choice(["#cde", "#fdc", "#dfd"])},
+            )
             if i:
                 ax.annotate("", xy=(x - 0.06, 0.5), xytext=(x - 0.8 / max(len(steps) - 1, 1) + 0.06, 0.5),
                             arrowprops={"arrowstyle": "->"})  # fmt: skip
@@ -585,8 +604,10 @@ def build_charts(b: Builder) -> None:
                 fig.savefig(buf, format="png")
                 plt.close(fig)
             img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-            cap = b.rng.choice(NEUTRAL_CHART) if b.rng.random() < 0.3 else b.rng.choice(
-                CHART_CAPTIONS[kind]
+            cap = (
+                b.rng.choice(NEUTRAL_CHART)
+                if b.rng.random() < 0.3
+                else b.rng.choice(CHART_CAPTIONS[kind])
             )
             fmt = "jpg" if b.rng.random() < 0.3 else "png"
             b.add(Item(img, "chart", split, f"matplotlib:{kind}/{ds}/{style}", cap, fmt=fmt))
@@ -828,9 +849,10 @@ def build_screenshots_and_html_charts(b: Builder, tmp: Path) -> None:
     desktop = [(1280, 800), (1366, 768), (1440, 900), (1920, 1080), (1024, 768)]
     phone = [(390, 844), (412, 915), (360, 740)]
     venv_lib = Path(np.__file__).parent.parent
-    py_files = sorted(venv_lib.glob("django/contrib/admin/*.py"))[:12] + sorted(
-        venv_lib.glob("requests/*.py")
-    )[:8]
+    py_files = (
+        sorted(venv_lib.glob("django/contrib/admin/*.py"))[:12]
+        + sorted(venv_lib.glob("requests/*.py"))[:8]
+    )
     themes = [("#000", "#ccc", "#5f5"), ("#1e1e1e", "#ddd", "#6cf"), ("#fdf6e3", "#333", "#268bd2"),
               ("#282a36", "#f8f8f2", "#ff79c6")]  # fmt: skip
     cmds = ["ls -la /usr/lib | head -40", "uname -a; df -h", "ps aux | head -30",
@@ -872,7 +894,6 @@ def build_screenshots_and_html_charts(b: Builder, tmp: Path) -> None:
             arr, cols = data[rng.choice(["iris", "wine", "diabetes"])]
             return kind, _spreadsheet(arr, cols), size, "", ""
         if kind == "pdf":
-
             text = subprocess.run([sys.executable, "-c", "import this"], capture_output=True,
                                   text=True).stdout  # fmt: skip
             return kind, _pdf_viewer(text.replace("\n", "\n\n")), size, "", ""
@@ -904,8 +925,10 @@ def build_screenshots_and_html_charts(b: Builder, tmp: Path) -> None:
                     page.goto(path.as_uri())
                 shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
                 ctx.close()
-                cap = rng.choice(NEUTRAL_SHOT) if rng.random() < 0.3 else rng.choice(
-                    SHOT_CAPTIONS[kind]
+                cap = (
+                    rng.choice(NEUTRAL_SHOT)
+                    if rng.random() < 0.3
+                    else rng.choice(SHOT_CAPTIONS[kind])
                 )
                 also = ["chart"] if kind in {"dashboard", "sheet"} else []
                 fmt = "jpg" if rng.random() < 0.2 else "png"

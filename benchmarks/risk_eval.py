@@ -1,0 +1,178 @@
+"""Risk flags: precision, recall and false-positive rate on natural photos, per category.
+
+    python benchmarks/risk_eval.py [--quick] [--devset var/risk_devset] [--errors]
+
+Reads the labelled set that ``scripts/build_risk_devset.py`` writes (and builds it first when it
+is missing). Prints, for the dev and the held-out split, per category: precision, recall and the
+share of natural photos flagged, from image analysis alone and with the synthetic captions; then
+the time to analyse one 1-megapixel image on this core. Needs no database.
+The last line is JSON; ``value`` is the worst per-category recall from image analysis alone over
+both splits, ``baseline`` the same recall from caption keywords alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from PIL import Image  # noqa: E402
+
+from review.risk import CATEGORIES, analyse, caption_signal, combine  # noqa: E402
+from review.risk.analyser import RiskReport  # noqa: E402
+
+GOAL_RECALL = 0.9
+GOAL_FPR = 0.1
+
+
+def load_rows(devset: Path, quick: bool) -> list[dict[str, str]]:
+    labels = devset / "labels.csv"
+    if not labels.exists():
+        print(f"{labels} missing: building the dev set first", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "build_risk_devset.py"), "--out", str(devset)],
+            check=True,
+        )
+    with open(labels, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return rows[::4] if quick else rows
+
+
+def rates(rows: list[dict], key: str) -> dict[str, dict[str, float]]:
+    out = {}
+    photos = [r for r in rows if r["category"] == "photo"]
+    for c in CATEGORIES:
+        positives = [r for r in rows if r["category"] == c]
+        flagged = [r for r in rows if c in r[key]]
+        correct = [r for r in flagged if r["category"] == c or c in r["also"].split("|")]
+        out[c] = {
+            "n": len(positives),
+            "precision": len(correct) / len(flagged) if flagged else float("nan"),
+            "recall": sum(c in r[key] for r in positives) / len(positives) if positives else 0,
+            "fpr_photos": sum(c in r[key] for r in photos) / len(photos) if photos else 0,
+        }
+    out["any"] = {
+        "n": len(photos),
+        "fpr_photos": sum(bool(r[key]) for r in photos) / len(photos) if photos else 0,
+    }
+    for kind in ("colour", "greyscale"):
+        part = [r for r in photos if r["photo_kind"] == kind]
+        out[f"any_{kind}"] = {
+            "n": len(part),
+            "fpr_photos": sum(bool(r[key]) for r in part) / len(part) if part else 0,
+        }
+    return out
+
+
+def time_per_megapixel(rows: list[dict], devset: Path, reps: int) -> float:
+    """Median ms to analyse one image resized to 1 MP (1155x866), one per category."""
+    samples = []
+    for c in ("photo", *CATEGORIES):
+        row = next(r for r in rows if r["category"] == c)
+        img = Image.open(devset / row["file"]).convert("RGB").resize((1155, 866))
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            analyse(img)
+            samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="every 4th image, fewer timings")
+    parser.add_argument("--devset", default=str(ROOT / "var" / "risk_devset"))
+    parser.add_argument("--errors", action="store_true", help="list every wrong decision")
+    args = parser.parse_args()
+    devset = Path(args.devset)
+    rows = load_rows(devset, args.quick)
+
+    for r in rows:
+        with Image.open(devset / r["file"]) as img:
+            report = analyse(img, with_features=True)
+        r["photo_kind"] = "greyscale" if report.features["gray_frac"] >= 0.95 else "colour"
+        r["report"] = report
+        r["image_flags"] = combine(report).flags
+        r["caption_flags"] = combine(report, [r["caption"]]).flags
+        neutral = RiskReport(scores={c: 0.5 for c in CATEGORIES}, reasons={})
+        r["text_flags"] = [
+            c for c in CATEGORIES if caption_signal(r["caption"])[c] > 0
+        ] if r["caption"] else combine(neutral).flags  # fmt: skip
+
+    results: dict[str, dict] = {}
+    header = (
+        f"{'split':8s} {'category':11s} {'n':>4s} | {'image only: P':>13s} {'R':>5s} {'FPR':>5s}"
+        f" | {'+captions: P':>12s} {'R':>5s} {'FPR':>5s} | {'captions alone R':>16s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for split in ("dev", "heldout", "all"):
+        part = [r for r in rows if split == "all" or r["split"] == split]
+        img, cap, txt = (rates(part, k) for k in ("image_flags", "caption_flags", "text_flags"))
+        results[split] = {"image": img, "captions": cap, "captions_alone": txt}
+        for c in CATEGORIES:
+            print(
+                f"{split:8s} {c:11s} {img[c]['n']:4d} | {img[c]['precision']:13.2f} "
+                f"{img[c]['recall']:5.2f} {img[c]['fpr_photos']:5.2f} | "
+                f"{cap[c]['precision']:12.2f} {cap[c]['recall']:5.2f} {cap[c]['fpr_photos']:5.2f}"
+                f" | {txt[c]['recall']:16.2f}"
+            )
+        for key, label in (("any", "any flag"), ("any_colour", " colour"),
+                           ("any_greyscale", " greyscale")):  # fmt: skip
+            print(
+                f"{split:8s} {label + ' photos':16s} {img[key]['n']:4d} | {'':8s} {'':5s} "
+                f"{img[key]['fpr_photos']:5.2f} | {'':12s} {'':5s} {cap[key]['fpr_photos']:5.2f} |"
+            )
+    ms = time_per_megapixel(rows, devset, reps=3 if args.quick else 10)
+    print(f"\nanalysis time: {ms:.1f} ms per 1-MP image (median, one core, {platform.machine()})")
+
+    if args.errors:
+        print("\nwrong decisions (image only):")
+        for r in rows:
+            truth = {r["category"]} | set(filter(None, r["also"].split("|")))
+            got = set(r["image_flags"])
+            missed = r["category"] in CATEGORIES and r["category"] not in got
+            if missed or got - truth:
+                scores = " ".join(f"{c[:3]}={r['report'].scores[c]:.2f}" for c in CATEGORIES)
+                print(f"  {r['split']:7s} {r['category']:10s} {r['file']:32s} {r['source'][:40]:40s}"  # noqa: E501
+                      f" {scores}")  # fmt: skip
+
+    allimg = results["all"]["image"]
+    value = min(allimg[c]["recall"] for c in CATEGORIES)
+    baseline = min(results["all"]["captions_alone"][c]["recall"] for c in CATEGORIES)
+    summary = {
+        "benchmark": "risk_eval",
+        "value": round(value, 3),
+        "baseline": round(baseline, 3),
+        "ratio": round(value / baseline, 3) if baseline else None,
+        "unit": "worst per-category recall, image analysis alone (dev+held-out)",
+        "goal": f"recall >= {GOAL_RECALL} per category with <= {GOAL_FPR} of photos flagged",
+        "quick": args.quick,
+        "images": len(rows),
+        "ms_per_megapixel": round(ms, 1),
+        "cpu": os.cpu_count(),
+    }
+    for split in ("dev", "heldout"):
+        for kind in ("image", "captions"):
+            r = results[split][kind]
+            summary[f"{split}_{kind}"] = {
+                c: {k: round(v, 3) for k, v in r[c].items() if k != "n"} for c in CATEGORIES
+            } | {
+                f"{k}_fpr_photos": round(r[k]["fpr_photos"], 3)
+                for k in ("any", "any_colour", "any_greyscale")
+            }
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,350 @@
+"""Measurements the risk analyser scores from: pure Pillow + NumPy, no Django.
+
+Everything is measured on downscaled copies: a *detail* copy (longest side at most
+``DETAIL_SIDE``) for edges, straight lines and text-like strokes, and a *small* copy (longest side
+at most ``SMALL_SIDE``) for colour statistics. Box reduction keeps flat regions exactly flat, which
+is what separates rendered graphics (screens, plots) from camera and scanner images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+DETAIL_SIDE = 640
+SMALL_SIDE = 200
+MIN_SIDE = 8  # below this nothing meaningful can be measured
+
+EDGE_STEP = 40  # luma jump that counts as a strong edge (0..255)
+LINE_STEP = 24  # luma jump across a straight line or border
+FLAT_TOL = 1  # luma difference that still counts as "the same" along a line
+
+
+@dataclass(frozen=True)
+class Features:
+    width: int
+    height: int
+    gray_frac: float  # pixels with (almost) no colour
+    mean_chroma: float
+    vivid_frac: float  # strongly coloured pixels
+    palette_share: float  # pixels whose exact colour covers >= 0.5% of the image
+    palette_colours: int  # how many such colours
+    top_colour_share: float
+    vivid_palette_share: float  # palette pixels that are also strongly coloured
+    flat_frac: float  # pixels exactly equal to their right and lower neighbours
+    edge_frac: float  # strong luma edges per pixel
+    crisp_frac: float  # strong edges beside a flat run: rendered text, lines, borders
+    crisp_ratio: float  # crisp / strong edges
+    text_rows: float  # rows dense with crisp strokes (text lines)
+    h_lines: int  # long horizontal straight lines
+    v_lines: int  # long vertical straight lines
+    full_width_lines: int  # horizontal lines across (almost) the whole width
+    axes: bool  # a long vertical and a long horizontal line meet at a lower-left corner
+    dark_frac: float  # near-black pixels
+    dark_border: float  # share of the outer frame that is near-black
+    centre_contrast: float  # centre brightness minus border brightness (0..1)
+    symmetry: float  # left-right mirror correlation of the content (0..1)
+    tone_smooth: float  # non-dark pixels that vary continuously (not flat, not crisp)
+    lit_flat_frac: float  # flat pixels among the non-dark ones
+    text_tiles: float  # share of sampled full-resolution tiles that look like lines of text
+    stain_frac: float  # pink/purple pixels of stained tissue
+    warm_frac: float  # red/orange pixels (fundus, endoscopy)
+    page_background: float  # share of a bright (>= 200) single background colour
+    mid_flat_frac: float  # flat pixels among mid-tones (neither clipped black nor white)
+    screen_size: bool  # exact or scaled size of a common screen
+    screen_aspect: bool  # aspect ratio of a common screen (either orientation)
+
+    def as_dict(self) -> dict[str, float | int | bool]:
+        return asdict(self)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy of any Pillow image: first frame, alpha over white, 16-bit stretched."""
+    with contextlib.suppress(AttributeError, EOFError, ValueError):
+        image.seek(0)
+    mode = image.mode
+    if mode in {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}:
+        arr = np.asarray(image, dtype=np.float32)
+        lo, hi = np.percentile(arr, (0.5, 99.5)) if arr.size else (0.0, 1.0)
+        if hi <= lo:
+            lo, hi = float(arr.min()), float(arr.max()) + 1.0
+        arr = np.clip((arr - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode == "CMYK":
+        return image.convert("RGB")
+    if mode in {"P", "PA"}:
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in {"RGBA", "LA", "La", "RGBa"}:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode == "RGB":
+        return image
+    try:
+        return image.convert("RGB")
+    except ValueError:  # exotic modes (LAB, HSV...) Pillow cannot convert directly
+        return ImageOps.grayscale(image.getchannel(0)).convert("RGB")
+
+
+def _reduce(image: Image.Image, side: int) -> Image.Image:
+    factor = math.ceil(max(image.size) / side)
+    return image.reduce(factor) if factor > 1 else image
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row index, start and length of every run of True along the rows of ``mask``."""
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    d = np.diff(padded.ravel())
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1)
+    rows = starts // (w + 2)
+    return rows, starts - rows * (w + 2), ends - starts
+
+
+def _line_mask(luma: np.ndarray) -> np.ndarray:
+    """Pixels on a horizontal border: a clear step down the column, nothing along the row."""
+    step = np.abs(luma[1:, :] - luma[:-1, :]) >= LINE_STEP
+    along_top = np.abs(luma[:-1, 1:] - luma[:-1, :-1]) <= FLAT_TOL
+    along_bottom = np.abs(luma[1:, 1:] - luma[1:, :-1]) <= FLAT_TOL
+    return step[:, :-1] & along_top & along_bottom
+
+
+def _long_lines(mask: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows, starts, lengths = _runs(mask)
+    keep = lengths >= min_len
+    return rows[keep], starts[keep], lengths[keep]
+
+
+SCREENS = {
+    (1920, 1080), (1366, 768), (1280, 800), (1440, 900), (1536, 864), (1280, 720), (1600, 900),
+    (2560, 1440), (1680, 1050), (1920, 1200), (2560, 1600), (2880, 1800), (3840, 2160),
+    (1280, 1024), (1024, 768), (3024, 1964), (3456, 2234), (2736, 1824), (2256, 1504),
+    (1170, 2532), (1179, 2556), (1284, 2778), (1290, 2796), (1125, 2436), (1242, 2688),
+    (828, 1792), (750, 1334), (1080, 1920), (1080, 2340), (1080, 2400), (1440, 3200),
+    (1440, 3120), (720, 1600), (1080, 2280), (390, 844), (393, 852), (360, 800), (412, 915),
+    (2048, 2732), (1668, 2388), (1620, 2160), (1536, 2048), (800, 1280),
+}  # fmt: skip
+SCREEN_ASPECTS = (16 / 9, 16 / 10, 19.5 / 9, 20 / 9, 19 / 9, 2.16)  # not 4:3 or 3:2: photos
+
+
+def _screen_size(w: int, h: int) -> tuple[bool, bool]:
+    exact = (w, h) in SCREENS or (h, w) in SCREENS
+    # HiDPI captures are the CSS size times 2 or 3; browser windows lose a few px to chrome.
+    for k in (2, 3):
+        if (
+            w % k == 0
+            and h % k == 0
+            and ((w // k, h // k) in SCREENS or (h // k, w // k) in SCREENS)
+        ):
+            exact = True
+    ratio = max(w, h) / max(1, min(w, h))
+    aspect = min(w, h) >= 360 and any(abs(ratio - a) / a < 0.01 for a in SCREEN_ASPECTS)
+    return exact, aspect
+
+
+def measure(image: Image.Image) -> Features | None:
+    """Measure ``image``; ``None`` when it is too small to say anything."""
+    width, height = image.size
+    if min(width, height) < MIN_SIDE:
+        return None
+    rgb_img = to_rgb(image)
+    detail = _reduce(rgb_img, DETAIL_SIDE)
+    small = _reduce(detail, SMALL_SIDE)
+
+    # ---- colour, on the small copy
+    s = np.asarray(small, dtype=np.int32)
+    mx, mn = s.max(axis=2), s.min(axis=2)
+    chroma = mx - mn
+    n_small = chroma.size
+    gray_frac = float(np.count_nonzero(chroma <= 6)) / n_small
+    vivid = chroma >= 70
+    codes = (s[..., 0].astype(np.int32) << 16) | (s[..., 1].astype(np.int32) << 8) | s[..., 2]
+    values, counts = np.unique(codes.ravel(), return_counts=True)
+    big = counts >= max(2, 0.005 * n_small)
+    palette_share = float(counts[big].sum()) / n_small
+    palette_values = values[big]
+    vivid_values = np.isin(codes, palette_values) & vivid
+    r, g, b = s[..., 0], s[..., 1], s[..., 2]
+    luma_s = (r * 299 + g * 587 + b * 114) // 1000
+    coloured = chroma >= 25
+    # pink, magenta and purple: eosin and haematoxylin, rare as the bulk of a photo
+    stain = coloured & (g + 15 < r) & (g + 15 < b) & (luma_s > 40)
+    warm = coloured & (r > g + 40) & (r > b + 40)
+
+    # ---- structure, on the detail copy
+    d = np.asarray(detail, dtype=np.int32)
+    luma = (d[..., 0] * 299 + d[..., 1] * 587 + d[..., 2] * 114) // 1000
+    h, w = luma.shape
+    n = h * w
+    codes_d = (d[..., 0].astype(np.int32) << 16) | (d[..., 1].astype(np.int32) << 8) | d[..., 2]
+    eq_x = codes_d[:, 1:] == codes_d[:, :-1]
+    eq_y = codes_d[1:, :] == codes_d[:-1, :]
+    flat = eq_x[:-1, :] & eq_y[:, :-1]
+    flat_frac = float(np.count_nonzero(flat)) / max(1, flat.size)
+
+    gx = np.abs(luma[:, 1:] - luma[:, :-1])
+    strong_x = gx >= EDGE_STEP
+    # a step with an unchanging pixel pair just before or just after it
+    still = gx <= FLAT_TOL
+    crisp_x = np.zeros_like(strong_x)
+    crisp_x[:, 1:] |= strong_x[:, 1:] & still[:, :-1]
+    crisp_x[:, :-1] |= strong_x[:, :-1] & still[:, 1:]
+    gy = np.abs(luma[1:, :] - luma[:-1, :])
+    strong_y = gy >= EDGE_STEP
+    still_y = gy <= FLAT_TOL
+    crisp_y = np.zeros_like(strong_y)
+    crisp_y[1:, :] |= strong_y[1:, :] & still_y[:-1, :]
+    crisp_y[:-1, :] |= strong_y[:-1, :] & still_y[1:, :]
+    n_strong = int(np.count_nonzero(strong_x)) + int(np.count_nonzero(strong_y))
+    n_crisp = int(np.count_nonzero(crisp_x)) + int(np.count_nonzero(crisp_y))
+    edge_frac = n_strong / n
+    crisp_frac = n_crisp / n
+    crisp_ratio = n_crisp / n_strong if n_strong else 0.0
+    row_crisp = np.count_nonzero(crisp_x, axis=1)
+    text_rows = float(np.count_nonzero(row_crisp >= max(3, 0.03 * w))) / h
+
+    hmask = _line_mask(luma)
+    vmask = _line_mask(luma.T)
+    h_rows, h_starts, h_len = _long_lines(hmask, max(12, int(0.25 * w)))
+    v_cols, v_starts, v_len = _long_lines(vmask, max(12, int(0.25 * h)))
+    h_lines = len(np.unique(h_rows))
+    v_lines = len(np.unique(v_cols))
+    full_width_lines = len(np.unique(h_rows[h_len >= 0.9 * (w - 1)]))
+    axes = False
+    if len(h_rows) and len(v_cols):
+        # vertical line (x=v_cols, y in [v_starts, v_starts+v_len]) whose lower end meets the
+        # left end of a horizontal line (y=h_rows, x from h_starts)
+        v_bottom = v_starts + v_len
+        near_y = np.abs(v_bottom[:, None] - h_rows[None, :]) <= 3
+        near_x = np.abs(v_cols[:, None] - h_starts[None, :]) <= 3
+        axes = bool(np.any(near_y & near_x))
+
+    # ---- medical-looking tone, on the small copy
+    dark = luma_s < 20
+    dark_frac = float(np.count_nonzero(dark)) / n_small
+    sh, sw = luma_s.shape
+    bw = max(1, min(sh, sw) // 12)
+    frame = np.concatenate(
+        [dark[:bw].ravel(), dark[-bw:].ravel(), dark[:, :bw].ravel(), dark[:, -bw:].ravel()]
+    )
+    dark_border = float(frame.mean())
+    border_luma = float(
+        np.concatenate(
+            [luma_s[:bw].ravel(), luma_s[-bw:].ravel(), luma_s[:, :bw].ravel(),
+             luma_s[:, -bw:].ravel()]
+        ).mean()
+    )  # fmt: skip
+    centre = luma_s[sh // 4 : sh - sh // 4, sw // 4 : sw - sw // 4]
+    centre_contrast = (float(centre.mean()) - border_luma) / 255.0 if centre.size else 0.0
+    symmetry = _symmetry(luma_s, dark)
+    lit = luma[:-1, :-1] >= 20
+    varied = ~flat & ~(crisp_x[:-1, :] | crisp_y[:, :-1]) & lit
+    n_lit = max(1, int(np.count_nonzero(lit)))
+    tone_smooth = float(np.count_nonzero(varied)) / n_lit
+    lit_flat_frac = float(np.count_nonzero(flat & lit)) / n_lit
+    mid = lit & (luma[:-1, :-1] <= 235)
+    mid_flat_frac = float(np.count_nonzero(flat & mid)) / max(1, int(np.count_nonzero(mid)))
+    top = int(values[counts.argmax()])
+    top_luma = (((top >> 16) & 255) * 299 + ((top >> 8) & 255) * 587 + (top & 255) * 114) // 1000
+    page_background = float(counts.max()) / n_small if top_luma >= 200 else 0.0
+
+    exact_screen, screen_aspect = _screen_size(width, height)
+    return Features(
+        width=width,
+        height=height,
+        gray_frac=gray_frac,
+        mean_chroma=float(chroma.mean()),
+        vivid_frac=float(np.count_nonzero(vivid)) / n_small,
+        palette_share=palette_share,
+        palette_colours=int(big.sum()),
+        top_colour_share=float(counts.max()) / n_small,
+        vivid_palette_share=float(np.count_nonzero(vivid_values)) / n_small,
+        flat_frac=flat_frac,
+        edge_frac=edge_frac,
+        crisp_frac=crisp_frac,
+        crisp_ratio=crisp_ratio,
+        text_rows=text_rows,
+        h_lines=h_lines,
+        v_lines=v_lines,
+        full_width_lines=full_width_lines,
+        axes=axes,
+        dark_frac=dark_frac,
+        dark_border=dark_border,
+        centre_contrast=centre_contrast,
+        symmetry=symmetry,
+        tone_smooth=tone_smooth,
+        lit_flat_frac=lit_flat_frac,
+        text_tiles=_text_tiles(rgb_img),
+        stain_frac=float(np.count_nonzero(stain)) / n_small,
+        warm_frac=float(np.count_nonzero(warm)) / n_small,
+        page_background=page_background,
+        mid_flat_frac=mid_flat_frac,
+        screen_size=exact_screen,
+        screen_aspect=screen_aspect,
+    )
+
+
+def _symmetry(luma: np.ndarray, dark: np.ndarray) -> float:
+    """Correlation of the lit content with its mirror image, centred on the content."""
+    cols = np.flatnonzero((~dark).any(axis=0))
+    rows = np.flatnonzero((~dark).any(axis=1))
+    if len(cols) < 8 or len(rows) < 8:
+        return 0.0
+    box = luma[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
+    a = box - box.mean()
+    m = a[:, ::-1]
+    denom = float(np.sqrt((a * a).sum() * (m * m).sum()))
+    return max(0.0, float((a * m).sum()) / denom) if denom else 0.0
+
+
+TILE = 96
+TEXT_SIDE = 1600  # text is judged near its rendered size: HiDPI captures are halved first
+
+
+def _text_tiles(rgb: Image.Image) -> float:
+    """Share of a grid of full-resolution tiles whose ink is laid out like lines of text.
+
+    Text on a screen is dark (or light) strokes on one background colour, in horizontal bands
+    separated by empty rows, each band cut into many short runs (letters). Photos have no single
+    background; plot lines make one run per row; medical images have no crisp ink at all.
+    """
+    factor = math.ceil(max(rgb.size) / TEXT_SIDE)
+    img = rgb.reduce(factor) if factor > 1 else rgb
+    w, h = img.size
+    if w < TILE or h < TILE:
+        return 0.0
+    gray = np.asarray(img.convert("L"), dtype=np.int32)
+    nx, ny = min(4, w // TILE), min(3, h // TILE)
+    xs = np.linspace(0, w - TILE, nx + 2)[1:-1].astype(int) if nx > 1 else [(w - TILE) // 2]
+    ys = np.linspace(0, h - TILE, ny + 2)[1:-1].astype(int) if ny > 1 else [(h - TILE) // 2]
+    texty = 0
+    total = 0
+    for y in ys:
+        for x in xs:
+            total += 1
+            tile = gray[y : y + TILE, x : x + TILE]
+            hist = np.bincount(tile.ravel(), minlength=256)
+            bg = int(hist.argmax())
+            near_bg = np.abs(tile - bg) <= 2
+            if near_bg.mean() < 0.45:
+                continue
+            ink = np.abs(tile - bg) >= 60
+            ink_frac = float(ink.mean())
+            if not 0.01 <= ink_frac <= 0.4:
+                continue
+            ink_rows = ink.any(axis=1)
+            bands = int(np.count_nonzero(ink_rows[1:] & ~ink_rows[:-1])) + int(ink_rows[0])
+            if bands < 2:
+                continue
+            rows = ink[ink_rows]
+            runs = np.count_nonzero(rows[:, 1:] & ~rows[:, :-1], axis=1) + rows[:, 0]
+            if float(runs.mean()) >= 2.5:
+                texty += 1
+    return texty / total if total else 0.0
