@@ -246,7 +246,8 @@ class Caption(models.Model):
     task = models.CharField(max_length=20, default="caption")
     json_schema = models.JSONField(null=True, blank=True)
     # sha256 of (image, chain or route, task, prompt, params): at most one live caption per request.
-    request_key = models.CharField(max_length=64, null=True, blank=True)
+    # NULL (not "") for imported predictions, which the unique constraint must not compare.
+    request_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     cost_usd = models.DecimalField(**USD, default=0, help_text="Every attempt, fallbacks included.")
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -319,6 +320,7 @@ class ModelCall(models.Model):
     reserved_usd = models.DecimalField(**USD, default=0)
     request_id = models.CharField(max_length=200, blank=True)
     served_model = models.CharField(max_length=200, blank=True)
+    text = models.TextField(blank=True, help_text="The cleaned answer of a succeeded call.")
     raw_output = models.TextField(blank=True, help_text="Truncated, secrets removed.")
     usage = models.JSONField(default=dict, blank=True)
     cache_key = models.CharField(max_length=64, blank=True)

@@ -298,9 +298,11 @@ def breaker_record(
     opened = BreakerState(status="open", opened_at=now, consecutive_failures=consecutive)
     if failure and consecutive >= config.failure_threshold:
         return opened
-    if failure and len(recent) >= config.min_calls:
-        if sum(recent) / len(recent) >= config.failure_rate:
-            return opened
+    rate_tripped = (
+        len(recent) >= config.min_calls and sum(recent) / len(recent) >= config.failure_rate
+    )
+    if failure and rate_tripped:
+        return opened
     return BreakerState(status="closed", consecutive_failures=consecutive, recent=recent)
 
 

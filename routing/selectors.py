@@ -1,0 +1,259 @@
+"""Reads of the routing app: route usability, run progress, call logs, permissions."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet, Sum
+
+from labeling.models import Membership, Project
+from labeling.selectors import project_role, user_is_admin
+from routing.models import Caption, CaptionRun, Chain, ChainRule, ModelCall, Route
+from routing.services.breaker import breaker_state
+from routing.services.routes import local_models_installed
+
+# --- permissions ----------------------------------------------------------------------------
+
+
+def can_manage_project(*, user: Any, project: Project) -> bool:
+    """Project admins and site admins manage chains and runs; annotators do not."""
+    return project_role(project=project, user=user) == Membership.Role.ADMIN
+
+
+def can_manage_routes(*, user: Any) -> bool:
+    """Routes are shared by every project: site admins and admins of some project edit them."""
+    if not user.is_authenticated:
+        return False
+    if user_is_admin(user):
+        return True
+    return Membership.objects.filter(user=user, role=Membership.Role.ADMIN).exists()
+
+
+# --- which routes can be used ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RouteStatus:
+    route: Route
+    usable: bool
+    detail: str
+    breaker: str = "closed"
+    last_call: ModelCall | None = None
+
+
+@dataclass(slots=True)
+class RouteOverview:
+    routes: list[RouteStatus] = field(default_factory=list)
+    #: What to configure for providers that have no usable route yet.
+    hints: list[str] = field(default_factory=list)
+
+    @property
+    def usable_count(self) -> int:
+        return sum(1 for r in self.routes if r.usable)
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def _local_weights_detail(model: str) -> tuple[bool, str]:
+    if not local_models_installed():
+        return False, "torch and transformers are not installed: install the gpu extra."
+    if os.path.isdir(model):
+        return True, "Weights from a local folder; runs on the gpu queue."
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - transformers always brings it
+        return False, "huggingface_hub is missing."
+    cached = try_to_load_from_cache(model, "config.json")
+    if isinstance(cached, str):
+        return True, "Weights are in the local Hugging Face cache; runs on the gpu queue."
+    return (
+        False,
+        f"Weights of {model} are not in this machine's Hugging Face cache: run "
+        f"`huggingface-cli download {model}` where the gpu worker runs.",
+    )
+
+
+def _route_usability(route: Route) -> tuple[bool, str]:
+    if not route.enabled:
+        return False, "Disabled."
+    if route.provider in (Route.Provider.EDENAI, Route.Provider.EDENAI_V2):
+        if settings.EDENAI_API_KEY:
+            return True, "Eden AI key set."
+        if route.base_url:
+            return True, f"No key; calls go to {route.base_url}."
+        return False, "Set EDENAI_API_KEY in the environment (.env) and restart."
+    if route.provider == Route.Provider.REPLICATE:
+        if settings.REPLICATE_API_TOKEN:
+            return True, "Replicate token set."
+        if route.base_url:
+            return True, f"No token; calls go to {route.base_url}."
+        return False, "Set REPLICATE_API_TOKEN in the environment (.env) and restart."
+    if route.provider == Route.Provider.OLLAMA:
+        url = route.base_url or settings.OLLAMA_BASE_URL
+        return True, f"Needs an Ollama server at {url} with `ollama pull {route.model}` done."
+    if route.provider == Route.Provider.LOCAL:
+        return _local_weights_detail(route.model)
+    return False, "Unknown provider."
+
+
+def routes_usable() -> RouteOverview:
+    """Every route with whether it can be used now and what to configure if not, plus hints for
+    providers that have no route yet."""
+    overview = RouteOverview()
+    routes = list(Route.objects.order_by("name"))
+    last_calls = {
+        route.pk: ModelCall.objects.filter(route=route)
+        .exclude(status=ModelCall.Status.CACHED)
+        .order_by("-started_at")
+        .first()
+        for route in routes
+    }
+    for route in routes:
+        usable, detail = _route_usability(route)
+        overview.routes.append(
+            RouteStatus(
+                route=route,
+                usable=usable,
+                detail=detail,
+                breaker=breaker_state(route_id=route.pk).status,
+                last_call=last_calls.get(route.pk),
+            )
+        )
+    providers = {r.provider for r in routes}
+    if not providers & {Route.Provider.EDENAI, Route.Provider.EDENAI_V2}:
+        if settings.EDENAI_API_KEY:
+            overview.hints.append("Eden AI: the key is set; restart `make run` to add its route.")
+        else:
+            overview.hints.append(
+                "Eden AI (GPT-4o, Gemini and other vision models): set EDENAI_API_KEY in .env, "
+                "then restart `make run`."
+            )
+    if Route.Provider.REPLICATE not in providers:
+        if settings.REPLICATE_API_TOKEN:
+            overview.hints.append("Replicate: the token is set; restart `make run` to add BLIP-2.")
+        else:
+            overview.hints.append(
+                "Replicate BLIP-2: set REPLICATE_API_TOKEN in .env, then restart `make run`."
+            )
+    if Route.Provider.LOCAL not in providers:
+        if local_models_installed():
+            overview.hints.append("Local models: restart `make run` to add the local BLIP-2 route.")
+        else:
+            overview.hints.append(
+                "Local BLIP-2 / Florence-2 / Kosmos-2 / LLaVA on your GPU: install the gpu extra "
+                "(`pip install -e '.[gpu]'`) and run a worker on the gpu queue."
+            )
+    if Route.Provider.OLLAMA not in providers:
+        overview.hints.append(
+            "Ollama (LLaVA on your machine): run `ollama serve` and `ollama pull llava`, then add "
+            "a route with provider Ollama."
+        )
+    return overview
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RunProgress:
+    run: CaptionRun
+    total: int
+    pending: int
+    running: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    calls_in_flight: int
+    spent_usd: Decimal
+    reserved_usd: Decimal
+    cached: int
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.cancelled
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100
+
+    @property
+    def is_live(self) -> bool:
+        return self.run.status == CaptionRun.Status.RUNNING or self.running > 0
+
+
+def run_progress(*, run: CaptionRun) -> RunProgress:
+    run.refresh_from_db()
+    counts = {
+        row["status"]: row["n"]
+        for row in Caption.objects.filter(run=run).values("status").annotate(n=Count("id"))
+    }
+    calls = ModelCall.objects.filter(run=run).aggregate(
+        in_flight=Count("id", filter=Q(status=ModelCall.Status.IN_FLIGHT)),
+        cached=Count("id", filter=Q(status=ModelCall.Status.CACHED)),
+    )
+    return RunProgress(
+        run=run,
+        total=sum(counts.values()),
+        pending=counts.get(Caption.Status.PENDING, 0),
+        running=counts.get(Caption.Status.RUNNING, 0),
+        succeeded=counts.get(Caption.Status.SUCCEEDED, 0),
+        failed=counts.get(Caption.Status.FAILED, 0),
+        cancelled=counts.get(Caption.Status.CANCELLED, 0),
+        calls_in_flight=calls["in_flight"],
+        spent_usd=run.spent_usd,
+        reserved_usd=run.reserved_usd,
+        cached=calls["cached"],
+    )
+
+
+def run_route_breakdown(*, run: CaptionRun) -> list[dict[str, Any]]:
+    """Per route: attempts, successes, failures, cache hits, spend, mean latency."""
+    return list(
+        ModelCall.objects.filter(run=run)
+        .values("route__name")
+        .annotate(
+            attempts=Count("id"),
+            succeeded=Count("id", filter=Q(status=ModelCall.Status.SUCCEEDED)),
+            failed=Count("id", filter=Q(status=ModelCall.Status.FAILED)),
+            cached=Count("id", filter=Q(status=ModelCall.Status.CACHED)),
+            fallbacks=Count("id", filter=Q(trigger__startswith="fallback:")),
+            retries=Count("id", filter=Q(trigger="retry")),
+            spent=Sum("cost_usd"),
+        )
+        .order_by("route__name")
+    )
+
+
+def runs_for_project(*, project: Project) -> QuerySet[CaptionRun]:
+    return CaptionRun.objects.filter(project=project).select_related("chain", "created_by")
+
+
+def run_captions(*, run: CaptionRun, status: str = "") -> QuerySet[Caption]:
+    qs = Caption.objects.filter(run=run).select_related("image", "route", "target_route", "chain")
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("id")
+
+
+def caption_calls(*, caption: Caption) -> QuerySet[ModelCall]:
+    return caption.calls.select_related("route").order_by("attempt")
+
+
+def chains_for_project(*, project: Project) -> QuerySet[Chain]:
+    return Chain.objects.filter(project=project).prefetch_related("steps__route")
+
+
+def rules_for_project(*, project: Project) -> QuerySet[ChainRule]:
+    return ChainRule.objects.filter(project=project).select_related("chain")
+
+
+def route_list() -> QuerySet[Route]:
+    return Route.objects.annotate(
+        calls=Count("calls"),
+        failures=Count("calls", filter=Q(calls__status=ModelCall.Status.FAILED)),
+    ).order_by("name")

@@ -1,0 +1,70 @@
+"""Circuit breaker per route, its state shared by every worker through the store (Redis).
+
+The state machine is ``routing.policy``'s; this module only loads, applies and saves it
+atomically.
+"""
+
+from __future__ import annotations
+
+import time
+
+from routing import policy
+from routing.services.config import breaker_config
+from routing.services.store import get_store
+
+STATE_TTL_S = 24 * 3600
+
+
+def _key(route_id: int) -> str:
+    return f"breaker:{route_id}"
+
+
+def breaker_state(*, route_id: int) -> policy.BreakerState:
+    return policy.breaker_loads(get_store().get(_key(route_id)))
+
+
+def breaker_allow(*, route_id: int, now: float | None = None) -> bool:
+    """May a call go to the route now? Takes the half-open probe slot when it is free."""
+    now = time.time() if now is None else now
+    config = breaker_config()
+    state = breaker_state(route_id=route_id)
+    if state.status == "closed":
+        return True
+    if not policy.breaker_allow(state, now=now, config=config)[0]:
+        return False
+    allowed = False
+
+    def apply(raw: bytes | None) -> str:
+        nonlocal allowed
+        allowed, new = policy.breaker_allow(policy.breaker_loads(raw), now=now, config=config)
+        return policy.breaker_dumps(new)
+
+    get_store().update(_key(route_id), apply, ttl_s=STATE_TTL_S)
+    return allowed
+
+
+def breaker_record(
+    *, route_id: int, failure: bool, now: float | None = None
+) -> policy.BreakerState:
+    now = time.time() if now is None else now
+    config = breaker_config()
+    current = breaker_state(route_id=route_id)
+    new = policy.breaker_record(current, failure=failure, now=now, config=config)
+    if new == current:
+        return new  # e.g. one more success on a healthy route: nothing to write
+    result = policy.BreakerState()
+
+    def apply(raw: bytes | None) -> str:
+        nonlocal result
+        result = policy.breaker_record(
+            policy.breaker_loads(raw), failure=failure, now=now, config=config
+        )
+        return policy.breaker_dumps(result)
+
+    get_store().update(_key(route_id), apply, ttl_s=STATE_TTL_S)
+    return result
+
+
+def breaker_reset(*, route_id: int) -> None:
+    """Close the breaker by hand (an admin knows the vendor is back)."""
+    get_store().delete(_key(route_id))

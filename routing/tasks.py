@@ -1,0 +1,53 @@
+"""Celery tasks of the routing app: thin wrappers around ``routing.services``.
+
+Every caption task is safe to deliver twice: the service claims the caption with a conditional
+UPDATE and returns at once when someone else holds it. ``acks_late`` + ``reject_on_worker_lost``
+keep a message when its worker dies; the sweep (``caption_sweep``, on Celery beat) recovers the
+caption once its lease runs out and fails it after ``ROUTING_POISON_LIMIT`` deaths. Time limits
+stay below the broker's visibility timeout so a slow task is never delivered twice while it runs.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from routing.services import config, execute, runs
+
+# A chain's deadline bounds the walk; the margin covers database writes and the last timeout.
+SOFT_TIME_LIMIT_S = int(config.max_deadline_s() + 60)
+TIME_LIMIT_S = SOFT_TIME_LIMIT_S + 30
+CAPTION_TASK_OPTIONS = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "soft_time_limit": SOFT_TIME_LIMIT_S,
+    "time_limit": TIME_LIMIT_S,
+}
+
+
+@shared_task(name="routing.tasks.caption_image", **CAPTION_TASK_OPTIONS)
+def caption_image(*, caption_id: int) -> str:
+    """Remote routes (queue ``api``); a local route on the way hands over to the gpu queue."""
+    return execute.caption_execute(caption_id=caption_id, where="api")
+
+
+@shared_task(name="routing.tasks.caption_image_gpu", **CAPTION_TASK_OPTIONS)
+def caption_image_gpu(*, caption_id: int) -> str:
+    return execute.caption_execute(caption_id=caption_id, where="gpu")
+
+
+@shared_task(name="routing.tasks.caption_batch_gpu", **CAPTION_TASK_OPTIONS)
+def caption_batch_gpu(*, caption_ids: list[int]) -> dict[int, str]:
+    """Several captions whose first route is a local model: one batched ``generate()``."""
+    return dict(execute.caption_execute_batch(caption_ids=caption_ids, where="gpu"))
+
+
+@shared_task(name="routing.tasks.caption_sweep", ignore_result=True, time_limit=300)
+def caption_sweep() -> dict[str, int]:
+    report = runs.caption_sweep()
+    return {
+        "recovered": len(report.recovered),
+        "poisoned": len(report.poisoned),
+        "requeued": len(report.requeued),
+        "finished_runs": len(report.finished_runs),
+    }
