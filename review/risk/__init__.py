@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .analyser import ANALYSER_VERSION, CATEGORIES, RiskReport, analyse
+from .analyser import ANALYSER_VERSION, CATEGORIES, RiskReport, analyse, analyse_file
 from .captions import DEFAULT_THRESHOLD, RiskFlags, caption_signal, combine
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "RiskFlags",
     "RiskReport",
     "analyse",
+    "analyse_file",
     "caption_signal",
     "combine",
 ]

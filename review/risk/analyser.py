@@ -11,7 +11,9 @@ properties and checked on the development set (see ``benchmarks/risk_eval.py``).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
+from typing import IO
 
 from PIL import Image
 
@@ -207,6 +209,18 @@ def metadata_hints(image: Image.Image) -> dict[str, float]:
         for k in hints:
             hints[k] -= 0.5 if not hints[k] else 0.0
     return hints
+
+
+MAX_PIXELS = 80_000_000  # larger files are refused rather than decoded for a flag
+
+
+def analyse_file(fp: str | os.PathLike[str] | IO[bytes]) -> RiskReport:
+    """Open and analyse an image file. Raises Pillow's errors (and ValueError) on bad files."""
+    with Image.open(fp) as img:
+        if img.size[0] * img.size[1] > MAX_PIXELS:
+            raise ValueError(f"image too large ({img.size[0]}x{img.size[1]})")
+        img.draft("RGB", (1600, 1600))  # JPEG decodes at reduced size: several times faster
+        return analyse(img)
 
 
 def analyse(image: Image.Image, *, with_features: bool = False) -> RiskReport:

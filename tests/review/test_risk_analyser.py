@@ -1,0 +1,247 @@
+"""The pixel analyser (signal a), the caption keywords (signal b) and their combination."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from review.risk import (
+    ANALYSER_VERSION,
+    CATEGORIES,
+    RiskReport,
+    analyse,
+    analyse_file,
+    caption_signal,
+    combine,
+)
+from review.risk.analyser import metadata_hints
+
+from . import risk_samples
+
+
+def pixels_only(img: Image.Image) -> Image.Image:
+    """The same pixels without file metadata (matplotlib names itself in PNG text chunks)."""
+    clean = img.copy()
+    clean.info = {}
+    return clean
+
+
+def flagged(img: Image.Image) -> list[str]:
+    return combine(analyse(img)).flags
+
+
+# ------------------------------------------------------------------ each signal on its own kind
+
+
+def test_a_bar_chart_is_flagged_as_a_chart_from_pixels_alone():
+    report = analyse(pixels_only(risk_samples.chart_png("bar")))
+    assert report.scores["chart"] >= 0.8
+    assert report.scores["screenshot"] < 0.5
+    assert report.scores["medical"] < 0.2
+    assert "rendered graphic" in report.reasons["chart"]
+
+
+def test_a_line_chart_with_grid_and_legend_is_a_chart():
+    assert flagged(pixels_only(risk_samples.chart_png("line"))) == ["chart"]
+
+
+def test_a_web_page_is_a_screenshot_and_the_reason_mentions_text():
+    report = analyse(risk_samples.screenshot_png())
+    assert report.scores["screenshot"] >= 0.8
+    assert report.scores["chart"] < 0.5
+    assert "text" in report.reasons["screenshot"]
+
+
+def test_dark_mode_and_odd_sized_screens_are_still_screenshots():
+    assert flagged(risk_samples.screenshot_png(dark=True)) == ["screenshot"]
+    assert flagged(risk_samples.screenshot_png(size=(1000, 700))) == ["screenshot"]
+
+
+def test_a_ct_slice_and_a_radiograph_are_medical():
+    for img in (risk_samples.ct_slice(), risk_samples.xray_like()):
+        report = analyse(img)
+        assert report.scores["medical"] >= 0.6, report.reasons
+        assert report.scores["chart"] < 0.5 and report.scores["screenshot"] < 0.5
+        assert "grey" in report.reasons["medical"]
+
+
+def test_a_colour_photo_of_a_cat_is_not_flagged():
+    report = analyse(risk_samples.photo())
+    assert combine(report).flags == []
+    assert max(report.scores.values()) < 0.3
+    assert report.reasons["medical"] == "natural colours"
+
+
+def test_pink_and_purple_tissue_texture_reads_as_stained_histology():
+    rng = np.random.default_rng(7)
+    base = rng.normal(0, 1, (300, 300))
+    smooth = np.fft.ifft2(np.fft.fft2(base) * np.exp(-np.add.outer(
+        np.fft.fftfreq(300) ** 2, np.fft.fftfreq(300) ** 2) * 2000)).real  # fmt: skip
+    t = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    # eosin pink where t is low, haematoxylin purple where t is high
+    r = 230 - 110 * t
+    g = 150 - 110 * t
+    b = 200 - 40 * t
+    img = Image.fromarray(np.dstack([r, g, b]).clip(0, 255).astype(np.uint8))
+    report = analyse(img)
+    assert report.scores["medical"] >= 0.5
+    assert "stained" in report.reasons["medical"]
+
+
+def test_file_metadata_from_a_plotting_library_or_screenshot_tool_counts():
+    chart = risk_samples.chart_png("bar")
+    assert "matplotlib" in chart.info.get("Software", "").lower()
+    assert metadata_hints(chart)["chart"] == 1.0
+    shot = risk_samples.screenshot_png()
+    shot.info["Software"] = "gnome-screenshot"
+    assert metadata_hints(shot)["screenshot"] == 1.0
+    assert metadata_hints(risk_samples.photo()) == {"chart": 0.0, "screenshot": 0.0, "medical": 0.0}
+
+
+def test_report_carries_the_version_and_every_category():
+    report = analyse(risk_samples.photo())
+    assert report.version == ANALYSER_VERSION
+    assert set(report.scores) == set(report.reasons) == set(CATEGORIES)
+
+
+def test_one_megapixel_is_analysed_well_under_the_budget():
+    img = risk_samples.screenshot_png(size=(1155, 866))
+    analyse(img)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(5):
+        analyse(img)
+    per_image_ms = (time.perf_counter() - t0) * 1000 / 5
+    # the budget is 50 ms on one core; leave room for a loaded CI machine
+    assert per_image_ms < 150
+
+
+# --------------------------------------------------------------------------- odd images
+
+
+def _animated_gif() -> Image.Image:
+    frames = [Image.new("RGB", (40, 30), c) for c in ("red", "green", "blue")]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=50)
+    img = Image.open(io.BytesIO(buf.getvalue()))
+    assert img.n_frames == 3
+    img.seek(2)  # the analyser must cope with an image left on a later frame
+    return img
+
+
+ODD_IMAGES = {
+    "1x1": lambda: Image.new("RGB", (1, 1), "red"),
+    "0x0": lambda: Image.new("RGB", (0, 0)),
+    "tall 1x5000": lambda: Image.new("RGB", (1, 5000), "white"),
+    "wide 6000x3": lambda: Image.new("L", (6000, 3), 128),
+    "thin 4000x12": lambda: Image.fromarray(
+        np.random.default_rng(0).integers(0, 255, (12, 4000), dtype=np.uint8)
+    ),
+    "16-bit": lambda: Image.fromarray(
+        ((np.arange(256 * 256).reshape(256, 256) * 3) % 4096).astype(np.uint16)
+    ),
+    "16-bit flat": lambda: Image.new("I;16", (64, 64), 1000),
+    "32-bit int": lambda: Image.new("I", (64, 64), 70000),
+    "float": lambda: Image.fromarray(np.random.default_rng(1).normal(size=(80, 80)).astype("f4")),
+    "palette": lambda: risk_samples.photo().convert("P", palette=Image.ADAPTIVE, colors=16),
+    "palette with transparency": lambda: _palette_transparent(),
+    "RGBA": lambda: Image.new("RGBA", (120, 90), (10, 200, 30, 0)),
+    "LA": lambda: Image.new("LA", (50, 50), (100, 128)),
+    "1-bit": lambda: Image.new("1", (64, 64), 1),
+    "CMYK": lambda: risk_samples.photo().convert("CMYK"),
+    "YCbCr": lambda: risk_samples.photo().convert("YCbCr"),
+    "HSV": lambda: risk_samples.photo().convert("HSV"),
+    "LAB": lambda: Image.new("LAB", (64, 64), (50, 0, 0)),
+    "animated GIF": _animated_gif,
+    "huge flat": lambda: Image.new("RGB", (5000, 4000), (250, 250, 250)),
+}
+
+
+def _palette_transparent() -> Image.Image:
+    img = Image.new("P", (60, 60), 0)
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    img.info["transparency"] = 0
+    return img
+
+
+@pytest.mark.parametrize("name", list(ODD_IMAGES))
+def test_odd_images_never_crash_and_scores_stay_in_range(name):
+    report = analyse(ODD_IMAGES[name]())
+    assert set(report.scores) == set(CATEGORIES)
+    for category in CATEGORIES:
+        assert 0.0 <= report.scores[category] <= 1.0
+        assert report.reasons[category]
+
+
+def test_images_too_small_to_judge_say_so():
+    report = analyse(Image.new("RGB", (1, 1)))
+    assert report.scores == {c: 0.0 for c in CATEGORIES}
+    assert "too small" in report.reasons["chart"]
+
+
+def test_analyse_file_reads_jpeg_and_png_bytes_and_refuses_garbage():
+    buf = io.BytesIO()
+    risk_samples.screenshot_png().save(buf, format="JPEG", quality=80)
+    buf.seek(0)
+    assert analyse_file(buf).scores["screenshot"] >= 0.5
+    with pytest.raises(OSError):
+        analyse_file(io.BytesIO(b"not an image at all"))
+
+
+# ------------------------------------------------------------------ captions and combination
+
+
+def test_caption_keywords_name_their_category_and_scene_words_lean_away():
+    assert caption_signal("a screenshot of a web page")["screenshot"] == 1.0
+    assert caption_signal("A bar graph showing sales by region")["chart"] == 1.0
+    assert caption_signal("an X-ray of a human chest")["medical"] == 1.0
+    assert caption_signal("cells under a microscope")["medical"] == 1.0
+    scene = caption_signal("a man sitting on a bench in a park")
+    assert all(v < 0 for v in scene.values())
+    assert caption_signal("") == {"chart": 0.0, "screenshot": 0.0, "medical": 0.0}
+    # "screen" alone is only a hint: people stand in front of screens
+    assert 0 < caption_signal("a man in front of a screen")["screenshot"] < 0.5
+
+
+def _report(**scores: float) -> RiskReport:
+    full = {c: scores.get(c, 0.0) for c in CATEGORIES}
+    return RiskReport(scores=full, reasons={c: f"image says {v}" for c, v in full.items()})
+
+
+def test_captions_lift_a_borderline_image_over_the_threshold():
+    report = _report(chart=0.35)
+    assert combine(report).flags == []
+    lifted = combine(report, ["a line chart of stock prices"])
+    assert lifted.flags == ["chart"]
+    assert lifted.scores["chart"] > 0.8
+    assert "caption says" in lifted.reasons["chart"]
+
+
+def test_a_caption_alone_cannot_flag_an_image_that_looks_nothing_like_it():
+    result = combine(_report(medical=0.01), ["an x-ray of a hand"])
+    assert "medical" not in result.flags
+    assert result.scores["medical"] > 0.01
+
+
+def test_captions_are_averaged_so_one_dissenting_model_weighs_less():
+    one = combine(_report(screenshot=0.4), ["a screenshot of a website"]).scores["screenshot"]
+    mixed = combine(
+        _report(screenshot=0.4), ["a screenshot of a website", "a dog on the grass"]
+    ).scores["screenshot"]
+    assert one > mixed > 0.0
+
+
+def test_scene_captions_lower_a_borderline_score():
+    result = combine(_report(medical=0.55), ["a woman walking a dog in the street"])
+    assert result.scores["medical"] < 0.55
+    assert result.flags == []
+
+
+def test_thresholds_are_per_category_and_inclusive():
+    report = _report(chart=0.6, screenshot=0.6, medical=0.3)
+    assert combine(report).flags == ["chart", "screenshot"]
+    strict = combine(report, thresholds={"chart": 0.7, "medical": 0.3})
+    assert strict.flags == ["screenshot", "medical"]
