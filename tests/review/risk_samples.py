@@ -50,7 +50,7 @@ def screenshot_png(size: tuple[int, int] = (1280, 800), dark: bool = False) -> I
     d.text((24, 42), "captiondesk   Guide   API   Changelog", fill=(255, 255, 255), font=font)
     d.rectangle([0, 76, 220, h], fill=(245, 245, 245) if not dark else (40, 40, 40))
     rnd = random.Random(1)
-    words = "review caption model image export route queue flag chart the a of to and".split()
+    words = ["review", "caption", "model", "image", "export", "route", "queue", "flag", "chart", "the", "a", "of", "to", "and"]
     for i, y in enumerate(range(96, h - 20, 22)):
         d.text((20, y), f"Section {i}", fill=fg, font=font)
         line = " ".join(rnd.choice(words) for _ in range(rnd.randint(8, 16)))
