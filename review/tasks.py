@@ -29,3 +29,32 @@ def review_policy_apply(project_id: int) -> int:
     if project is None:
         return 0
     return items.review_policy_apply(project=project)
+
+
+# --- Risk flags (review/services/risk.py) ------------------------------------------------------
+
+
+@shared_task(
+    name="review.tasks.risk_flags_compute",
+    acks_late=True,
+    task_reject_on_worker_lost=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def risk_flags_compute(image_id: int) -> int:
+    """After import and again after captioning; safe to run twice (rows are overwritten)."""
+    from labeling.models import Image
+    from review.services import risk
+
+    image = Image.objects.filter(pk=image_id).select_related("project").first()
+    if image is None:
+        return 0
+    return sum(f.flagged for f in risk.risk_flags_compute(image=image))
+
+
+@shared_task(name="review.tasks.risk_flags_refresh_stale")
+def risk_flags_refresh_stale(limit: int = 500) -> int:
+    """Periodic: recompute flags written by an older analyser version (or never written)."""
+    from review.services import risk
+
+    return risk.risk_flags_refresh_stale(limit=limit)
