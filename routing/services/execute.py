@@ -551,7 +551,11 @@ def caption_claim(*, caption_id: int, where: Where) -> Execution | Outcome:
         return "skipped"
     run = caption.run
     if run is not None and run.status != CaptionRun.Status.RUNNING:
-        return "cancelled" if run.status == CaptionRun.Status.CANCELLED else "paused"
+        stopped: dict[str, Outcome] = {
+            CaptionRun.Status.CANCELLED: "cancelled",
+            CaptionRun.Status.BUDGET: "budget",
+        }
+        return stopped.get(run.status, "paused")
     routes = caption_routes(caption)
     now = timezone.now()
     deadline_s = _deadline_s(caption)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from decimal import Decimal
 
 import pytest
 
@@ -78,18 +77,30 @@ def image(project):
     return ImageFactory(project=project)
 
 
-@pytest.fixture
-def broker(settings):
-    """Point this process's Celery producer at a Redis database of its own (flushed) and read
-    what was enqueued: ``broker.messages("api")`` -> list of (task name, kwargs)."""
-    import redis
+def switch_broker(url: str) -> None:
+    """Point this process's Celery producer at another broker. kombu keeps connection and producer
+    pools in process-wide registries keyed by URL, so those are reset too (closing a pool without
+    dropping it from the registry leaves a closed pool for the next user of that URL)."""
+    from kombu import pools
 
-    from tests.conftest import _switch_broker
+    from captiondesk.celery import app
+
+    app._pool = None
+    app.amqp._producer_pool = None
+    pools.reset()
+    app.conf.broker_url = url
+
+
+@pytest.fixture(autouse=True)
+def broker(settings):
+    """Every routing test publishes to a Redis database of its own (flushed), never to the
+    shared one; ``broker.messages("api")`` -> [(task name, kwargs)] of what was enqueued."""
+    import redis
 
     url = settings.REDIS_URL.rsplit("/", 1)[0] + "/13"
     client = redis.Redis.from_url(url)
     client.flushdb()
-    _switch_broker(url)
+    switch_broker(url)
 
     class Broker:
         def messages(self, queue: str) -> list[tuple[str, dict]]:
@@ -98,11 +109,12 @@ def broker(settings):
                 message = json.loads(raw)
                 body = json.loads(base64.b64decode(message["body"]))
                 out.append((message["headers"]["task"], body[1]))
-            return out
+            # Redis lists are consumed from the right: oldest message last.
+            return out[::-1]
+
+        def clear(self) -> None:
+            client.flushdb()
 
     yield Broker()
     client.flushdb()
-    _switch_broker(settings.REDIS_URL)
-
-
-USD = Decimal
+    switch_broker(settings.REDIS_URL)
