@@ -100,6 +100,12 @@ class FakeReplicate(FakeServer):
                     "status": 422,
                 },
             )
+        prefer = request.header("prefer")
+        match = _PREFER_RE.match(prefer.strip()) if prefer else None
+        if prefer and not match:
+            return Response.json(
+                400, {"title": "Invalid Prefer header", "detail": prefer, "status": 400}
+            )
         now = time.monotonic()
         prediction = Prediction(
             id=uuid.uuid4().hex[:26],
@@ -112,12 +118,6 @@ class FakeReplicate(FakeServer):
         )
         with self._pred_lock:
             self.predictions[prediction.id] = prediction
-        prefer = request.header("prefer")
-        match = _PREFER_RE.match(prefer.strip()) if prefer else None
-        if prefer and not match:
-            return Response.json(
-                400, {"title": "Invalid Prefer header", "detail": prefer, "status": 400}
-            )
         if match and reply.polls == 0:
             wait = float(match.group(1) or 60)
             # Sync mode: hold the connection until the prediction is done or the wait ends.

@@ -164,6 +164,12 @@ class Response:
         return cls(status=status, body=json.dumps(payload).encode(), **kwargs)
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) resets connections when a benchmark opens 64 at once.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class FakeServer:
     """Base class: subclasses implement ``handle(request) -> Response``."""
 
@@ -198,8 +204,7 @@ class FakeServer:
 
     def start(self) -> Self:
         handler = _make_handler(self)
-        httpd = ThreadingHTTPServer((self.host, self.port), handler)
-        httpd.daemon_threads = True
+        httpd = _Server((self.host, self.port), handler)
         self._httpd = httpd
         self.port = httpd.server_address[1]
         self._stopping.clear()

@@ -330,7 +330,7 @@ def _tiny_llava() -> tuple[Any, Any]:
 
 def blip2_opt_2_7b_config() -> Any:
     """The architecture of ``Salesforce/blip2-opt-2.7b`` (ViT-g/14 + Q-Former + OPT-2.7b, about
-    3.9B parameters), written out so that no download is needed."""
+    3.7B parameters), written out so that no download is needed."""
     tf = _transformers()
 
     vision = tf.Blip2VisionConfig(
