@@ -105,6 +105,7 @@ def _claim_once(*, project: Project, reviewer, skip_locked: bool) -> tuple[Lease
             item = candidates.exclude(pk__in=tried).first()
             if item is None:
                 return None, True
+            now = timezone.now()  # after the lock: whoever held the slot before has ended
             slot = _free_slot(item, now)
             if slot is None:  # filled between the candidate scan and the lock
                 tried.append(item.pk)
