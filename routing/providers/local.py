@@ -402,7 +402,6 @@ class LocalProvider(Provider):
         params = request.params
         kwargs: dict[str, Any] = {
             "max_new_tokens": int(params.get("max_new_tokens", self.max_new_tokens)),
-            "max_time": float(request.timeout_s),
         }
         if "min_new_tokens" in params:
             kwargs["min_new_tokens"] = int(params["min_new_tokens"])
@@ -427,9 +426,12 @@ class LocalProvider(Provider):
         import torch
 
         started = time.monotonic()
+        # Timeouts differ per request (each has its own chain deadline) and must not split
+        # batches: the batch stops at the earliest one.
+        limits = {"max_time": min(item.request.timeout_s for item in items)}
         try:
             with loaded.lock, torch.inference_mode():
-                texts, raws = _generate(loaded, items, dict(kwargs))
+                texts, raws = _generate(loaded, items, {**kwargs, **limits})
         except torch.OutOfMemoryError:
             if loaded.device.startswith("cuda"):
                 torch.cuda.empty_cache()
@@ -593,9 +595,13 @@ def _decode(
         pad = processor.tokenizer.pad_token or "<pad>"
         texts = []
         for item, raw in zip(items, raws, strict=True):
-            parsed = processor.post_process_generation(
-                raw.replace(pad, ""), task=item.task_token, image_size=item.image.size
-            )
+            unpadded = raw.replace(pad, "")
+            try:
+                parsed = processor.post_process_generation(
+                    unpadded, task=item.task_token, image_size=item.image.size
+                )
+            except ValueError:  # a processor config without post-processing rules
+                parsed = {item.task_token: unpadded.replace("<s>", "").replace("</s>", "")}
             value = parsed.get(item.task_token, "")
             texts.append(value if isinstance(value, str) else json.dumps(value))
         return texts, list(raws)

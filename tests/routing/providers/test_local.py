@@ -269,3 +269,24 @@ def test_family_and_dtype_rules():
 def test_load_model_reports_weights_unavailable_directly(tmp_path):
     with pytest.raises(WeightsUnavailable, match="model weights not available: nobody/nothing"):
         load_model("nobody/nothing", family="llava", device="cpu", cache_dir=str(tmp_path))
+
+
+def test_different_timeouts_share_one_batch(images):
+    provider = tiny_provider("blip2")
+    requests = [
+        CaptionRequest(image=image, params=DECODING, timeout_s=t)
+        for image, t in zip(images, (30.0, 45.5, 60.0), strict=True)
+    ]
+
+    results = provider.caption_batch(requests)
+
+    assert [r.usage["batch_size"] for r in results] == [3, 3, 3]  # type: ignore[union-attr]
+
+
+def test_florence2_without_post_processing_rules_still_captions(images):
+    provider = tiny_provider("florence2")
+    provider.load().processor.post_processor.parse_task_config = {}
+
+    result = provider.caption(captions(images)[0])
+
+    assert result.text and "<" not in result.text
