@@ -336,6 +336,9 @@ def _parse_body(content_type: str, body: bytes) -> tuple[Any, dict[str, str], di
 def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus the
+        # client's delayed ACK add ~40 ms to every answer.
+        disable_nagle_algorithm = True
         server_version = f"captiondesk-fake-{fake.vendor}/1"
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature

@@ -33,7 +33,7 @@ from routing.providers.base import (
 )
 from routing.providers.output import excerpt, redact
 
-POOL_SIZE = 64
+POOL_SIZE = 128
 _RESET_IN_RE = re.compile(r"resets? in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
 _AVAILABLE_IN_RE = re.compile(r"available in ~?\s*(\d+(?:\.\d+)?)\s*second", re.IGNORECASE)
 
