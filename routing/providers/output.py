@@ -81,6 +81,7 @@ def check_schema(schema: Mapping[str, Any]) -> None:
 
 def parse_json_output(text: str, schema: Mapping[str, Any], *, raw_excerpt: str = "") -> Any:
     """Parse model output as JSON and validate it; ``MalformedOutput(reason="schema")`` if not."""
+    schema = json.loads(json.dumps(dict(schema)))  # plain dicts all the way down
     check_schema(schema)
     body = strip_code_fence(text)
     try:
