@@ -1,7 +1,26 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-from . import views  # noqa: F401
+from . import views
 
 app_name = "routing"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("routes/", views.route_list, name="route-list"),
+    path("routes/new/", views.route_edit, name="route-create"),
+    path("routes/<int:pk>/", views.route_edit, name="route-edit"),
+    path("routes/<int:pk>/breaker-reset/", views.route_breaker_reset, name="route-breaker-reset"),
+    path("p/<slug:slug>/chains/", views.chain_list, name="chain-list"),
+    path("p/<slug:slug>/chains/new/", views.chain_edit, name="chain-create"),
+    path("p/<slug:slug>/chains/<int:pk>/", views.chain_edit, name="chain-edit"),
+    path("p/<slug:slug>/chains/<int:pk>/delete/", views.chain_remove, name="chain-delete"),
+    path("p/<slug:slug>/rules/", views.rule_add, name="rule-add"),
+    path("p/<slug:slug>/rules/<int:pk>/delete/", views.rule_remove, name="rule-delete"),
+    path("p/<slug:slug>/runs/", views.run_list, name="run-list"),
+    path("p/<slug:slug>/runs/new/", views.run_create, name="run-create"),
+    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
+    path("runs/<int:pk>/progress/", views.run_progress, name="run-progress"),
+    path("runs/<int:pk>/captions/", views.run_captions, name="run-captions"),
+    path("runs/<int:pk>/<slug:action>/", views.run_action, name="run-action"),
+    path("captions/<int:pk>/", views.caption_detail, name="caption-detail"),
+    path("captions/<int:pk>/retry/", views.caption_retry_view, name="caption-retry"),
+]

@@ -15,7 +15,7 @@ from tests.factories import ImageFactory, RouteFactory
 
 
 @pytest.fixture(autouse=True)
-def routing_settings(settings):
+def routing_settings(request, settings):
     """Short waits so retries and breakers play out in milliseconds; breaker and single-flight
     keys under a prefix of their own so tests never see each other's state."""
     settings.ROUTING_REDIS_PREFIX = f"test-routing:{uuid.uuid4().hex}:"
@@ -92,9 +92,19 @@ def switch_broker(url: str) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _own_broker(request):
+    """Every routing test (the provider clients' aside) publishes to the ``broker`` database,
+    never to the shared one."""
+    if "providers" in request.node.path.parts:
+        yield None
+    else:
+        yield request.getfixturevalue("broker")
+
+
+@pytest.fixture
 def broker(settings):
-    """Every routing test publishes to a Redis database of its own (flushed), never to the
-    shared one; ``broker.messages("api")`` -> [(task name, kwargs)] of what was enqueued."""
+    """Publish to a Redis database of the routing tests (flushed) and read what was enqueued:
+    ``broker.messages("api")`` -> [(task name, kwargs)], oldest first."""
     import redis
 
     url = settings.REDIS_URL.rsplit("/", 1)[0] + "/13"

@@ -1,0 +1,232 @@
+"""Forms of the routing pages: routes, chains and rules, run launch and budget."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from labeling.models import Image, Project
+from review.models import RiskCategory
+from routing.models import CaptionRun, Chain, Route
+from routing.services.config import max_deadline_s
+
+MAX_FALLBACKS = 4
+
+
+class JSONObjectField(forms.CharField):
+    """A JSON object typed into a textarea; empty means {} (or None with ``allow_none``)."""
+
+    def __init__(self, *, allow_none: bool = False, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}))
+        self.allow_none = allow_none
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return json.dumps(value, indent=1) if value else ""
+        return value
+
+    def clean(self, value: Any) -> Any:
+        text = super().clean(value).strip()
+        if not text:
+            return None if self.allow_none else {}
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            raise ValidationError(f"Not valid JSON: {exc}") from exc
+        if not isinstance(parsed, dict):
+            raise ValidationError('Enter a JSON object, e.g. {"max_new_tokens": 40}.')
+        return parsed
+
+
+class RouteForm(forms.ModelForm):
+    base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text="Overrides the provider's base URL from the environment.",
+    )
+    params = JSONObjectField(help_text='Default decoding parameters, e.g. {"max_new_tokens": 40}.')
+    config = JSONObjectField(
+        help_text='Provider options, e.g. {"version": "…"} (Replicate), '
+        '{"fallbacks": ["google/gemini-2.5-flash"]} (Eden AI), {"batch_size": 8} (local).'
+    )
+
+    class Meta:
+        model = Route
+        fields = [
+            "name",
+            "provider",
+            "model",
+            "params",
+            "config",
+            "timeout_s",
+            "max_attempts",
+            "enabled",
+            "usd_per_call",
+            "usd_per_second",
+            "gpu_hour_usd",
+            "usd_per_1k_input_tokens",
+            "usd_per_1k_output_tokens",
+            "expected_seconds",
+            "base_url",
+        ]
+
+    def __init__(self, *args: Any, allow_base_url: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not allow_base_url:
+            # Pointing a route at an arbitrary host is a site admin's decision.
+            del self.fields["base_url"]
+
+    def clean_timeout_s(self) -> float:
+        value = self.cleaned_data["timeout_s"]
+        if not 0 < value <= max_deadline_s():
+            raise ValidationError(f"Between 0 and {max_deadline_s():g} seconds.")
+        return value
+
+    def clean_max_attempts(self) -> int:
+        value = self.cleaned_data["max_attempts"]
+        if not 1 <= value <= 10:
+            raise ValidationError("Between 1 and 10.")
+        return value
+
+
+class ChainForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    deadline_s = forms.FloatField(
+        initial=120.0, label="Deadline (s)", help_text="For one caption, every attempt included."
+    )
+    is_default = forms.BooleanField(required=False, label="Default chain of the project")
+    primary = forms.ModelChoiceField(queryset=Route.objects.none(), label="Primary route")
+
+    def __init__(self, *args: Any, chain: Chain | None = None, **kwargs: Any) -> None:
+        if chain is not None and "initial" not in kwargs:
+            routes = [step.route for step in chain.steps.select_related("route")]
+            initial: dict[str, Any] = {
+                "name": chain.name,
+                "deadline_s": chain.deadline_s,
+                "is_default": chain.is_default,
+            }
+            for i, route in enumerate(routes):
+                initial["primary" if i == 0 else f"fallback_{i}"] = route.pk
+            kwargs["initial"] = initial
+        super().__init__(*args, **kwargs)
+        routes_qs = Route.objects.order_by("name")
+        self.fields["primary"].queryset = routes_qs
+        for i in range(1, MAX_FALLBACKS + 1):
+            self.fields[f"fallback_{i}"] = forms.ModelChoiceField(
+                queryset=routes_qs, required=False, label=f"Fallback {i}"
+            )
+
+    def routes(self) -> list[Route]:
+        chosen = [self.cleaned_data["primary"]]
+        chosen += [
+            self.cleaned_data[f"fallback_{i}"]
+            for i in range(1, MAX_FALLBACKS + 1)
+            if self.cleaned_data.get(f"fallback_{i}")
+        ]
+        return chosen
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("primary"):
+            ids = [r.pk for r in self.routes()]
+            if len(set(ids)) != len(ids):
+                raise ValidationError("A route can appear only once in a chain.")
+        return data
+
+
+class ChainRuleForm(forms.Form):
+    category = forms.ChoiceField(
+        choices=[("", "Any flagged risk"), *RiskCategory.choices], required=False
+    )
+    min_score = forms.FloatField(min_value=0.0, max_value=1.0, initial=0.0)
+    chain = forms.ModelChoiceField(queryset=Chain.objects.none())
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["chain"].queryset = Chain.objects.filter(project=project)
+
+
+class RunForm(forms.Form):
+    kind = forms.ChoiceField(choices=CaptionRun.Kind.choices, widget=forms.RadioSelect)
+    chain = forms.ModelChoiceField(queryset=Chain.objects.none(), required=False)
+    apply_rules = forms.BooleanField(
+        required=False, initial=True, label="Send risky images to the chain their rule names"
+    )
+    routes = forms.ModelMultipleChoiceField(
+        queryset=Route.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Comparison: each route captions each image with the same prompt.",
+    )
+    selection = forms.ChoiceField(
+        choices=CaptionRun.Selection.choices, initial="all", widget=forms.RadioSelect
+    )
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *Image.Status.choices], required=False, label="Image status"
+    )
+    risk = forms.ChoiceField(
+        choices=[
+            ("", "Any"),
+            ("flagged", "Flagged as risky"),
+            ("unflagged", "Not flagged"),
+            *RiskCategory.choices,
+        ],
+        required=False,
+        label="Risk",
+    )
+    sample_size = forms.IntegerField(min_value=1, required=False, label="Sample size")
+    seed = forms.IntegerField(required=False, initial=0, label="Sample seed")
+    prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    params = JSONObjectField(
+        label="Parameters", help_text='Same for every route, e.g. {"max_new_tokens": 40}.'
+    )
+    json_schema = JSONObjectField(allow_none=True, label="JSON schema (structured JSON projects)")
+    budget_usd = forms.DecimalField(
+        min_value=Decimal("0.000001"),
+        max_digits=14,
+        decimal_places=6,
+        required=False,
+        label="Budget cap (USD)",
+    )
+    use_cache = forms.BooleanField(
+        required=False, initial=True, label="Reuse cached answers to identical requests"
+    )
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.fields["chain"].queryset = Chain.objects.filter(project=project)
+        self.fields["routes"].queryset = Route.objects.filter(enabled=True).order_by("name")
+        if not self.is_bound:
+            default = Chain.objects.filter(project=project, is_default=True).first()
+            self.initial.setdefault("kind", "chain" if default else "comparison")
+            self.initial.setdefault("chain", default.pk if default else None)
+            self.initial.setdefault("prompt", project.caption_prompt)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("kind") == CaptionRun.Kind.CHAIN and not data.get("chain"):
+            self.add_error("chain", "Choose a chain (or make a comparison run).")
+        if data.get("kind") == CaptionRun.Kind.COMPARISON and not data.get("routes"):
+            self.add_error("routes", "Choose at least one route.")
+        if data.get("selection") == CaptionRun.Selection.SAMPLE and not data.get("sample_size"):
+            self.add_error("sample_size", "How many images should the sample have?")
+        if self.project.task_type == Project.TaskType.JSON and not data.get("json_schema"):
+            self.add_error("json_schema", "This project asks for structured JSON: give a schema.")
+        return data
+
+
+class BudgetForm(forms.Form):
+    budget_usd = forms.DecimalField(
+        min_value=Decimal("0.000001"),
+        max_digits=14,
+        decimal_places=6,
+        required=False,
+        label="Budget cap (USD)",
+    )
