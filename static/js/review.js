@@ -102,6 +102,8 @@
 
   // --- a new item arrived (first load or htmx swap) ---------------------------------------------
   function arrived() {
+    const current = item();
+    if (current) current.dataset.ready = "1";
     shownAt = performance.now();
     reset();
     setUpViewer();
@@ -132,6 +134,8 @@
   document.addEventListener("keydown", (event) => {
     const target = event.target;
     const typing = target.matches && target.matches("textarea, input[type=text], input:not([type]), select");
+    // Between an htmx swap and htmx wiring up the new forms a key would post the plain form.
+    if (item() && !item().dataset.ready) return;
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       const form = (target.closest && target.closest("#review-item form")) || $("form", openPanel() || undefined);
       if (form && item() && item().contains(form)) {
