@@ -4,7 +4,7 @@ the periodic sweep that recovers work left behind by dead workers."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -41,19 +41,26 @@ class ImageSelection:
     risk: str = ""  # "", "flagged", "unflagged" or a category name
     size: int | None = None
     seed: int | None = None
+    #: Exactly these images (of the project), e.g. chosen by the caption command.
+    ids: tuple[int, ...] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        detail: dict[str, Any] = {
             "status": self.status,
             "risk": self.risk,
             "size": self.size,
             "seed": self.seed,
         }
+        if self.ids is not None:
+            detail["ids"] = len(self.ids)
+        return detail
 
 
 def images_select(*, project: Project, selection: ImageSelection) -> list[int]:
     """Ids of the selected images, in id order (a sample is reproducible from its seed)."""
     qs = Image.objects.filter(project=project)
+    if selection.ids is not None:
+        qs = qs.filter(pk__in=selection.ids)
     if selection.mode in (CaptionRun.Selection.FILTERED, CaptionRun.Selection.SAMPLE):
         if selection.status:
             qs = qs.filter(status=selection.status)
@@ -276,9 +283,11 @@ def run_launch(
     json_schema: Any = None,
     budget_usd: Decimal | None = None,
     use_cache: bool = True,
+    enqueue: bool = True,
 ) -> CaptionRun:
     """Create the run and its pending captions (requests that already have a live caption are
-    skipped), then enqueue them once the transaction commits."""
+    skipped), then enqueue them once the transaction commits (``enqueue=False``: the caller
+    executes them itself, like the caption command)."""
     task = task or project.task_type
     prompt = project.caption_prompt if prompt is None else prompt
     params = _params_clean(params)
@@ -346,8 +355,77 @@ def run_launch(
             run.status = CaptionRun.Status.FINISHED
             run.finished_at = timezone.now()
         run.save(update_fields=["caption_count", "skipped", "status", "finished_at"])
-        transaction.on_commit(lambda: caption_enqueue(caption_ids=caption_ids))
+        if enqueue:
+            transaction.on_commit(lambda: caption_enqueue(caption_ids=caption_ids))
     return run
+
+
+def images_needing_caption(
+    *, project: Project, route: Route, task: str, prompt: str, params: dict[str, Any]
+) -> list[int]:
+    """Images of the project with no live caption from ``route`` for this request, in id order."""
+    ids = list(Image.objects.filter(project=project).order_by("id").values_list("id", flat=True))
+    keys = {
+        request_key(
+            image_id=i, chain_id=None, route_id=route.pk, task=task, prompt=prompt, params=params
+        ): i
+        for i in ids
+    }
+    live = (Caption.Status.PENDING, Caption.Status.RUNNING, Caption.Status.SUCCEEDED)
+    taken: set[int] = set()
+    key_list = list(keys)
+    for start in range(0, len(key_list), 5000):
+        for key in Caption.objects.filter(
+            request_key__in=key_list[start : start + 5000], status__in=live
+        ).values_list("request_key", flat=True):
+            taken.add(keys[key])
+    return [i for i in ids if i not in taken]
+
+
+def run_execute_inline(
+    *,
+    run: CaptionRun,
+    concurrency: int = 4,
+    on_done: Callable[[int, str], None] | None = None,
+) -> dict[str, int]:
+    """Produce a run's pending captions in this process (threads for remote routes, batches for
+    local models); ``on_done(caption_id, outcome)`` after each. Returns outcome counts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from routing.services.execute import caption_execute, caption_execute_batch
+
+    pending = list(
+        run.captions.filter(status=Caption.Status.PENDING)
+        .select_related("target_route")
+        .order_by("id")
+    )
+    local_cache: dict[tuple[Any, ...], bool] = {}
+    local = [c.pk for c in pending if _first_route_is_local(c, local_cache)]
+    remote = [c.pk for c in pending if c.pk not in set(local)]
+    counts: dict[str, int] = {}
+
+    def done(caption_id: int, outcome: str) -> None:
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if on_done is not None:
+            on_done(caption_id, outcome)
+
+    def one(caption_id: int) -> tuple[int, str]:
+        try:
+            return caption_id, caption_execute(caption_id=caption_id, where="inline")
+        finally:
+            connection.close()
+
+    size = config.gpu_batch_size()
+    for start in range(0, len(local), size):
+        batch = caption_execute_batch(caption_ids=local[start : start + size], where="inline")
+        for caption_id, outcome in batch.items():
+            done(caption_id, outcome)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for caption_id, outcome in pool.map(one, remote):
+            done(caption_id, outcome)
+    return counts
 
 
 def run_pause(*, run: CaptionRun) -> bool:
