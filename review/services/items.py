@@ -145,15 +145,17 @@ def normalise_text(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def item_decide(*, item: ReviewItem, now: datetime) -> str:
+def item_decide(*, item: ReviewItem, now: datetime, verdicts: list[Verdict] | None = None) -> str:
     """Decide an item whose reviews are all in. Caller holds the item's row lock.
 
     Unanimous approvals of one text approve it; unanimous rejections reject it; anything else goes
-    to an admin. Live leases that are no longer needed are revoked.
+    to an admin. Live leases that are no longer needed are revoked. `verdicts` (the counted ones)
+    saves a query when the caller already has them.
     """
-    verdicts = list(
-        item.verdicts.exclude(decision=Verdict.Decision.SKIP).order_by("created_at", "id")
-    )
+    if verdicts is None:
+        verdicts = list(
+            item.verdicts.exclude(decision=Verdict.Decision.SKIP).order_by("created_at", "id")
+        )
     approving = [v for v in verdicts if v.decision in APPROVING]
     texts = {normalise_text(v.final_text) for v in approving}
     if verdicts and len(approving) == len(verdicts) and len(texts) == 1:

@@ -46,8 +46,7 @@ def candidate_items(*, project: Project, reviewer, now: datetime, skip_locked: b
     mine = Verdict.objects.filter(item=OuterRef("pk"), reviewer=reviewer)
     return (
         ReviewItem.objects.filter(project=project, state=ReviewItem.State.OPEN)
-        .annotate(live=_Count(live.values("pk")))
-        .filter(required__gt=F("reviews_done") + F("live"))
+        .filter(required__gt=F("reviews_done") + _Count(live.values("pk")))
         .filter(~Exists(mine))
         .order_by("-priority", "queued_at", "id")
         .select_for_update(skip_locked=skip_locked, of=("self",))
@@ -64,15 +63,20 @@ def _lock_reviewer(reviewer) -> None:
 
 
 def _free_slot(item: ReviewItem, now: datetime) -> int | None:
-    """Expire the item's stale leases, then the lowest slot nobody holds. Caller locks the item."""
-    Lease.objects.filter(item=item, state=Lease.State.ACTIVE, expires_at__lte=now).update(
-        state=Lease.State.EXPIRED, ended_at=now
-    )
-    taken = set(
+    """The lowest slot nobody holds, expiring the item's stale leases. Caller locks the item."""
+    holders = list(
         Lease.objects.filter(
             item=item, state__in=[Lease.State.ACTIVE, Lease.State.DONE]
-        ).values_list("slot", flat=True)
+        ).values_list("pk", "slot", "state", "expires_at")
     )
+    stale = [pk for pk, _, state, expires in holders if state == "active" and expires <= now]
+    if stale:
+        expired = Lease.objects.filter(
+            pk__in=stale, state=Lease.State.ACTIVE, expires_at__lte=now
+        ).update(state=Lease.State.EXPIRED, ended_at=now)
+        if expired != len(stale):  # a heartbeat revived one meanwhile: look again
+            return _free_slot(item, now)
+    taken = {slot for pk, slot, _, _ in holders if pk not in stale}
     return next((slot for slot in range(item.required) if slot not in taken), None)
 
 
@@ -93,31 +97,29 @@ def _claim_once(*, project: Project, reviewer, skip_locked: bool) -> tuple[Lease
     """(lease, exhausted): exhausted means no candidate was left at all."""
     tried: list[int] = []
     for _ in range(CLAIM_ATTEMPTS):
-        with transaction.atomic():
-            _lock_reviewer(reviewer)
-            now = timezone.now()
-            current = selectors.lease_current(project=project, reviewer=reviewer, now=now)
-            if current is not None:
-                return current, False
-            candidates = candidate_items(
-                project=project, reviewer=reviewer, now=now, skip_locked=skip_locked
-            )
-            item = candidates.exclude(pk__in=tried).first()
-            if item is None:
-                return None, True
-            now = timezone.now()  # after the lock: whoever held the slot before has ended
-            slot = _free_slot(item, now)
-            if slot is None:  # filled between the candidate scan and the lock
+        try:
+            with transaction.atomic():
+                _lock_reviewer(reviewer)
+                now = timezone.now()
+                current = selectors.lease_current(project=project, reviewer=reviewer, now=now)
+                if current is not None:
+                    return current, False
+                candidates = candidate_items(
+                    project=project, reviewer=reviewer, now=now, skip_locked=skip_locked
+                )
+                item = candidates.exclude(pk__in=tried).first()
+                if item is None:
+                    return None, True
                 tried.append(item.pk)
-                continue
-            try:
-                with transaction.atomic():
-                    lease = _lease_create(item=item, reviewer=reviewer, slot=slot, now=now)
-            except IntegrityError:
-                tried.append(item.pk)
-                continue
-            image_mark_in_review(image_id=item.image_id)
-            return lease, False
+                now = timezone.now()  # after the lock: whoever held the slot before has ended
+                slot = _free_slot(item, now)
+                if slot is None:  # filled between the candidate scan and the lock
+                    continue
+                lease = _lease_create(item=item, reviewer=reviewer, slot=slot, now=now)
+                image_mark_in_review(image_id=item.image_id)
+                return lease, False
+        except IntegrityError:  # the constraints caught a race this code missed: next item
+            continue
     return None, False
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from review import selectors
@@ -165,9 +166,6 @@ def verdict_submit(
     A repeat with the same idempotency key, or any second verdict on the same lease, returns the
     verdict saved first. Raises VerdictInvalid (fix and resend) or LeaseLost (cannot count).
     """
-    replay = _replay(idempotency_key, reviewer)
-    if replay:
-        return replay
     try:
         with transaction.atomic():
             now = now or timezone.now()
@@ -178,12 +176,11 @@ def verdict_submit(
             )
             clean = _clean(decision, text, reasons, note, item.caption.text)
             lease = Lease.objects.select_for_update().get(pk=lease.pk, reviewer=reviewer)
-            replay = _replay(idempotency_key, reviewer)  # a concurrent double submit got here first
-            if replay:
-                return replay
-            if lease.state in (Lease.State.DONE, Lease.State.SKIPPED):
-                return Submitted(lease.verdict, replayed=True)
-            earlier = Verdict.objects.filter(item=item, reviewer=reviewer).first()
+            # A retry, a double submit that got here first, another tab on the same item: the
+            # verdict saved first is the answer (the item lock makes this check race-free).
+            earlier = Verdict.objects.filter(
+                Q(idempotency_key=idempotency_key) | Q(item=item), reviewer=reviewer
+            ).first()
             if earlier is not None:
                 return Submitted(earlier, replayed=True)
             lease, late = _usable_lease(item, lease, clean, now)
@@ -238,7 +235,7 @@ def _record(
         item.reviews_done += 1
         item.save(update_fields=["reviews_done"])
         if item.reviews_done >= item.required:
-            item_decide(item=item, now=now)
+            item_decide(item=item, now=now, verdicts=[verdict] if item.reviews_done == 1 else None)
     return verdict
 
 
