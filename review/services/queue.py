@@ -20,6 +20,8 @@ from review.models import Lease, ReviewItem, Verdict
 from review.services.items import image_mark_in_review, review_items_sync
 
 CLAIM_ATTEMPTS = 8
+# PostgreSQL claims run as hand-written SQL; tests switch this off to cover the ORM version too.
+USE_SQL = True
 # Two-key advisory lock namespace for "one claim at a time per reviewer" (arbitrary constant).
 _ADVISORY_NAMESPACE = 0x5EED
 
@@ -80,6 +82,17 @@ def _free_slot(item: ReviewItem, now: datetime) -> int | None:
     return next((slot for slot in range(item.required) if slot not in taken), None)
 
 
+def _current(*, project: Project, reviewer, now: datetime) -> Lease | None:
+    """selectors.lease_current without the joins: the claim is the hot path."""
+    return (
+        Lease.objects.filter(
+            project=project, reviewer=reviewer, state=Lease.State.ACTIVE, expires_at__gt=now
+        )
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
 def _lease_create(*, item: ReviewItem, reviewer, slot: int, now: datetime) -> Lease:
     return Lease.objects.create(
         item=item,
@@ -95,13 +108,20 @@ def _lease_create(*, item: ReviewItem, reviewer, slot: int, now: datetime) -> Le
 
 def _claim_once(*, project: Project, reviewer, skip_locked: bool) -> tuple[Lease | None, bool]:
     """(lease, exhausted): exhausted means no candidate was left at all."""
+    if USE_SQL and connection.vendor == "postgresql":
+        return _claim_once_sql(project=project, reviewer=reviewer, skip_locked=skip_locked)
+    return _claim_once_orm(project=project, reviewer=reviewer, skip_locked=skip_locked)
+
+
+def _claim_once_orm(*, project: Project, reviewer, skip_locked: bool) -> tuple[Lease | None, bool]:
+    """The claim through the ORM: any database (SQLite has no row locks and serialises writers)."""
     tried: list[int] = []
     for _ in range(CLAIM_ATTEMPTS):
         try:
             with transaction.atomic():
                 _lock_reviewer(reviewer)
                 now = timezone.now()
-                current = selectors.lease_current(project=project, reviewer=reviewer, now=now)
+                current = _current(project=project, reviewer=reviewer, now=now)
                 if current is not None:
                     return current, False
                 candidates = candidate_items(
@@ -120,6 +140,115 @@ def _claim_once(*, project: Project, reviewer, skip_locked: bool) -> tuple[Lease
                 return lease, False
         except IntegrityError:  # the constraints caught a race this code missed: next item
             continue
+    return None, False
+
+
+# The same claim in hand-written SQL for PostgreSQL: the hot path of every reviewer, where the
+# ORM's query building cost more CPU than the database's work (see benchmarks/queue.py).
+_CURRENT_SQL = """
+SELECT id FROM review_lease
+WHERE reviewer_id = %s AND project_id = %s AND state = 'active' AND expires_at > %s
+ORDER BY created_at, id LIMIT 1
+"""
+_CANDIDATE_SQL = """
+SELECT i.id, i.required, i.image_id FROM review_reviewitem i
+WHERE i.project_id = %(project)s AND i.state = 'open'
+  AND i.required > i.reviews_done + (
+    SELECT COUNT(*) FROM review_lease l
+    WHERE l.item_id = i.id AND l.state = 'active' AND l.expires_at > %(now)s)
+  AND NOT EXISTS (
+    SELECT 1 FROM review_verdict v WHERE v.item_id = i.id AND v.reviewer_id = %(reviewer)s)
+  AND i.id <> ALL(%(tried)s::bigint[])
+ORDER BY i.priority DESC, i.queued_at, i.id
+LIMIT 1
+FOR UPDATE OF i {lock}
+"""
+_HOLDERS_SQL = """
+SELECT id, slot, state, expires_at FROM review_lease
+WHERE item_id = %s AND state IN ('active', 'done')
+"""
+_EXPIRE_SQL = """
+UPDATE review_lease SET state = 'expired', ended_at = %(now)s
+WHERE id = ANY(%(ids)s::bigint[]) AND state = 'active' AND expires_at <= %(now)s
+"""
+_INSERT_SQL = """
+WITH lease AS (
+  INSERT INTO review_lease (item_id, project_id, reviewer_id, slot, slot_count, state,
+                            created_at, heartbeat_at, expires_at)
+  VALUES (%(item)s, %(project)s, %(reviewer)s, %(slot)s, %(slot_count)s, 'active',
+          %(now)s, %(now)s, %(expires)s)
+  RETURNING id
+), image AS (
+  UPDATE labeling_image SET status = 'in_review'
+  WHERE id = %(image)s AND status IN ('new', 'captioned')
+)
+SELECT id FROM lease
+"""
+
+
+def _claim_once_sql(*, project: Project, reviewer, skip_locked: bool) -> tuple[Lease | None, bool]:
+    tried: list[int] = []
+    candidate_sql = _CANDIDATE_SQL.format(lock="SKIP LOCKED" if skip_locked else "")
+    for _ in range(CLAIM_ATTEMPTS):
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", [_ADVISORY_NAMESPACE, reviewer.pk]
+                )
+                now = timezone.now()
+                cursor.execute(_CURRENT_SQL, [reviewer.pk, project.pk, now])
+                row = cursor.fetchone()
+                if row is not None:
+                    return Lease.objects.get(pk=row[0]), False
+                params = {"project": project.pk, "reviewer": reviewer.pk, "now": now}
+                cursor.execute(candidate_sql, {**params, "tried": tried})
+                row = cursor.fetchone()
+                if row is None:
+                    return None, True
+                item_id, required, image_id = row
+                tried.append(item_id)
+                now = timezone.now()  # after the lock: whoever held the slot before has ended
+                cursor.execute(_HOLDERS_SQL, [item_id])
+                holders = cursor.fetchall()
+                stale = [pk for pk, _, state, exp in holders if state == "active" and exp <= now]
+                if stale:
+                    cursor.execute(_EXPIRE_SQL, {"now": now, "ids": stale})
+                    if cursor.rowcount != len(stale):  # a heartbeat revived one: move on
+                        continue
+                taken = {slot for pk, slot, _, _ in holders if pk not in stale}
+                slot = next((s for s in range(required) if s not in taken), None)
+                if slot is None:  # filled between the candidate scan and the lock
+                    continue
+                expires = _expiry(now)
+                cursor.execute(
+                    _INSERT_SQL,
+                    {
+                        **params,
+                        "now": now,
+                        "item": item_id,
+                        "slot": slot,
+                        "slot_count": required,
+                        "expires": expires,
+                        "image": image_id,
+                    },
+                )
+                lease_id = cursor.fetchone()[0]
+        except IntegrityError:  # the constraints caught a race this code missed: next item
+            continue
+        lease = Lease(
+            pk=lease_id,
+            item_id=item_id,
+            project_id=project.pk,
+            reviewer=reviewer,
+            slot=slot,
+            slot_count=required,
+            state=Lease.State.ACTIVE,
+            created_at=now,
+            heartbeat_at=now,
+            expires_at=expires,
+        )
+        lease._state.adding, lease._state.db = False, "default"
+        return lease, False
     return None, False
 
 

@@ -25,9 +25,11 @@ ITEMS = 200
 RISKY = 40
 
 
+@pytest.mark.parametrize("use_sql", [True, False], ids=["sql", "orm"])
 def test_twenty_threads_claim_and_submit_across_two_hundred_items(
-    project, make_items, make_reviewers
+    project, make_items, make_reviewers, monkeypatch, use_sql
 ):
+    monkeypatch.setattr(queue, "USE_SQL", use_sql)
     items = make_items(project, ITEMS - RISKY) + make_items(project, RISKY, risky=True)
     reviewers = make_reviewers(project, REVIEWERS)
     required_total = sum(item.required for item in items)

@@ -21,6 +21,13 @@ from tests.factories import CaptionFactory, ImageFactory
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True, params=["sql", "orm"])
+def claim_path(request, monkeypatch):
+    """Every queue test runs against the PostgreSQL SQL claim and the portable ORM claim."""
+    monkeypatch.setattr(queue, "USE_SQL", request.param == "sql")
+    return request.param
+
+
 def accept(lease, reviewer):
     return verdict_submit(
         lease=lease, reviewer=reviewer, decision="accept", idempotency_key=uuid.uuid4()
