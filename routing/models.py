@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-USD = {"max_digits": 14, "decimal_places": 8}
+USD: dict[str, Any] = {"max_digits": 14, "decimal_places": 8}
 
 
 def _risk_choices() -> list[tuple[str, str]]:

@@ -250,10 +250,3 @@ def chains_for_project(*, project: Project) -> QuerySet[Chain]:
 
 def rules_for_project(*, project: Project) -> QuerySet[ChainRule]:
     return ChainRule.objects.filter(project=project).select_related("chain")
-
-
-def route_list() -> QuerySet[Route]:
-    return Route.objects.annotate(
-        calls=Count("calls"),
-        failures=Count("calls", filter=Q(calls__status=ModelCall.Status.FAILED)),
-    ).order_by("name")

@@ -38,9 +38,10 @@ def chain_save(
     try:
         with transaction.atomic():
             if is_default:
-                Chain.objects.filter(project=project, is_default=True).exclude(
-                    pk=getattr(chain, "pk", None)
-                ).update(is_default=False)
+                others = Chain.objects.filter(project=project, is_default=True)
+                if chain is not None:
+                    others = others.exclude(pk=chain.pk)
+                others.update(is_default=False)
             if chain is None:
                 chain = Chain.objects.create(
                     project=project, name=name, deadline_s=deadline_s, is_default=is_default

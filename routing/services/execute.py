@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -75,7 +76,9 @@ class Prepared:
 class Execution:
     """The state of one claimed caption walking its routes."""
 
-    def __init__(self, caption: Caption, routes: list[Route], *, where: Where) -> None:
+    def __init__(
+        self, caption: Caption, routes: list[Route], *, where: Where, fresh: bool = False
+    ) -> None:
         self.caption = caption
         self.routes = routes
         self.where = where
@@ -85,7 +88,9 @@ class Execution:
         self.position = int(resume.get("position", 0))
         self.route_attempt = 0
         self.fallback_reason: str | None = resume.get("reason") or None
-        self.attempt_no = int(caption.calls.aggregate(n=Max("attempt"))["n"] or 0)
+        # A caption never claimed before has no call yet; others continue their log's numbering.
+        self.attempt_no = 0 if fresh else int(caption.calls.aggregate(n=Max("attempt"))["n"] or 0)
+        self.capped = caption.run is not None and caption.run.budget_usd is not None
         assert caption.deadline_at is not None
         self.deadline = time.monotonic() + (caption.deadline_at - timezone.now()).total_seconds()
         self.deadline_s = float(resume.get("deadline_s") or 0) or None
@@ -103,6 +108,7 @@ class Execution:
         self.delay_s = 0.0
         self.rng = random.Random()
         self._image: tuple[bytes, str] | None = None
+        self._unsettled: list[tuple[Decimal, Decimal]] = []
         self.finished = False
 
     # --- helpers --------------------------------------------------------------------------
@@ -117,7 +123,7 @@ class Execution:
             field = image.display if image.display else image.file
             with field.open("rb") as fh:
                 data = fh.read()
-            mime = mimetypes.guess_type(field.name)[0] or f"image/{image.format.lower()}"
+            mime = mimetypes.guess_type(field.name or "")[0] or f"image/{image.format.lower()}"
             self._image = (data, mime)
         return self._image
 
@@ -226,17 +232,18 @@ class Execution:
                 timeout_s = policy.attempt_timeout(
                     route_timeout_s=route.timeout_s, remaining_s=self.remaining_s
                 )
-        estimate, _ = route_cost_estimate(route)
-        reserved = max(estimate or Decimal(0), policy.MICRO_USD)
-        if self.run_id is not None and not budget.budget_reserve(
-            run_id=self.run_id, amount=reserved
-        ):
-            if token:
-                cache.flight_release(key=key, token=token)
-            self._stop_for_run()
-            return None
-        if self.run_id is None:
-            reserved = Decimal(0)
+        reserved = Decimal(0)
+        # Reserve before every call of a capped run. An uncapped run's first call needs no
+        # reservation (the claim just checked the run is running); later tries of the same
+        # caption do, so that a pause or a cancel stops retries and fallbacks too.
+        if self.run_id is not None and (self.capped or self.calls_made > 0):
+            estimate, _ = route_cost_estimate(route)
+            reserved = max(estimate or Decimal(0), policy.MICRO_USD)
+            if not budget.budget_reserve(run_id=self.run_id, amount=reserved):
+                if token:
+                    cache.flight_release(key=key, token=token)
+                self._stop_for_run()
+                return None
         try:
             data, mime = self.image_payload()
             request = CaptionRequest(
@@ -392,13 +399,25 @@ class Execution:
     def _settle(self, prepared: Prepared, cost: Decimal | None) -> None:
         self.cost += cost or Decimal(0)
         if self.run_id is not None:
-            budget.budget_settle(
-                run_id=self.run_id, reserved=prepared.reserved, cost=cost or Decimal(0)
-            )
+            self._unsettled.append((prepared.reserved, cost or Decimal(0)))
+
+    def flush_settlements(self) -> None:
+        """Move finished calls from the run's reservations to its spend. Every caption of a run
+        updates the same run row, so this is the last statement before a commit: the row lock
+        is then held for the commit only, and workers do not queue behind each other."""
+        if self.run_id is None or not self._unsettled:
+            return
+        reserved = sum((r for r, _ in self._unsettled), Decimal(0))
+        cost = sum((c for _, c in self._unsettled), Decimal(0))
+        self._unsettled.clear()
+        budget.budget_settle(run_id=self.run_id, reserved=reserved, cost=cost)
 
     def _release(self, prepared: Prepared) -> None:
-        if prepared.flight_token:
-            cache.flight_release(key=prepared.cache_key, token=prepared.flight_token)
+        """Let others waiting on the same request in, once our answer is committed."""
+        token = prepared.flight_token
+        if token:
+            key = prepared.cache_key
+            transaction.on_commit(lambda: cache.flight_release(key=key, token=token))
 
     def _succeed(self, *, route: Route, text: str, served_model: str, latency_ms: int) -> None:
         self.outcome = "succeeded"
@@ -416,7 +435,16 @@ class Execution:
                 self.delay_s = 0.0
             prepared = self.prepare_next()
             if prepared is not None:
-                self.complete(prepared, self.call(prepared))
+                result = self.call(prepared)
+                # The call's row, the run's spend and, when this was the last try, the caption
+                # itself are written in one transaction: one commit, and never half of them.
+                with transaction.atomic():
+                    self.complete(prepared, result)
+                    outcome = self.finish() if self.outcome is not None else None
+                    self.flush_settlements()
+                if outcome is not None:
+                    return outcome
+        self.flush_settlements()
         return self.finish()
 
     def finish(self) -> Outcome:
@@ -465,7 +493,8 @@ class Execution:
             if mine.update(status=Caption.Status.PENDING, resume=resume, enqueued_at=now, **common):
                 from routing import tasks
 
-                tasks.caption_image_gpu.delay(caption_id=self.caption.pk)
+                caption_id = self.caption.pk
+                transaction.on_commit(lambda: tasks.caption_image_gpu.delay(caption_id=caption_id))
         else:  # paused, budget, deferred: back to pending, to start afresh later
             updated = mine.update(
                 status=Caption.Status.PENDING,
@@ -477,11 +506,12 @@ class Execution:
             if updated and self.outcome == "deferred":
                 from routing.services.runs import caption_enqueue
 
-                caption_enqueue(
-                    caption_ids=[self.caption.pk], countdown=breaker_wait_s(self.routes)
-                )
+                ids, wait = [self.caption.pk], breaker_wait_s(self.routes)
+                transaction.on_commit(lambda: caption_enqueue(caption_ids=ids, countdown=wait))
         if self.run_id is not None and self.outcome in ("succeeded", "failed", "cancelled"):
-            run_maybe_finish(run_id=self.run_id)
+            # After the commit: the last caption to finish must see every other one finished.
+            run_id = self.run_id
+            transaction.on_commit(lambda: run_maybe_finish(run_id=run_id))
         return self.outcome
 
 
@@ -540,10 +570,39 @@ def _deadline_s(caption: Caption) -> float:
     )
 
 
+# What producing a caption reads: loading whole rows of five tables costs more CPU than the call.
+CLAIM_FIELDS = (
+    *(
+        f"{name}"
+        for name in (
+            "id",
+            "image_id",
+            "status",
+            "chain_id",
+            "target_route_id",
+            "run_id",
+            "task",
+            "prompt",
+            "params",
+            "json_schema",
+            "resume",
+            "deadline_at",
+            "claimed_at",
+            "cost_usd",
+        )
+    ),
+    *(f"image__{name}" for name in ("id", "file", "display", "sha256", "format")),
+    *(f"run__{name}" for name in ("id", "status", "budget_usd", "use_cache")),
+    *(f"chain__{name}" for name in ("id", "deadline_s")),
+    *(f"target_route__{field.name}" for field in Route._meta.concrete_fields),
+)
+
+
 def caption_claim(*, caption_id: int, where: Where) -> Execution | Outcome:
     """Take a pending caption for this worker, or say why not."""
     caption = (
         Caption.objects.select_related("image", "run", "chain", "target_route")
+        .only(*CLAIM_FIELDS)
         .filter(pk=caption_id)
         .first()
     )
@@ -569,12 +628,13 @@ def caption_claim(*, caption_id: int, where: Where) -> Execution | Outcome:
     )
     if not claimed:
         return "skipped"
+    fresh = caption.claimed_at is None
     caption.status = Caption.Status.RUNNING
     caption.claimed_at = now
     caption.deadline_at = deadline_at
     if not resumed:
         caption.resume = {"deadline_s": deadline_s}
-    execution = Execution(caption, routes, where=where)
+    execution = Execution(caption, routes, where=where, fresh=fresh)
     if not routes:
         execution._fail("no enabled route to ask: the chain is empty or its routes are disabled")
     return execution
@@ -610,6 +670,7 @@ def caption_execute_batch(*, caption_ids: list[int], where: Where = "gpu") -> di
                 groups.setdefault(prepared.route.pk, []).append((execution, prepared))
             else:
                 execution.complete(prepared, execution.call(prepared))
+                execution.flush_settlements()
         for items in groups.values():
             _complete_batch(items)
         for execution in executions:
@@ -673,3 +734,4 @@ def _complete_batch(items: list[tuple[Execution, Prepared]]) -> None:
         results = [InternalCallError("the batch returned a wrong number of results")] * len(items)
     for (execution, prepared), result in zip(items, results, strict=True):
         execution.complete(prepared, result)
+        execution.flush_settlements()

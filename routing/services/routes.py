@@ -103,13 +103,15 @@ def route_cost_estimate(route: Route, *, fresh: bool = False) -> tuple[Decimal |
             hit = _estimates.get(key)
         if hit is not None and now - hit[0] < ESTIMATE_TTL_S:
             return hit[1], hit[2]
-    recent = list(
-        ModelCall.objects.filter(
+    recent = [
+        cost
+        for cost in ModelCall.objects.filter(
             route=route, status=ModelCall.Status.SUCCEEDED, cost_usd__isnull=False
         )
         .order_by("-id")
         .values_list("cost_usd", flat=True)[:50]
-    )
+        if cost is not None
+    ]
     estimate, source = policy.call_cost_estimate(prices=route_prices(route), recent_costs=recent)
     with _estimates_lock:
         _estimates[key] = (now, estimate, source)

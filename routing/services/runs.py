@@ -233,7 +233,7 @@ def run_plan(
         raise RunError(f"Unknown run kind {kind!r}.")
 
     live = (Caption.Status.PENDING, Caption.Status.RUNNING, Caption.Status.SUCCEEDED)
-    existing: set[str] = set()
+    existing: set[str | None] = set()
     keys = [r.key for r in requests]
     for start in range(0, len(keys), 5000):
         existing.update(
@@ -378,7 +378,8 @@ def images_needing_caption(
         for key in Caption.objects.filter(
             request_key__in=key_list[start : start + 5000], status__in=live
         ).values_list("request_key", flat=True):
-            taken.add(keys[key])
+            if key is not None:
+                taken.add(keys[key])
     return [i for i in ids if i not in taken]
 
 
@@ -394,7 +395,7 @@ def run_execute_inline(
 
     from django.db import connection
 
-    from routing.services.execute import caption_execute, caption_execute_batch
+    from routing.services.execute import Outcome, caption_execute, caption_execute_batch
 
     pending = list(
         run.captions.filter(status=Caption.Status.PENDING)
@@ -411,7 +412,7 @@ def run_execute_inline(
         if on_done is not None:
             on_done(caption_id, outcome)
 
-    def one(caption_id: int) -> tuple[int, str]:
+    def one(caption_id: int) -> tuple[int, Outcome]:
         try:
             return caption_id, caption_execute(caption_id=caption_id, where="inline")
         finally:

@@ -16,7 +16,7 @@ from routing.services.execute import caption_execute
 from tests.factories import ImageFactory
 from tests.routing.conftest import edenai_route, make_chain
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
