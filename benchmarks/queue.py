@@ -1,18 +1,20 @@
 """Review queue under load: claim latency and verdicts/s, SKIP LOCKED against plain FOR UPDATE.
 
-    python benchmarks/queue.py [--quick] [--images 1000000] [--reviewers 50] [--seconds 30]
+    python benchmarks/queue.py [--quick] [--images 1000000] [--reviewers 50] [--seconds 60]
+                               [--think-ms 1000] [--rounds 3]
 
 Loads N images, one caption each and one review item each (every 10th image risky, needing two
 reviews) into a dedicated database next to the one in DATABASE_URL (`<name>_bench_queue`,
 created if missing and reused while it holds the same N), with INSERT ... SELECT generate_series.
-Then, once per mode, 50 reviewer processes (one database connection each, like 50 browser
-sessions behind 50 web workers) claim an item and submit a verdict in a loop for a fixed time,
-through the real services (`lease_claim_next`, `verdict_submit`). The two modes differ only in
-the candidate query's lock: `FOR UPDATE SKIP LOCKED` (captiondesk) against plain `FOR UPDATE`
-(baseline). Before each mode the queue is reset and vacuumed, so both start from the same state.
-Afterwards every lease is checked: an item that at any instant had more live leases than its
-policy allows, a verdict given twice by one reviewer, or more reviews than required, each count
-as a double lease.
+Then 50 reviewer processes (one database connection each, like 50 browser sessions behind 50 web
+workers) claim an item, pause, and submit a verdict, in a loop, through the real services
+(`lease_claim_next`, `verdict_submit`). The pause is 0.5-1.5x `--think-ms` (default 1 s: ten
+times faster than the few hundred items an hour an annotator manages); `--think-ms 0` runs flat
+out. The two modes differ only in the candidate query's lock: `FOR UPDATE SKIP LOCKED`
+(captiondesk) against plain `FOR UPDATE` (baseline). They alternate in rounds, each from a reset
+and vacuumed queue, so both meet the same background load. Afterwards every lease is audited: an
+item that at any instant had more live leases than its policy allows, a verdict given twice by
+one reviewer, or more reviews than required, each count as a double lease.
 """
 
 from __future__ import annotations
@@ -113,17 +115,29 @@ def load(n_images: int, n_reviewers: int):
         with transaction.atomic():
             project = Project.objects.create(name="Queue benchmark", slug=BENCH_SLUG)
             image = Image.objects.create(
-                project=project, file="originals/bench/template.jpg", sha256="t" * 64, phash=0,
-                width=640, height=480, format="JPEG", mode="RGB", byte_size=50_000,
-                original_name="template.jpg", source=Image.Source.UPLOAD,
+                project=project,
+                file="originals/bench/template.jpg",
+                sha256="t" * 64,
+                phash=0,
+                width=640,
+                height=480,
+                format="JPEG",
+                mode="RGB",
+                byte_size=50_000,
+                original_name="template.jpg",
+                source=Image.Source.UPLOAD,
                 status=Image.Status.CAPTIONED,
             )
             caption = Caption.objects.create(
-                image=image, origin=Caption.Origin.IMPORTED, model_name="blip2-opt-2.7b",
-                status=Caption.Status.SUCCEEDED, text="template",
+                image=image,
+                origin=Caption.Origin.IMPORTED,
+                model_name="blip2-opt-2.7b",
+                status=Caption.Status.SUCCEEDED,
+                text="template",
             )
             _copy_rows(
-                Image, image.pk,
+                Image,
+                image.pk,
                 {
                     "sha256": "md5('a' || g) || md5('b' || g)",
                     "phash": "g",
@@ -135,7 +149,8 @@ def load(n_images: int, n_reviewers: int):
                 [n_images, image.pk],
             )
             _copy_rows(
-                Caption, caption.pk,
+                Caption,
+                caption.pk,
                 {
                     "image_id": "i.id",
                     "text": "'A photo of thing number ' || i.id || '.'",
@@ -161,8 +176,10 @@ def load(n_images: int, n_reviewers: int):
                 )
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
-        print(f"loaded {n_images:,} images, captions and review items in "
-              f"{time.perf_counter() - started:.0f} s")
+        print(
+            f"loaded {n_images:,} images, captions and review items in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
     reviewers = []
     for i in range(n_reviewers):
         user, created = User.objects.get_or_create(username=f"bench-reviewer-{i}")
@@ -276,7 +293,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_mode(project, reviewers, *, skip_locked: bool, seconds: float, think_ms: float) -> dict:
+def run_round(project, reviewers, *, skip_locked: bool, seconds: float, think_ms: float) -> dict:
+    """One timed round of one mode from a freshly reset queue."""
     from django.db import connections
 
     reset(project)
@@ -296,48 +314,65 @@ def run_mode(project, reviewers, *, skip_locked: bool, seconds: float, think_ms:
     collected = [results.get(timeout=seconds + 120) for _ in procs]
     for p in procs:
         p.join()
-    claim_ms = [v for r in collected for v in r["claim_ms"]]
-    verdict_ms = [v for r in collected for v in r["verdict_ms"]]
+    return {
+        "claim_ms": [v for r in collected for v in r["claim_ms"]],
+        "verdict_ms": [v for r in collected for v in r["verdict_ms"]],
+        "empty": sum(r["empty"] for r in collected),
+        "double_leases": double_leases(project),
+    }
+
+
+def summarise(skip_locked: bool, rounds: list[dict], seconds: float) -> dict:
+    claim_ms = [v for r in rounds for v in r["claim_ms"]]
+    verdict_ms = [v for r in rounds for v in r["verdict_ms"]]
     return {
         "mode": "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE (baseline)",
         "claims": len(claim_ms),
-        "empty_claims": sum(r["empty"] for r in collected),
+        "empty_claims": sum(r["empty"] for r in rounds),
         "verdicts": len(verdict_ms),
-        "verdicts_per_s": len(verdict_ms) / seconds,
+        "verdicts_per_s": len(verdict_ms) / (seconds * len(rounds)),
         "claim_p50_ms": pct(claim_ms, 0.50),
         "claim_p95_ms": pct(claim_ms, 0.95),
         "claim_p99_ms": pct(claim_ms, 0.99),
         "verdict_p50_ms": pct(verdict_ms, 0.50),
         "verdict_p95_ms": pct(verdict_ms, 0.95),
-        "double_leases": double_leases(project),
+        "double_leases": sum(r["double_leases"] for r in rounds),
     }
 
 
 def explain(project, reviewer_pk) -> str:
-    from django.contrib.auth import get_user_model
-    from django.db import transaction
+    """EXPLAIN ANALYZE of the claim's candidate query, in a transaction that is rolled back."""
+    from django.db import connection, transaction
     from django.utils import timezone
 
-    from review.services.queue import candidate_items
+    from review.services.queue import _CANDIDATE_SQL
 
-    user = get_user_model().objects.get(pk=reviewer_pk)
-    with transaction.atomic():
-        qs = candidate_items(project=project, reviewer=user, now=timezone.now())[:1]
-        plan = qs.explain(analyze=True)
+    sql = "EXPLAIN ANALYZE " + _CANDIDATE_SQL.format(lock="SKIP LOCKED")
+    params = {"project": project.pk, "reviewer": reviewer_pk, "now": timezone.now(), "tried": []}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
         transaction.set_rollback(True)
     return plan
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20,000 images, 5 s per mode")
+    parser.add_argument("--quick", action="store_true", help="20,000 images, 8 s per mode")
     parser.add_argument("--images", type=int, default=None)
     parser.add_argument("--reviewers", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=None, help="per mode")
-    parser.add_argument("--think-ms", type=float, default=0.0, help="mean pause before a verdict")
+    parser.add_argument("--seconds", type=float, default=None, help="per mode, all rounds")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=1000.0,
+        help="mean pause between claim and verdict (0.5x-1.5x); 0 for a flat-out stress run",
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="alternating rounds per mode")
     args = parser.parse_args()
     n_images = args.images or (20_000 if args.quick else 1_000_000)
-    seconds = args.seconds or (5.0 if args.quick else 30.0)
+    seconds = args.seconds or (8.0 if args.quick else 60.0)
+    args.rounds = args.rounds or (1 if args.quick else 3)
 
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
@@ -348,23 +383,55 @@ def main() -> None:
     project, reviewers = load(n_images, args.reviewers)
     plan = explain(project, reviewers[0])
 
-    rows = [
-        run_mode(project, reviewers, skip_locked=True, seconds=seconds, think_ms=args.think_ms),
-        run_mode(project, reviewers, skip_locked=False, seconds=seconds, think_ms=args.think_ms),
-    ]
+    # Modes alternate round by round, so both meet the same background load on a shared machine.
+    per_round = seconds / args.rounds
+    done: dict[bool, list[dict]] = {True: [], False: []}
+    for _ in range(args.rounds):
+        for skip_locked in (True, False):
+            done[skip_locked].append(
+                run_round(
+                    project,
+                    reviewers,
+                    skip_locked=skip_locked,
+                    seconds=per_round,
+                    think_ms=args.think_ms,
+                )
+            )
+    rows = [summarise(True, done[True], per_round), summarise(False, done[False], per_round)]
     ours, base_row = rows
-    print(f"\nqueue: {n_images:,} images, {args.reviewers} reviewers, {seconds:.0f} s per mode, "
-          f"think time {args.think_ms:.0f} ms; {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"\nqueue: {n_images:,} images, {args.reviewers} reviewers, {seconds:.0f} s per mode "
+        f"in {args.rounds} alternating rounds, "
+        f"think time {args.think_ms:.0f} ms; {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print("candidate query plan (EXPLAIN ANALYZE, idle queue):")
     print("  " + plan.replace("\n", "\n  "))
-    headers = ["mode", "claims", "empty", "verdicts/s", "claim p50", "p95", "p99",
-               "verdict p50", "p95", "double leases"]
+    headers = [
+        "mode",
+        "claims",
+        "empty",
+        "verdicts/s",
+        "claim p50",
+        "p95",
+        "p99",
+        "verdict p50",
+        "p95",
+        "double leases",
+    ]
     table = [headers] + [
-        [r["mode"], r["claims"], r["empty_claims"], f"{r['verdicts_per_s']:.1f}",
-         f"{r['claim_p50_ms']:.1f} ms", f"{r['claim_p95_ms']:.1f} ms",
-         f"{r['claim_p99_ms']:.1f} ms", f"{r['verdict_p50_ms']:.1f} ms",
-         f"{r['verdict_p95_ms']:.1f} ms", r["double_leases"]]
+        [
+            r["mode"],
+            r["claims"],
+            r["empty_claims"],
+            f"{r['verdicts_per_s']:.1f}",
+            f"{r['claim_p50_ms']:.1f} ms",
+            f"{r['claim_p95_ms']:.1f} ms",
+            f"{r['claim_p99_ms']:.1f} ms",
+            f"{r['verdict_p50_ms']:.1f} ms",
+            f"{r['verdict_p95_ms']:.1f} ms",
+            r["double_leases"],
+        ]
         for r in rows
     ]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(headers))]
@@ -372,24 +439,30 @@ def main() -> None:
         print("  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
         if j == 0:
             print("  ".join("-" * w for w in widths))
-    print(json.dumps({
-        "benchmark": "queue",
-        "value": round(ours["verdicts_per_s"], 1),
-        "baseline": round(base_row["verdicts_per_s"], 1),
-        "ratio": round(ours["verdicts_per_s"] / base_row["verdicts_per_s"], 2)
-        if base_row["verdicts_per_s"] else None,
-        "unit": "verdicts/s",
-        "goal": f"claim p95 < {GOAL_P95_MS:.0f} ms at 1M images, 0 double leases",
-        "claim_p95_ms": round(ours["claim_p95_ms"], 2),
-        "claim_p50_ms": round(ours["claim_p50_ms"], 2),
-        "baseline_claim_p95_ms": round(base_row["claim_p95_ms"], 2),
-        "double_leases": ours["double_leases"] + base_row["double_leases"],
-        "images": n_images,
-        "reviewers": args.reviewers,
-        "seconds_per_mode": seconds,
-        "think_ms": args.think_ms,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "queue",
+                "value": round(ours["verdicts_per_s"], 1),
+                "baseline": round(base_row["verdicts_per_s"], 1),
+                "ratio": round(ours["verdicts_per_s"] / base_row["verdicts_per_s"], 2)
+                if base_row["verdicts_per_s"]
+                else None,
+                "unit": "verdicts/s",
+                "goal": f"claim p95 < {GOAL_P95_MS:.0f} ms at 1M images, 0 double leases",
+                "claim_p95_ms": round(ours["claim_p95_ms"], 2),
+                "claim_p50_ms": round(ours["claim_p50_ms"], 2),
+                "baseline_claim_p95_ms": round(base_row["claim_p95_ms"], 2),
+                "double_leases": ours["double_leases"] + base_row["double_leases"],
+                "images": n_images,
+                "reviewers": args.reviewers,
+                "seconds_per_mode": seconds,
+                "rounds": args.rounds,
+                "think_ms": args.think_ms,
+                "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
