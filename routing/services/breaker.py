@@ -25,13 +25,18 @@ def breaker_state(*, route_id: int) -> policy.BreakerState:
 
 def breaker_allow(*, route_id: int, now: float | None = None) -> bool:
     """May a call go to the route now? Takes the half-open probe slot when it is free."""
+    return breaker_check(route_id=route_id, now=now)[0]
+
+
+def breaker_check(*, route_id: int, now: float | None = None) -> tuple[bool, policy.BreakerState]:
+    """``breaker_allow`` plus the state it read (hand it to ``breaker_record`` as ``seen``)."""
     now = time.time() if now is None else now
     config = breaker_config()
     state = breaker_state(route_id=route_id)
     if state.status == "closed":
-        return True
+        return True, state
     if not policy.breaker_allow(state, now=now, config=config)[0]:
-        return False
+        return False, state
     allowed = False
 
     def apply(raw: bytes | None) -> str:
@@ -40,14 +45,28 @@ def breaker_allow(*, route_id: int, now: float | None = None) -> bool:
         return policy.breaker_dumps(new)
 
     get_store().update(_key(route_id), apply, ttl_s=STATE_TTL_S)
-    return allowed
+    return allowed, state
 
 
 def breaker_record(
-    *, route_id: int, failure: bool, now: float | None = None
+    *,
+    route_id: int,
+    failure: bool,
+    now: float | None = None,
+    seen: policy.BreakerState | None = None,
 ) -> policy.BreakerState:
+    """Count a finished call. ``seen``: the state read just before the call; a success that
+    would not change it (a healthy route) then costs no round trip at all."""
     now = time.time() if now is None else now
     config = breaker_config()
+    unchanged = (
+        seen is not None
+        and not failure
+        and seen.status == "closed"
+        and policy.breaker_record(seen, failure=False, now=now, config=config) == seen
+    )
+    if unchanged and seen is not None:
+        return seen
     current = breaker_state(route_id=route_id)
     new = policy.breaker_record(current, failure=failure, now=now, config=config)
     if new == current:

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Literal
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from labeling.models import Image
@@ -109,6 +109,7 @@ class Execution:
         self.rng = random.Random()
         self._image: tuple[bytes, str] | None = None
         self._unsettled: list[tuple[Decimal, Decimal]] = []
+        self._breaker_seen: policy.BreakerState | None = None
         self.finished = False
 
     # --- helpers --------------------------------------------------------------------------
@@ -178,7 +179,8 @@ class Execution:
             if route.is_local and self.where == "api":
                 self.outcome = "handed_off"
                 return None
-            if not breaker.breaker_allow(route_id=route.pk):
+            allowed, self._breaker_seen = breaker.breaker_check(route_id=route.pk)
+            if not allowed:
                 self.breaker_skipped.append(route.name)
                 self._fallback("breaker_open")
                 continue
@@ -342,7 +344,7 @@ class Execution:
             if not updated:
                 return self._lost(prepared)
             self._settle(prepared, cost)
-            breaker.breaker_record(route_id=route.pk, failure=False)
+            breaker.breaker_record(route_id=route.pk, failure=False, seen=self._breaker_seen)
             self._release(prepared)
             self._succeed(
                 route=route,
@@ -531,14 +533,15 @@ def breaker_wait_s(routes: list[Route]) -> float:
 
 def run_maybe_finish(*, run_id: int) -> bool:
     """A running run whose captions are all settled is finished. Each finishing caption asks after
-    its own write, so the last one to finish always sees the others."""
-    open_states = (Caption.Status.PENDING, Caption.Status.RUNNING)
-    if Caption.objects.filter(run_id=run_id, status__in=open_states).exists():
-        return False
+    its own commit, so the last one to finish always sees the others. One statement: the run row
+    is only locked when there is nothing left open."""
+    still_open = Caption.objects.filter(
+        run_id=OuterRef("pk"), status__in=(Caption.Status.PENDING, Caption.Status.RUNNING)
+    )
     return (
-        CaptionRun.objects.filter(pk=run_id, status=CaptionRun.Status.RUNNING).update(
-            status=CaptionRun.Status.FINISHED, finished_at=timezone.now()
-        )
+        CaptionRun.objects.filter(pk=run_id, status=CaptionRun.Status.RUNNING)
+        .exclude(Exists(still_open))
+        .update(status=CaptionRun.Status.FINISHED, finished_at=timezone.now())
         == 1
     )
 
