@@ -246,34 +246,29 @@ def run_create(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "routing/run_form.html", context)
 
 
+def _run_live_context(run: CaptionRun) -> dict[str, Any]:
+    return {
+        "run": run,
+        "progress": selectors.run_progress(run=run),
+        "breakdown": selectors.run_route_breakdown(run=run),
+    }
+
+
 @login_required
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run(request, pk)
-    return render(
-        request,
-        "routing/run_detail.html",
-        {
-            "run": run,
-            "project": run.project,
-            "progress": selectors.run_progress(run=run),
-            "breakdown": selectors.run_route_breakdown(run=run),
-            "budget_form": BudgetForm(initial={"budget_usd": run.budget_usd}),
-            "routes": list(run.routes.all()),
-        },
-    )
+    context = _run_live_context(run)
+    context.update({"project": run.project, "routes": list(run.routes.all())})
+    return render(request, "routing/run_detail.html", context)
 
 
 @login_required
 @require_GET
 def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    """The progress partial that htmx polls while the run is live."""
+    """The live part of the run page, which htmx polls while the run is live."""
     run = _run(request, pk)
-    return render(
-        request,
-        "routing/_run_progress.html",
-        {"run": run, "progress": selectors.run_progress(run=run)},
-    )
+    return render(request, "routing/_run_progress.html", _run_live_context(run))
 
 
 def _run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
