@@ -20,7 +20,7 @@ from review.models import (
     SkipReason,
     Verdict,
 )
-from review.services.effort import correction_effort
+from review.services.effort import Effort, correction_effort
 from review.services.items import (
     image_status_refresh,
     item_decide,
@@ -166,26 +166,31 @@ def verdict_submit(
     A repeat with the same idempotency key, or any second verdict on the same lease, returns the
     verdict saved first. Raises VerdictInvalid (fix and resend) or LeaseLost (cannot count).
     """
+    # Everything that needs no lock happens before the item is locked, so that reviewers of the
+    # same item (two for risky ones) wait on each other as briefly as possible.
+    item = ReviewItem.objects.select_related("caption").get(pk=lease.item_id)
+    clean = _clean(decision, text, reasons, note, item.caption.text)
+    effort = None
+    if clean.decision in (Verdict.Decision.ACCEPT, Verdict.Decision.EDIT):
+        effort = correction_effort(model_text=item.caption.text, final_text=clean.text)
     try:
         with transaction.atomic():
+            locked = ReviewItem.objects.select_for_update().get(pk=item.pk)
+            locked.caption = item.caption
             now = now or timezone.now()
-            item = (
-                ReviewItem.objects.select_for_update(of=("self",))
-                .select_related("caption")
-                .get(pk=lease.item_id)
-            )
-            clean = _clean(decision, text, reasons, note, item.caption.text)
-            lease = Lease.objects.select_for_update().get(pk=lease.pk, reviewer=reviewer)
+            # Every change to this item's leases happens under the item lock (the heartbeat and the
+            # sweep only touch expiry), so a plain read of the lease is current.
+            lease = Lease.objects.get(pk=lease.pk, reviewer=reviewer)
             # A retry, a double submit that got here first, another tab on the same item: the
             # verdict saved first is the answer (the item lock makes this check race-free).
             earlier = Verdict.objects.filter(
-                Q(idempotency_key=idempotency_key) | Q(item=item), reviewer=reviewer
+                Q(idempotency_key=idempotency_key) | Q(item=locked), reviewer=reviewer
             ).first()
             if earlier is not None:
                 return Submitted(earlier, replayed=True)
-            lease, late = _usable_lease(item, lease, clean, now)
+            lease, late = _usable_lease(locked, lease, clean, now)
             verdict = _record(
-                item, lease, reviewer, clean, idempotency_key, time_spent_ms, late, now
+                locked, lease, reviewer, clean, effort, idempotency_key, time_spent_ms, late, now
             )
     except IntegrityError:
         replay = _replay(idempotency_key, reviewer)
@@ -200,14 +205,12 @@ def _record(
     lease: Lease,
     reviewer,
     clean: _Clean,
+    effort: Effort | None,
     key: uuid.UUID,
     client_ms: int | None,
     late: bool,
     now: datetime,
 ) -> Verdict:
-    effort = None
-    if clean.decision in (Verdict.Decision.ACCEPT, Verdict.Decision.EDIT):
-        effort = correction_effort(model_text=item.caption.text, final_text=clean.text)
     verdict = Verdict.objects.create(
         lease=lease,
         item=item,
