@@ -50,16 +50,47 @@ def main() -> int:
 
     queues = "default,api,gpu" if _gpu_available() else "default,api"
     worker = subprocess.Popen(
-        [py, "-m", "celery", "-A", "captiondesk", "worker", "-B", "-Q", queues, "-P", "threads",
-         "-c", env.get("WORKER_CONCURRENCY", "8"), "-l", "warning",
-         "-s", str(var_dir / "celerybeat-schedule")],
-        cwd=ROOT, env=env,
+        [
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "captiondesk",
+            "worker",
+            "-B",
+            "-Q",
+            queues,
+            "-P",
+            "threads",
+            "-c",
+            env.get("WORKER_CONCURRENCY", "8"),
+            "-l",
+            "warning",
+            "-s",
+            str(var_dir / "celerybeat-schedule"),
+        ],
+        cwd=ROOT,
+        env=env,
     )
     web = subprocess.Popen(
-        [py, "-m", "gunicorn", "captiondesk.wsgi:application", "--bind", f"{host}:{port}",
-         "--workers", env.get("WEB_CONCURRENCY", "2"), "--threads", "4",
-         "--access-logfile", "-", "--graceful-timeout", "10"],
-        cwd=ROOT, env=env,
+        [
+            py,
+            "-m",
+            "gunicorn",
+            "captiondesk.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            env.get("WEB_CONCURRENCY", "2"),
+            "--threads",
+            "4",
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "10",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     children = [web, worker]
     stopping = False
@@ -70,8 +101,12 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    print(f"\ncaptiondesk is running at http://{'localhost' if host == '127.0.0.1' else host}:{port}/ "
-          f"(worker queues: {queues}). Press Ctrl+C to stop.\n", flush=True)
+    print(
+        f"\ncaptiondesk is running at "
+        f"http://{'localhost' if host == '127.0.0.1' else host}:{port}/ "
+        f"(worker queues: {queues}). Press Ctrl+C to stop.\n",
+        flush=True,
+    )
 
     code = 0
     while not stopping:

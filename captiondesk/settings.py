@@ -1,4 +1,5 @@
-"""captiondesk settings: every difference between dev, test and production comes from the environment.
+"""captiondesk settings: every difference between dev, test and production comes from the
+environment.
 
 See .env.example for the full list of variables.
 """
@@ -104,7 +105,9 @@ MEDIA_URL = "/media/"  # never served directly: images go through permission-che
 # Static files are served from the source folders too, so a first run needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
-    "default": {"BACKEND": env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
+    "default": {
+        "BACKEND": env.str("STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")
+    },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 # Uploads go to disk past 2.5 MB instead of memory.
@@ -128,13 +131,15 @@ if REDIS_URL:
 else:
     # A broker that needs no server, for a first run on one machine.
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Exchange tables (broadcast/pidbox); kombu would otherwise write ./control in the cwd.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     }
@@ -153,7 +158,18 @@ CELERY_TASK_ROUTES = {
     "routing.tasks.caption_*_gpu": {"queue": "gpu"},
     "routing.tasks.*": {"queue": "api"},
 }
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Periodic work (run by `celery beat`, or by `make run`'s worker started with -B).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Captions left "running" by a dead worker, and pending ones whose message was lost.
+    "routing-caption-sweep": {"task": "routing.tasks.caption_sweep", "schedule": 60.0},
+    # Review leases past their expiry free their slot (the claim query ignores them anyway).
+    "review-leases-expire": {"task": "review.tasks.leases_expire", "schedule": 60.0},
+    # Risk flags written by an older analyser version are recomputed.
+    "review-risk-flags-refresh": {
+        "task": "review.tasks.risk_flags_refresh_stale",
+        "schedule": 600.0,
+    },
+}
 
 CACHES = {
     "default": (
@@ -184,6 +200,36 @@ EDENAI_BASE_URL = env.str("EDENAI_BASE_URL", default="https://api.edenai.run")
 REPLICATE_API_TOKEN = env.str("REPLICATE_API_TOKEN", default="")
 REPLICATE_BASE_URL = env.str("REPLICATE_BASE_URL", default="https://api.replicate.com")
 OLLAMA_BASE_URL = env.str("OLLAMA_BASE_URL", default="http://127.0.0.1:11434")
+
+# --- Routing: retries, circuit breaker, sweeps (defaults in routing/services/config.py) ----------
+for _name in (
+    "ROUTING_BACKOFF_BASE_S",
+    "ROUTING_BACKOFF_MAX_S",
+    "ROUTING_MAX_RETRY_AFTER_S",
+    "ROUTING_BREAKER_FAILURES",
+    "ROUTING_BREAKER_FAILURE_RATE",
+    "ROUTING_BREAKER_WINDOW",
+    "ROUTING_BREAKER_MIN_CALLS",
+    "ROUTING_BREAKER_COOLDOWN_S",
+    "ROUTING_BREAKER_PROBE_TIMEOUT_S",
+    "ROUTING_LEASE_MARGIN_S",
+    "ROUTING_MAX_DEADLINE_S",
+    "ROUTING_POISON_LIMIT",
+    "ROUTING_REQUEUE_AFTER_S",
+    "ROUTING_API_BATCH_MAX",
+    "ROUTING_GPU_BATCH_SIZE",
+):
+    if env.str(_name, default=""):
+        globals()[_name] = env.float(_name)
+ROUTING_REDIS_PREFIX = env.str("ROUTING_REDIS_PREFIX", default="captiondesk:routing:")
+
+# --- Review ------------------------------------------------------------------------------
+REVIEW_LEASE_SECONDS = env.int("REVIEW_LEASE_SECONDS", default=300)
+REVIEW_HEARTBEAT_SECONDS = env.int("REVIEW_HEARTBEAT_SECONDS", default=60)
+REVIEW_UNDO_SECONDS = env.int("REVIEW_UNDO_SECONDS", default=30)
+# Default flag thresholds per category, e.g. RISK_THRESHOLDS=chart=0.5,screenshot=0.5,medical=0.4
+# (a project's review policy can override them).
+RISK_THRESHOLDS = {k: float(v) for k, v in env.dict("RISK_THRESHOLDS", default={}).items()}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

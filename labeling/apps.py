@@ -9,5 +9,5 @@ class LabelingConfig(AppConfig):
         from django.conf import settings
         from PIL import Image as PILImage
 
-        # Pillow warns above this and refuses at twice it; ingestion turns the warning into a refusal.
+        # Pillow warns above this and refuses at twice it; ingestion makes the warning a refusal.
         PILImage.MAX_IMAGE_PIXELS = settings.INGEST_MAX_PIXELS

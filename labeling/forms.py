@@ -11,7 +11,9 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 class MultipleFileField(forms.FileField):
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/*", "multiple": True}))
+        kwargs.setdefault(
+            "widget", MultipleFileInput(attrs={"accept": "image/*", "multiple": True})
+        )
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
@@ -25,7 +27,8 @@ class ProjectForm(forms.Form):
     name = forms.CharField(max_length=200)
     slug = forms.SlugField(max_length=100, required=False, help_text="Made from the name if empty.")
     caption_prompt = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
         help_text="Sent to every model; empty keeps the default.",
     )
 
@@ -40,7 +43,9 @@ class UploadForm(forms.Form):
 
 
 class ZipForm(forms.Form):
-    archive = forms.FileField(widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}))
+    archive = forms.FileField(
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"})
+    )
 
 
 class UrlListForm(forms.Form):

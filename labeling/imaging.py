@@ -19,7 +19,14 @@ from PIL import ImageFile, ImageOps, UnidentifiedImageError
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif"}
+EXTENSIONS = {
+    "JPEG": "jpg",
+    "PNG": "png",
+    "WEBP": "webp",
+    "GIF": "gif",
+    "BMP": "bmp",
+    "TIFF": "tif",
+}
 
 # Magic numbers of things people upload that we do not take, so the reason can name them.
 _KNOWN_OTHER_FORMATS: tuple[tuple[bytes, int, str], ...] = (
@@ -87,7 +94,9 @@ def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
         other = _other_format(data)
         if other:
             raise ImageRejected(f"unsupported format: {other}") from exc
-        raise ImageRejected("not an image Pillow can identify (JPEG, PNG, WebP, GIF, BMP, TIFF)") from exc
+        raise ImageRejected(
+            "not an image Pillow can identify (JPEG, PNG, WebP, GIF, BMP, TIFF)"
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - a corrupt header can raise almost anything
         raise ImageRejected(f"unreadable image header: {exc}") from exc
 
@@ -134,11 +143,12 @@ def _orientation(img: PILImage.Image) -> int | None:
 
 def difference_hash(img: PILImage.Image) -> int:
     """64-bit dHash: robust to re-encoding and resizing, cheap (a 9x8 grayscale resize)."""
-    gray = to_display_mode(img).convert("L")
-    # reduce() first keeps the resize cheap on large images.
-    factor = max(1, min(gray.width // 64, gray.height // 64))
-    if factor > 1:
-        gray = gray.reduce(factor)
+    # Shrink by an integer factor first (cheap box filter), then convert: never a full-size copy.
+    factor = max(1, min(img.width // 64, img.height // 64))
+    small_img = (
+        img.reduce(factor) if factor > 1 and img.mode in ("RGB", "RGBA", "L", "LA", "CMYK") else img
+    )
+    gray = to_display_mode(small_img).convert("L")
     small = np.asarray(gray.resize((9, 8), PILImage.Resampling.BILINEAR), dtype=np.int16)
     bits = (small[:, 1:] > small[:, :-1]).flatten()
     value = 0
@@ -181,14 +191,22 @@ def normalise_for_display(img: PILImage.Image) -> PILImage.Image:
     return img
 
 
+def resize_to_fit(img: PILImage.Image, max_side: int) -> PILImage.Image:
+    if max(img.size) <= max_side:
+        return img
+    out = img.copy()
+    # Bicubic after an integer pre-reduction: visually indistinguishable from Lanczos at thumbnail
+    # sizes and about half the cost on multi-megapixel images.
+    out.thumbnail((max_side, max_side), PILImage.Resampling.BICUBIC, reducing_gap=2.0)
+    return out
+
+
 def encode_webp(img: PILImage.Image, *, max_side: int | None, quality: int = 80) -> bytes:
     """Thumbnail (or full size) as WebP. Nothing but pixels is written: no EXIF, no XMP, no GPS."""
-    out = img
-    if max_side and max(img.size) > max_side:
-        out = img.copy()
-        out.thumbnail((max_side, max_side), PILImage.Resampling.LANCZOS, reducing_gap=2.0)
+    out = resize_to_fit(img, max_side) if max_side else img
     buf = io.BytesIO()
-    out.save(buf, "WEBP", quality=quality, method=2)
+    # method 0 is the fastest WebP encoder setting; thumbnails are re-made, never archived.
+    out.save(buf, "WEBP", quality=quality, method=0)
     return buf.getvalue()
 
 

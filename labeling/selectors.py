@@ -30,7 +30,11 @@ def project_list_for(*, user) -> QuerySet[Project]:
 
 
 def image_list(
-    *, project: Project, status: str = "", batch_id: int | None = None, near_duplicates: bool = False
+    *,
+    project: Project,
+    status: str = "",
+    batch_id: int | None = None,
+    near_duplicates: bool = False,
 ) -> QuerySet[Image]:
     qs = Image.objects.filter(project=project)
     if status:
@@ -40,8 +44,17 @@ def image_list(
     if near_duplicates:
         qs = qs.filter(near_duplicate_of__isnull=False)
     return qs.only(
-        "id", "project_id", "original_name", "width", "height", "format", "status",
-        "thumb_small", "near_duplicate_of_id", "near_duplicate_distance", "batch_id",
+        "id",
+        "project_id",
+        "original_name",
+        "width",
+        "height",
+        "format",
+        "status",
+        "thumb_small",
+        "near_duplicate_of_id",
+        "near_duplicate_distance",
+        "batch_id",
     ).order_by("-id")
 
 
@@ -60,6 +73,8 @@ def batch_items(*, batch: ImportBatch, status: str = "") -> QuerySet[ImportItem]
 
 
 def image_near_duplicates(*, image: Image) -> QuerySet[Image]:
-    return Image.objects.filter(
-        Q(near_duplicate_of=image) | Q(pk=image.near_duplicate_of_id or 0)
-    ).exclude(pk=image.pk).order_by("id")[:20]
+    return (
+        Image.objects.filter(Q(near_duplicate_of=image) | Q(pk=image.near_duplicate_of_id or 0))
+        .exclude(pk=image.pk)
+        .order_by("id")[:20]
+    )

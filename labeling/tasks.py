@@ -23,7 +23,7 @@ def image_make_derivatives(*, image_id: int) -> None:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, max_retries=0)
 def batch_process(*, batch_id: int) -> None:
-    """Zip archives and URL lists uploaded in the browser run here, with progress in the batch row."""
+    """Zip archives and URL lists uploaded in the browser run here; progress is in the batch row."""
     from labeling.services.batches import batch_process_payload
 
     batch = ImportBatch.objects.filter(pk=batch_id).first()

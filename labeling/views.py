@@ -12,7 +12,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling import selectors
-from labeling.forms import ImageFilterForm, MemberForm, ProjectForm, UploadForm, UrlListForm, ZipForm
+from labeling.forms import (
+    ImageFilterForm,
+    MemberForm,
+    ProjectForm,
+    UploadForm,
+    UrlListForm,
+    ZipForm,
+)
 from labeling.models import Image, ImportBatch, ImportItem, Membership, Project
 from labeling.services import batches as batch_services
 from labeling.services import derivatives
@@ -41,7 +48,9 @@ def _batch(request: HttpRequest, pk: int, *, admin: bool = False) -> ImportBatch
 
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.project_list_for(user=request.user), 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.project_list_for(user=request.user), 50).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         "labeling/project_list.html",
@@ -122,7 +131,9 @@ def project_members(request: HttpRequest, slug: str) -> HttpResponse:
                 return redirect("labeling:project-members", slug=slug)
     members = project.memberships.select_related("user").order_by("user__username")
     return render(
-        request, "labeling/project_members.html", {"project": project, "form": form, "members": members}
+        request,
+        "labeling/project_members.html",
+        {"project": project, "form": form, "members": members},
     )
 
 
@@ -194,7 +205,9 @@ def batch_open(request: HttpRequest, slug: str) -> JsonResponse:
         expected = max(0, int(request.POST.get("expected", "0"))) or None
     except ValueError:
         expected = None
-    batch = batch_create(project=project, kind=ImportBatch.Kind.UPLOAD, user=request.user, expected=expected)
+    batch = batch_create(
+        project=project, kind=ImportBatch.Kind.UPLOAD, user=request.user, expected=expected
+    )
     return JsonResponse(
         {
             "id": batch.pk,

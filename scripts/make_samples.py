@@ -23,7 +23,10 @@ PHOTOS = {
     "cat-chelsea.jpg": ("chelsea", "Stefan van der Walt; CC0 (scikit-image data)"),
     "coffee.jpg": ("coffee", "Rachel Michetti; CC0 (scikit-image data)"),
     "rocket.jpg": ("rocket", "SpaceX; public domain (scikit-image data)"),
-    "fundus-retina.jpg": ("retina", "Wikimedia Commons, Fundus photograph of normal left eye; CC0 (scikit-image data)"),
+    "fundus-retina.jpg": (
+        "retina",
+        "Wikimedia Commons, Fundus photograph of normal left eye; CC0 (scikit-image data)",
+    ),
 }
 
 
@@ -59,11 +62,15 @@ def chart() -> tuple[str, str]:
     fig.tight_layout()
     fig.savefig(OUT / "chart-iris-petals.png")
     plt.close(fig)
-    return "chart-iris-petals.png", "drawn by scripts/make_samples.py from scikit-learn's iris data; CC0"
+    return (
+        "chart-iris-petals.png",
+        "drawn by scripts/make_samples.py from scikit-learn's iris data; CC0",
+    )
 
 
 TERMINAL = """<!doctype html><html><body style="margin:0;background:#1e1e1e;color:#d4d4d4;
-font:15px/1.4 'DejaVu Sans Mono',monospace;padding:14px"><div style="color:#6a9955"># deploy log</div>
+font:15px/1.4 'DejaVu Sans Mono',monospace;padding:14px">
+<div style="color:#6a9955"># deploy log</div>
 <pre style="margin:0">{}</pre></body></html>"""
 LINES = """$ git pull --ff-only
 Updating 3f2a1c0..9b7e4d2
@@ -92,21 +99,38 @@ def screenshot() -> tuple[str, str]:
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path="/usr/bin/chromium",
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync", "--no-first-run"],
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
             )
             page = browser.new_page(viewport={"width": 900, "height": 420})
             page.goto(page_file.as_uri())
             page.screenshot(path=str(OUT / "screenshot-terminal.png"))
             browser.close()
-    return "screenshot-terminal.png", "headless Chromium screenshot of a page written by scripts/make_samples.py; CC0"
+    return (
+        "screenshot-terminal.png",
+        "headless Chromium screenshot of a page written by scripts/make_samples.py; CC0",
+    )
 
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     rows = photos() + [chart(), screenshot()]
-    lines = ["# Sample images", "", "Imported by `make run` into the project `samples`. Rebuilt by",
-             "`python scripts/make_samples.py`.", "", "| file | source and license |", "|---|---|"]
+    lines = [
+        "# Sample images",
+        "",
+        "Imported by `make run` into the project `samples`. Rebuilt by",
+        "`python scripts/make_samples.py`.",
+        "",
+        "| file | source and license |",
+        "|---|---|",
+    ]
     lines += [f"| {name} | {source} |" for name, source in rows]
     (OUT / "SOURCES.md").write_text("\n".join(lines) + "\n")
     subprocess.run(["du", "-sh", str(OUT)], check=False)

@@ -1,4 +1,4 @@
-"""Shared fixtures: named roles, a project, real image bytes; checks that the real services are up."""
+"""Shared fixtures: named roles, a project, real image bytes; checks the real services are up."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import io
 import os
 from collections.abc import Callable
 
-
 import pytest
 
 
 def _service_problem() -> str | None:
     from django.conf import settings
+
     engine = settings.DATABASES["default"]["ENGINE"]
     if "postgresql" not in engine:
         return f"DATABASE_URL must point at PostgreSQL for tests (got {engine})."
@@ -160,7 +160,9 @@ def celery_worker_process(transactional_db, settings, _media_root):
     _switch_broker(broker)
     procs: list[subprocess.Popen] = []
 
-    def start(*, queues: str = "default", pool: str = "threads", concurrency: int = 4, extra_env=None):
+    def start(
+        *, queues: str = "default", pool: str = "threads", concurrency: int = 4, extra_env=None
+    ):
         env = dict(os.environ)
         env.update(
             DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
@@ -171,10 +173,27 @@ def celery_worker_process(transactional_db, settings, _media_root):
         )
         root = Path(__file__).resolve().parent.parent
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "captiondesk", "worker", "-Q", queues,
-             "-P", pool, "-c", str(concurrency), "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-l", "warning"],
-            cwd=root, env=env,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "captiondesk",
+                "worker",
+                "-Q",
+                queues,
+                "-P",
+                pool,
+                "-c",
+                str(concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "warning",
+            ],
+            cwd=root,
+            env=env,
         )
         procs.append(proc)
         return proc

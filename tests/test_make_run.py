@@ -26,12 +26,28 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_first_run_serves_sample_thumbnails_and_stops_cleanly(tmp_path):
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "MEDIA_ROOT")}
-    env.update(CAPTIONDESK_VAR_DIR=str(tmp_path / "var"), PORT=str(port), PYTHONUNBUFFERED="1",
-               CAPTIONDESK_ADMIN_PASSWORD="", WEB_CONCURRENCY="1", WORKER_CONCURRENCY="2")
-    log = open(tmp_path / "run.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "captiondesk.run"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "MEDIA_ROOT")
+    }
+    env.update(
+        CAPTIONDESK_VAR_DIR=str(tmp_path / "var"),
+        PORT=str(port),
+        PYTHONUNBUFFERED="1",
+        CAPTIONDESK_ADMIN_PASSWORD="",
+        WEB_CONCURRENCY="1",
+        WORKER_CONCURRENCY="2",
+    )
+    log = open(tmp_path / "run.log", "w+")  # noqa: SIM115 - the child writes it until the end
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "captiondesk.run"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         text = ""
@@ -50,9 +66,17 @@ def test_first_run_serves_sample_thumbnails_and_stops_cleanly(tmp_path):
             except requests.ConnectionError:
                 time.sleep(0.5)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
-        page = session.post(f"{base}/login/", data={"username": "admin", "password": password,
-                            "csrfmiddlewaretoken": token, "next": "/projects/samples/"},
-                            headers={"Referer": f"{base}/login/"}, timeout=10)
+        page = session.post(
+            f"{base}/login/",
+            data={
+                "username": "admin",
+                "password": password,
+                "csrfmiddlewaretoken": token,
+                "next": "/projects/samples/",
+            },
+            headers={"Referer": f"{base}/login/"},
+            timeout=10,
+        )
         thumbs = re.findall(r'src="(/images/\d+/thumb/small/)"', page.text)
         assert len(thumbs) == 7, page.text[:2000]
         # The worker makes the thumbnails on its own, without a page asking for them.
@@ -71,6 +95,8 @@ def test_first_run_serves_sample_thumbnails_and_stops_cleanly(tmp_path):
     assert "captiondesk stopped." in Path(log.name).read_text()
     # Web server and worker are gone with it.
     time.sleep(1)
-    leftovers = subprocess.run(["ps", "-o", "pid,stat,args", "-g", str(proc.pid)], capture_output=True, text=True).stdout
+    leftovers = subprocess.run(
+        ["ps", "-o", "pid,stat,args", "-g", str(proc.pid)], capture_output=True, text=True
+    ).stdout
     alive = [line for line in leftovers.strip().splitlines()[1:] if line.split()[1][0] != "Z"]
     assert alive == [], leftovers

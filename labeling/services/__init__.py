@@ -1,1 +1,1 @@
-"""Writes of the labeling app. Import from the submodules: `from labeling.services import ingest`."""
+"""Writes of the labeling app. Import the submodules: `from labeling.services import ingest`."""

@@ -20,7 +20,9 @@ def _upload_candidates(files: Iterable[UploadedFile]) -> Iterator[Candidate]:
         name = f.name or "unnamed"
         if f.size is not None and f.size > settings.INGEST_MAX_BYTES:
             yield Candidate(
-                source=name, name=name, origin=Image.Source.UPLOAD,
+                source=name,
+                name=name,
+                origin=Image.Source.UPLOAD,
                 error=f"file too large: {f.size:,} bytes (limit {settings.INGEST_MAX_BYTES:,})",
             )
             continue
@@ -39,14 +41,18 @@ def batch_close(*, batch: ImportBatch) -> None:
 
 def batch_upload_files(*, project: Project, user, files: list[UploadedFile]) -> ImportBatch:
     """The no-JavaScript path: one form post with all files, processed in the request."""
-    batch = batch_create(project=project, kind=ImportBatch.Kind.UPLOAD, user=user, expected=len(files))
+    batch = batch_create(
+        project=project, kind=ImportBatch.Kind.UPLOAD, user=user, expected=len(files)
+    )
     for _ in batch_ingest(batch=batch, candidates=_upload_candidates(files)):
         pass
     return batch
 
 
 def batch_create_from_zip(*, project: Project, user, archive: UploadedFile) -> ImportBatch:
-    batch = batch_create(project=project, kind=ImportBatch.Kind.ZIP, user=user, label=archive.name or "")
+    batch = batch_create(
+        project=project, kind=ImportBatch.Kind.ZIP, user=user, label=archive.name or ""
+    )
     batch.payload.save(f"batch-{batch.pk}.zip", archive, save=True)
     _enqueue(batch)
     return batch
@@ -55,7 +61,11 @@ def batch_create_from_zip(*, project: Project, user, archive: UploadedFile) -> I
 def batch_create_from_urls(*, project: Project, user, text: str) -> ImportBatch:
     urls = parse_url_list(text)
     batch = batch_create(
-        project=project, kind=ImportBatch.Kind.URL, user=user, label=f"{len(urls)} URLs", expected=len(urls)
+        project=project,
+        kind=ImportBatch.Kind.URL,
+        user=user,
+        label=f"{len(urls)} URLs",
+        expected=len(urls),
     )
     batch.payload.save(f"batch-{batch.pk}.txt", ContentFile("\n".join(urls).encode()), save=True)
     _enqueue(batch)

@@ -16,10 +16,13 @@ def image_make_derivatives(*, image: Image) -> None:
     sizes = settings.THUMBNAIL_SIZES
     with image.file.open("rb") as fh:
         data = fh.read()
-    img = imaging.normalise_for_display(imaging.open_for_derivatives(data, target_side=sizes["large"]))
-    large = imaging.encode_webp(img, max_side=sizes["large"])
-    # The small one is cut from the same decoded pixels: one decode serves both.
-    small = imaging.encode_webp(img, max_side=sizes["small"])
+    img = imaging.normalise_for_display(
+        imaging.open_for_derivatives(data, target_side=sizes["large"])
+    )
+    # One decode serves both sizes; the small one is cut from the large one's pixels.
+    large_img = imaging.resize_to_fit(img, sizes["large"])
+    large = imaging.encode_webp(large_img, max_side=None)
+    small = imaging.encode_webp(large_img, max_side=sizes["small"])
     base = image.sha256
     image.thumb_large.save(f"{base[:2]}/{base}-l.webp", ContentFile(large), save=False)
     image.thumb_small.save(f"{base[:2]}/{base}-s.webp", ContentFile(small), save=False)

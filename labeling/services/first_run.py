@@ -48,7 +48,9 @@ def samples_import(*, owner=None) -> ImportBatch | None:
         return None
     if project is None:
         project = project_create(name="Samples", slug=SAMPLE_PROJECT, created_by=owner)
-    batch = batch_create(project=project, kind=ImportBatch.Kind.PATH, user=owner, label="bundled samples")
+    batch = batch_create(
+        project=project, kind=ImportBatch.Kind.PATH, user=owner, label="bundled samples"
+    )
     files = sorted(str(p) for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in (".jpg", ".png"))
     for _ in batch_ingest(batch=batch, candidates=path_candidates(files)):
         pass

@@ -53,7 +53,7 @@ class Outcome:
 
 @dataclass
 class NearDuplicateIndex:
-    """All perceptual hashes of a project in one NumPy array: a Hamming scan of 1M images is ~10 ms."""
+    """All perceptual hashes of a project in one NumPy array (a Hamming scan of 1M is ~10 ms)."""
 
     ids: list[int] = field(default_factory=list)
     hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
@@ -102,7 +102,9 @@ def image_ingest_one(
 ) -> Outcome:
     """Validate, dedupe and store one file. Never raises for bad input: the outcome says why."""
     if candidate.data is None:
-        return Outcome(candidate.source, ImportItem.Status.REJECTED, candidate.error or "unreadable")
+        return Outcome(
+            candidate.source, ImportItem.Status.REJECTED, candidate.error or "unreadable"
+        )
     try:
         decoded = imaging.decode(
             candidate.data,
@@ -113,11 +115,16 @@ def image_ingest_one(
         return Outcome(candidate.source, ImportItem.Status.REJECTED, exc.reason)
 
     existing = (
-        Image.objects.filter(project=project, sha256=decoded.sha256).values_list("id", flat=True).first()
+        Image.objects.filter(project=project, sha256=decoded.sha256)
+        .values_list("id", flat=True)
+        .first()
     )
     if existing:
         return Outcome(
-            candidate.source, ImportItem.Status.DUPLICATE, f"same file as image #{existing}", existing
+            candidate.source,
+            ImportItem.Status.DUPLICATE,
+            f"same file as image #{existing}",
+            existing,
         )
 
     near = None
@@ -153,10 +160,15 @@ def image_ingest_one(
     except IntegrityError:
         # Someone imported the same bytes at the same moment: theirs is the first.
         image.file.delete(save=False)
-        first = Image.objects.filter(project=project, sha256=decoded.sha256).values_list("id", flat=True)
+        first = Image.objects.filter(project=project, sha256=decoded.sha256).values_list(
+            "id", flat=True
+        )
         first_id = first.first()
         return Outcome(
-            candidate.source, ImportItem.Status.DUPLICATE, f"same file as image #{first_id}", first_id
+            candidate.source,
+            ImportItem.Status.DUPLICATE,
+            f"same file as image #{first_id}",
+            first_id,
         )
     if near_index is not None:
         near_index.add(image.pk, decoded.phash)
@@ -185,7 +197,7 @@ def _after_import(image_id: int) -> None:
 
 
 class _Counters:
-    """Batch counters flushed at most every `interval` seconds: progress without a write per file."""
+    """Batch counters flushed at most every `interval` seconds: progress, not a write per file."""
 
     def __init__(self, batch: ImportBatch, interval: float = 0.5) -> None:
         self.batch = batch
@@ -195,7 +207,9 @@ class _Counters:
         self.last = time.monotonic()
 
     def add(self, outcome: Outcome) -> None:
-        key = {"imported": "imported", "duplicate": "duplicates", "rejected": "rejected"}[outcome.status]
+        key = {"imported": "imported", "duplicate": "duplicates", "rejected": "rejected"}[
+            outcome.status
+        ]
         self.pending[key] += 1
         self.items.append(
             ImportItem(
@@ -259,7 +273,9 @@ def batch_ingest(
             except Exception as exc:  # noqa: BLE001 - one file must never sink the batch
                 logger.exception("ingest failed for %s", candidate.source)
                 outcome = Outcome(
-                    candidate.source, ImportItem.Status.REJECTED, f"internal error: {exc.__class__.__name__}"
+                    candidate.source,
+                    ImportItem.Status.REJECTED,
+                    f"internal error: {exc.__class__.__name__}",
                 )
             counters.add(outcome)
             yield outcome

@@ -14,7 +14,9 @@ class ProjectError(Exception):
 
 
 @transaction.atomic
-def project_create(*, name: str, slug: str = "", created_by=None, caption_prompt: str = "") -> Project:
+def project_create(
+    *, name: str, slug: str = "", created_by=None, caption_prompt: str = ""
+) -> Project:
     slug = slugify(slug or name)[:100]
     if not slug:
         raise ProjectError("A project needs a name with at least one letter or digit.")

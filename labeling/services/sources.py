@@ -33,7 +33,9 @@ def _skippable(name: str) -> bool:
     )
 
 
-def zip_candidates(fileobj: BinaryIO | str | os.PathLike[str], *, label: str) -> Iterator[Candidate]:
+def zip_candidates(
+    fileobj: BinaryIO | str | os.PathLike[str], *, label: str
+) -> Iterator[Candidate]:
     """Members of a zip archive, read into memory one at a time with hard limits.
 
     Zip-slip cannot happen: member names are never used as paths, only shown. Zip bombs are
@@ -44,7 +46,12 @@ def zip_candidates(fileobj: BinaryIO | str | os.PathLike[str], *, label: str) ->
     try:
         archive = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        yield Candidate(source=label, name=label, origin=Image.Source.ZIP, error=f"not a readable zip archive: {exc}")
+        yield Candidate(
+            source=label,
+            name=label,
+            origin=Image.Source.ZIP,
+            error=f"not a readable zip archive: {exc}",
+        )
         return
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir() and not _skippable(m.filename)]
@@ -64,32 +71,53 @@ def zip_candidates(fileobj: BinaryIO | str | os.PathLike[str], *, label: str) ->
                 yield Candidate(**cand, error="encrypted zip member")
                 continue
             if info.filename.lower().endswith(ZIP_SUFFIXES):
-                yield Candidate(**cand, error="nested archive: unzip it first or upload it separately")
+                yield Candidate(
+                    **cand, error="nested archive: unzip it first or upload it separately"
+                )
                 continue
             if info.file_size > max_bytes:
-                yield Candidate(**cand, error=f"file too large: {info.file_size:,} bytes (limit {max_bytes:,})")
+                yield Candidate(
+                    **cand, error=f"file too large: {info.file_size:,} bytes (limit {max_bytes:,})"
+                )
                 continue
             ratio = info.file_size / max(info.compress_size, 1)
             if info.file_size > 1_000_000 and ratio > settings.ZIP_MAX_RATIO:
                 yield Candidate(
-                    **cand, error=f"zip bomb refused: compression ratio {ratio:,.0f}:1 (limit {settings.ZIP_MAX_RATIO}:1)"
+                    **cand,
+                    error=(
+                        f"zip bomb refused: compression ratio {ratio:,.0f}:1 "
+                        f"(limit {settings.ZIP_MAX_RATIO}:1)"
+                    ),
                 )
                 continue
             declared_total += info.file_size
             if declared_total > settings.ZIP_MAX_TOTAL_BYTES:
-                yield Candidate(**cand, error="zip bomb refused: archive expands beyond the total size limit")
+                yield Candidate(
+                    **cand, error="zip bomb refused: archive expands beyond the total size limit"
+                )
                 continue
             try:
                 with archive.open(info) as member:
                     data = member.read(max_bytes + 1)
-            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+            except (
+                zipfile.BadZipFile,
+                OSError,
+                EOFError,
+                NotImplementedError,
+                RuntimeError,
+                ValueError,
+            ) as exc:
                 yield Candidate(**cand, error=f"unreadable zip member: {exc}")
                 continue
             except Exception as exc:  # noqa: BLE001 - e.g. zlib.error on corrupt deflate streams
-                yield Candidate(**cand, error=f"unreadable zip member: {exc.__class__.__name__}: {exc}")
+                yield Candidate(
+                    **cand, error=f"unreadable zip member: {exc.__class__.__name__}: {exc}"
+                )
                 continue
             if len(data) > max_bytes:
-                yield Candidate(**cand, error="zip bomb refused: member expands beyond its declared size")
+                yield Candidate(
+                    **cand, error="zip bomb refused: member expands beyond its declared size"
+                )
                 continue
             yield Candidate(**cand, data=data)
 
@@ -105,7 +133,9 @@ def path_candidates(paths: list[str]) -> Iterator[Candidate]:
         elif path.is_file():
             yield from _file_candidates(path)
         else:
-            yield Candidate(source=raw, name=path.name, origin=Image.Source.PATH, error="no such file or folder")
+            yield Candidate(
+                source=raw, name=path.name, origin=Image.Source.PATH, error="no such file or folder"
+            )
 
 
 def _file_candidates(path: Path) -> Iterator[Candidate]:
@@ -116,13 +146,20 @@ def _file_candidates(path: Path) -> Iterator[Candidate]:
         size = path.stat().st_size
         if size > settings.INGEST_MAX_BYTES:
             yield Candidate(
-                source=str(path), name=path.name, origin=Image.Source.PATH,
+                source=str(path),
+                name=path.name,
+                origin=Image.Source.PATH,
                 error=f"file too large: {size:,} bytes (limit {settings.INGEST_MAX_BYTES:,})",
             )
             return
         data = path.read_bytes()
     except OSError as exc:
-        yield Candidate(source=str(path), name=path.name, origin=Image.Source.PATH, error=f"unreadable: {exc.strerror or exc}")
+        yield Candidate(
+            source=str(path),
+            name=path.name,
+            origin=Image.Source.PATH,
+            error=f"unreadable: {exc.strerror or exc}",
+        )
         return
     yield Candidate(source=str(path), name=path.name, origin=Image.Source.PATH, data=data)
 

@@ -22,16 +22,37 @@ def test_import_folder_zip_and_bad_files_as_json(tmp_path, capsys, make_image_by
     (folder / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     (folder / ".hidden.jpg").write_bytes(make_image_bytes("JPEG", seed=83))
     archive = tmp_path / "more.zip"
-    archive.write_bytes(make_zip({"c.webp": make_image_bytes("WEBP", seed=84), "a-copy.jpg": make_image_bytes("JPEG", seed=81)}))
+    archive.write_bytes(
+        make_zip(
+            {
+                "c.webp": make_image_bytes("WEBP", seed=84),
+                "a-copy.jpg": make_image_bytes("JPEG", seed=81),
+            }
+        )
+    )
 
-    call_command("import_images", str(folder), str(archive), str(tmp_path / "missing.jpg"),
-                 "--project", "field-work", "--create", "--json")
+    call_command(
+        "import_images",
+        str(folder),
+        str(archive),
+        str(tmp_path / "missing.jpg"),
+        "--project",
+        "field-work",
+        "--create",
+        "--json",
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
     by_name = {line["source"].rsplit("/", 1)[-1].rsplit(":", 1)[-1]: line for line in lines}
     assert set(by_name) == {"a.jpg", "b.png", "broken.png", "c.webp", "a-copy.jpg", "missing.jpg"}
-    assert by_name["a.jpg"]["status"] == "imported" and isinstance(by_name["a.jpg"]["image_id"], int)
-    assert by_name["a-copy.jpg"] == {**by_name["a-copy.jpg"], "status": "duplicate", "image_id": by_name["a.jpg"]["image_id"]}
+    assert by_name["a.jpg"]["status"] == "imported" and isinstance(
+        by_name["a.jpg"]["image_id"], int
+    )
+    assert by_name["a-copy.jpg"] == {
+        **by_name["a-copy.jpg"],
+        "status": "duplicate",
+        "image_id": by_name["a.jpg"]["image_id"],
+    }
     assert by_name["broken.png"]["status"] == "rejected" and by_name["broken.png"]["reason"]
     assert by_name["missing.jpg"]["reason"] == "no such file or folder"
     for line in lines:

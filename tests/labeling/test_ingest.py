@@ -34,7 +34,9 @@ def test_bad_files_mixed_with_good_ones_reject_one_by_one(project, make_image_by
         "f.gif": make_image_bytes("GIF", seed=6, mode="P"),
     }
     files = {}
-    for (gname, gdata), (bname, bdata) in zip(good.items(), list(bad_files.items()) + [("", b"")] * 3):
+    for (gname, gdata), (bname, bdata) in zip(
+        good.items(), list(bad_files.items()) + [("", b"")] * 3, strict=False
+    ):
         files[gname] = gdata
         if bname:
             files[bname] = bdata
@@ -101,7 +103,9 @@ def test_near_duplicate_is_recorded_and_shown(project, make_image_bytes, client,
     img.save(buf, "JPEG", quality=70)
     unrelated = make_image_bytes("PNG", size=(320, 240), seed=12)
 
-    _, outcomes = _ingest(project, {"orig.png": original, "small.jpg": buf.getvalue(), "other.png": unrelated})
+    _, outcomes = _ingest(
+        project, {"orig.png": original, "small.jpg": buf.getvalue(), "other.png": unrelated}
+    )
 
     near = outcomes["small.jpg"]
     assert near.status == "imported"
@@ -198,8 +202,10 @@ def test_storage_name_never_comes_from_the_file_name(project, make_image_bytes):
     outcome = image_ingest_one(
         project=project,
         candidate=Candidate(
-            source="../../etc/passwd.png", name="../../etc/\x00pass\x1bwd.png",
-            origin=Image.Source.UPLOAD, data=make_image_bytes("PNG", seed=21),
+            source="../../etc/passwd.png",
+            name="../../etc/\x00pass\x1bwd.png",
+            origin=Image.Source.UPLOAD,
+            data=make_image_bytes("PNG", seed=21),
         ),
     )
     image = Image.objects.get(pk=outcome.image_id)
@@ -212,7 +218,14 @@ def test_unreadable_candidate_is_rejected_with_its_error(project):
     outcomes = list(
         batch_ingest(
             batch=batch,
-            candidates=[Candidate(source="/nope.jpg", name="nope.jpg", origin="path", error="no such file or folder")],
+            candidates=[
+                Candidate(
+                    source="/nope.jpg",
+                    name="nope.jpg",
+                    origin="path",
+                    error="no such file or folder",
+                )
+            ],
         )
     )
     assert outcomes[0].status == "rejected" and outcomes[0].reason == "no such file or folder"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -26,7 +23,9 @@ def _upload(name, data, ctype="image/jpeg"):
     return SimpleUploadedFile(name, data, content_type=ctype)
 
 
-def test_upload_page_without_javascript_imports_and_shows_the_batch(client, project_admin, project, make_image_bytes):
+def test_upload_page_without_javascript_imports_and_shows_the_batch(
+    client, project_admin, project, make_image_bytes
+):
     client.force_login(project_admin)
     page = client.get(f"/projects/{project.slug}/import/")
     assert page.status_code == 200 and b'enctype="multipart/form-data"' in page.content
@@ -45,11 +44,17 @@ def test_upload_page_without_javascript_imports_and_shows_the_batch(client, proj
     assert "not an image" in html
 
 
-def test_script_upload_flow_open_batch_post_files_close(client, project_admin, project, make_image_bytes):
+def test_script_upload_flow_open_batch_post_files_close(
+    client, project_admin, project, make_image_bytes
+):
     client.force_login(project_admin)
     opened = client.post(f"/projects/{project.slug}/import/batches/", {"expected": "2"}).json()
-    first = client.post(opened["files_url"], {"files": [_upload("a.jpg", make_image_bytes("JPEG", seed=53))]})
-    again = client.post(opened["files_url"], {"files": [_upload("a-again.jpg", make_image_bytes("JPEG", seed=53))]})
+    first = client.post(
+        opened["files_url"], {"files": [_upload("a.jpg", make_image_bytes("JPEG", seed=53))]}
+    )
+    again = client.post(
+        opened["files_url"], {"files": [_upload("a-again.jpg", make_image_bytes("JPEG", seed=53))]}
+    )
     assert first.json()["results"][0]["status"] == "imported"
     assert again.json()["results"][0]["status"] == "duplicate"
     assert again.json()["results"][0]["image_id"] == first.json()["results"][0]["image_id"]
@@ -57,19 +62,31 @@ def test_script_upload_flow_open_batch_post_files_close(client, project_admin, p
     assert 'hx-trigger="every 1s"' in progress  # still running: the page keeps polling
     client.post(opened["close_url"])
     batch = ImportBatch.objects.get(pk=opened["id"])
-    assert (batch.status, batch.imported, batch.duplicates, batch.progress_percent) == ("done", 1, 1, 100)
+    assert (batch.status, batch.imported, batch.duplicates, batch.progress_percent) == (
+        "done",
+        1,
+        1,
+        100,
+    )
     assert "every 1s" not in client.get(f"/batches/{batch.pk}/progress/").content.decode()
-    late = client.post(opened["files_url"], {"files": [_upload("late.jpg", make_image_bytes("JPEG", seed=54))]})
+    late = client.post(
+        opened["files_url"], {"files": [_upload("late.jpg", make_image_bytes("JPEG", seed=54))]}
+    )
     assert late.status_code == 409
 
 
-def test_zip_upload_is_processed_by_the_batch_task(client, project_admin, project, make_image_bytes, django_capture_on_commit_callbacks):
+def test_zip_upload_is_processed_by_the_batch_task(
+    client, project_admin, project, make_image_bytes, django_capture_on_commit_callbacks
+):
     from labeling import tasks
 
     client.force_login(project_admin)
     archive = make_zip({"x/1.jpg": make_image_bytes("JPEG", seed=55), "x/2.txt": b"hello"})
     with django_capture_on_commit_callbacks() as callbacks:
-        response = client.post(f"/projects/{project.slug}/import/zip/", {"archive": _upload("set.zip", archive, "application/zip")})
+        response = client.post(
+            f"/projects/{project.slug}/import/zip/",
+            {"archive": _upload("set.zip", archive, "application/zip")},
+        )
     batch = ImportBatch.objects.get()
     assert response["Location"] == f"/batches/{batch.pk}/"
     assert batch.status == "pending" and batch.payload
@@ -83,24 +100,46 @@ def test_project_grid_is_paginated_and_filtered(client, annotator, project, make
     from labeling.services.ingest import Candidate, batch_create, batch_ingest
 
     batch = batch_create(project=project, kind=ImportBatch.Kind.UPLOAD)
-    list(batch_ingest(batch=batch, candidates=[
-        Candidate(source=f"{i}.png", name=f"{i}.png", origin="upload", data=make_image_bytes("PNG", seed=100 + i, size=(16, 16)))
-        for i in range(65)
-    ]))
+    list(
+        batch_ingest(
+            batch=batch,
+            candidates=[
+                Candidate(
+                    source=f"{i}.png",
+                    name=f"{i}.png",
+                    origin="upload",
+                    data=make_image_bytes("PNG", seed=100 + i, size=(16, 16)),
+                )
+                for i in range(65)
+            ],
+        )
+    )
     Image.objects.filter(original_name="3.png").update(status=Image.Status.APPROVED)
     client.force_login(annotator)
     first = client.get(f"/projects/{project.slug}/").content.decode()
     assert first.count('class="tile"') == 60 and "Page 1 of 2" in first
     approved = client.get(f"/projects/{project.slug}/?status=approved").content.decode()
     assert approved.count('class="tile"') == 1 and "3.png" in approved
-    assert client.get(f"/projects/{project.slug}/?batch={batch.pk}&page=2").content.decode().count('class="tile"') == 5
+    assert (
+        client.get(f"/projects/{project.slug}/?batch={batch.pk}&page=2")
+        .content.decode()
+        .count('class="tile"')
+        == 5
+    )
     assert "Import images" not in first  # annotators do not import
 
 
-def test_thumbnails_are_served_only_to_members_as_images(client, annotator, outsider, project, make_image_bytes):
+def test_thumbnails_are_served_only_to_members_as_images(
+    client, annotator, outsider, project, make_image_bytes
+):
     from labeling.services.ingest import Candidate, image_ingest_one
 
-    outcome = image_ingest_one(project=project, candidate=Candidate(source="a.png", name="a.png", origin="upload", data=make_image_bytes("PNG", seed=60)))
+    outcome = image_ingest_one(
+        project=project,
+        candidate=Candidate(
+            source="a.png", name="a.png", origin="upload", data=make_image_bytes("PNG", seed=60)
+        ),
+    )
     image_make_derivatives(image=Image.objects.get(pk=outcome.image_id))
     client.force_login(annotator)
     response = client.get(f"/images/{outcome.image_id}/thumb/small/")

@@ -15,11 +15,20 @@ def test_worker_makes_thumbnails_after_commit(celery_worker_process, project, ma
     celery_worker_process(queues="default")
     outcome = image_ingest_one(
         project=project,
-        candidate=Candidate(source="big.jpg", name="big.jpg", origin="upload",
-                            data=make_image_bytes("JPEG", size=(1600, 1200), seed=70)),
+        candidate=Candidate(
+            source="big.jpg",
+            name="big.jpg",
+            origin="upload",
+            data=make_image_bytes("JPEG", size=(1600, 1200), seed=70),
+        ),
     )
     image = wait_until(
-        lambda: Image.objects.filter(pk=outcome.image_id).exclude(thumb_small="").exclude(thumb_large="").first(),
+        lambda: (
+            Image.objects.filter(pk=outcome.image_id)
+            .exclude(thumb_small="")
+            .exclude(thumb_large="")
+            .first()
+        ),
         timeout=60,
     )
     small = PILImage.open(image.thumb_small.open("rb"))

@@ -18,13 +18,19 @@ pytestmark = pytest.mark.django_db
 
 def _run_zip(project, data: bytes, label="photos.zip"):
     batch = batch_create(project=project, kind=ImportBatch.Kind.ZIP, label=label)
-    outcomes = {o.source: o for o in batch_ingest(batch=batch, candidates=zip_candidates(io.BytesIO(data), label=label))}
+    outcomes = {
+        o.source: o
+        for o in batch_ingest(batch=batch, candidates=zip_candidates(io.BytesIO(data), label=label))
+    }
     batch.refresh_from_db()
     return batch, outcomes
 
 
 def test_zip_with_good_and_bad_members(project, make_image_bytes, bad_files, tmp_path):
-    members = {"holiday/a.jpg": make_image_bytes("JPEG", seed=31), "b.png": make_image_bytes("PNG", seed=32)}
+    members = {
+        "holiday/a.jpg": make_image_bytes("JPEG", seed=31),
+        "b.png": make_image_bytes("PNG", seed=32),
+    }
     members.update({f"bad/{n}": d for n, d in bad_files.items()})
     members["__MACOSX/._a.jpg"] = b"resource fork"
     members[".DS_Store"] = b"\x00\x00"
@@ -35,11 +41,16 @@ def test_zip_with_good_and_bad_members(project, make_image_bytes, bad_files, tmp
         assert reason.lower() in outcomes[f"photos.zip:bad/{name}"].reason.lower()
     assert not any("MACOSX" in s or "DS_Store" in s for s in outcomes)
     assert (batch.imported, batch.rejected) == (2, len(bad_files))
-    assert Image.objects.get(pk=outcomes["photos.zip:holiday/a.jpg"].image_id).original_name == "a.jpg"
+    assert (
+        Image.objects.get(pk=outcomes["photos.zip:holiday/a.jpg"].image_id).original_name == "a.jpg"
+    )
 
 
 def test_zip_slip_names_never_become_paths(project, make_image_bytes, tmp_path, settings):
-    evil = {"../../../../tmp/evil.png": make_image_bytes("PNG", seed=33), "/abs/evil2.png": make_image_bytes("PNG", seed=34)}
+    evil = {
+        "../../../../tmp/evil.png": make_image_bytes("PNG", seed=33),
+        "/abs/evil2.png": make_image_bytes("PNG", seed=34),
+    }
     batch, outcomes = _run_zip(project, make_zip(evil))
     assert batch.imported == 2
     for image in Image.objects.filter(project=project):
@@ -75,7 +86,11 @@ def test_member_lying_about_its_size_is_stopped_while_reading(project, make_imag
         _, outcomes = _run_zip(project, bytes(raw))
     outcome = outcomes["photos.zip:liar.png"]
     assert outcome.status == "rejected"
-    assert "zip" in outcome.reason or "not an image" in outcome.reason or "unreadable" in outcome.reason
+    assert (
+        "zip" in outcome.reason
+        or "not an image" in outcome.reason
+        or "unreadable" in outcome.reason
+    )
 
 
 def test_too_many_members_is_refused_as_a_whole(project, make_image_bytes):
@@ -109,7 +124,9 @@ def test_not_a_zip_is_one_rejected_entry(project):
 
 
 def test_encrypted_member_is_rejected_with_its_reason(project, make_image_bytes):
-    raw = bytearray(make_zip({"secret.jpg": make_image_bytes("JPEG", seed=38)}, compression=zipfile.ZIP_STORED))
+    raw = bytearray(
+        make_zip({"secret.jpg": make_image_bytes("JPEG", seed=38)}, compression=zipfile.ZIP_STORED)
+    )
     cd = raw.rfind(b"PK\x01\x02")
     raw[cd + 8] |= 0x1  # "encrypted" flag in the central directory
     raw[raw.find(b"PK\x03\x04") + 6] |= 0x1

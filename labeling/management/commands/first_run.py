@@ -16,14 +16,20 @@ class Command(BaseCommand):
         owner = get_user_model().objects.get(username=account.username)
         batch = first_run.samples_import(owner=owner)
         if batch is not None:
-            self.stdout.write(f"Imported {batch.imported} sample images into the project 'samples'.")
+            self.stdout.write(
+                f"Imported {batch.imported} sample images into the project 'samples'."
+            )
         routes = first_run.routes_ensure()
         if routes:
             self.stdout.write(f"Model routes ready: {', '.join(routes)}.")
         if account.created:
-            self.stdout.write(self.style.SUCCESS(
-                f"Admin account created. Username: {account.username}  Password: {account.password}\n"
-                "This password is shown once; set CAPTIONDESK_ADMIN_PASSWORD to choose your own."
-            ))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Admin account created. Username: {account.username}  "
+                    f"Password: {account.password}\n"
+                    "This password is shown once; "
+                    "set CAPTIONDESK_ADMIN_PASSWORD to choose your own."
+                )
+            )
         else:
             self.stdout.write(f"Log in as {account.username} (existing account).")

@@ -36,7 +36,11 @@ class Command(BaseCommand):
         url_list: list[str] = []
         if urls:
             try:
-                text = sys.stdin.read() if urls == "-" else open(urls, encoding="utf-8").read()
+                if urls == "-":
+                    text = sys.stdin.read()
+                else:
+                    with open(urls, encoding="utf-8") as fh:
+                        text = fh.read()
             except OSError as exc:
                 raise CommandError(f"Cannot read URL list {urls}: {exc.strerror}") from exc
             url_list = parse_url_list(text)
@@ -57,7 +61,8 @@ class Command(BaseCommand):
             bar.close()
         if not json:
             self.stdout.write(
-                f"Batch #{batch.pk}: {counts['imported']} imported, {counts['duplicate']} duplicates, "
+                f"Batch #{batch.pk}: {counts['imported']} imported, "
+                f"{counts['duplicate']} duplicates, "
                 f"{counts['rejected']} rejected."
             )
 

@@ -1,0 +1,171 @@
+"""Ingestion throughput against the bare minimum work on the same files, in one run, on one core.
+
+    python benchmarks/ingest.py [--quick] [-n 600]
+
+Baseline per file: Pillow open + verify + full decode + one 256 px WebP thumbnail + sha256.
+captiondesk per file: the real ingestion service (allow-listed decode, sha256, dedupe query,
+perceptual hash, near-duplicate scan, storage write, database row, batch counters and item rows)
+plus both WebP thumbnails, which a worker makes after commit; here they run inline so both sides
+do all their work in this one process. Images come from files that scikit-image, scikit-learn and
+matplotlib ship, cropped and scaled to varied sizes and saved as JPEG, PNG and WebP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from _common import django_setup, emit, table
+
+GOAL = 0.6
+
+
+def source_images():
+    import matplotlib
+    import numpy as np
+    import sklearn.datasets
+    from PIL import Image
+    from skimage import data
+
+    arrays = [
+        getattr(data, n)()
+        for n in (
+            "astronaut",
+            "chelsea",
+            "coffee",
+            "rocket",
+            "retina",
+            "hubble_deep_field",
+            "immunohistochemistry",
+        )
+    ]
+    sk = Path(sklearn.datasets.__file__).parent / "images"
+    mpl = Path(matplotlib.get_data_path()) / "sample_data"
+    arrays += [
+        np.asarray(Image.open(p).convert("RGB"))
+        for p in (sk / "china.jpg", sk / "flower.jpg", mpl / "grace_hopper.jpg")
+    ]
+    return [Image.fromarray(a).convert("RGB") for a in arrays]
+
+
+def build_corpus(n: int, folder: Path) -> list[Path]:
+    """n distinct files: varied crops, sizes (0.1 to 3 MP) and formats."""
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(1234)
+    sources = source_images()
+    paths = []
+    sizes = [
+        (480, 320),
+        (640, 480),
+        (800, 600),
+        (1024, 768),
+        (1280, 960),
+        (1600, 1200),
+        (2048, 1536),
+    ]
+    for i in range(n):
+        src = sources[i % len(sources)]
+        w, h = src.size
+        cw, ch = rng.randint(w // 2, w), rng.randint(h // 2, h)
+        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+        target = sizes[rng.randrange(len(sizes))]
+        img = src.crop((x, y, x + cw, y + ch)).resize(target, Image.Resampling.BILINEAR)
+        fmt = ("JPEG", "JPEG", "JPEG", "PNG", "WEBP")[i % 5]
+        path = folder / f"img{i:04d}.{fmt.lower()}"
+        img.save(path, fmt, **({"quality": 88} if fmt != "PNG" else {}))
+        paths.append(path)
+    return paths
+
+
+def baseline(files: list[bytes]) -> float:
+    from PIL import Image
+
+    start = time.perf_counter()
+    for data in files:
+        Image.open(io.BytesIO(data)).verify()
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        img.thumbnail((256, 256))
+        img.save(io.BytesIO(), "WEBP", quality=80, method=2)
+        hashlib.sha256(data).hexdigest()
+    return len(files) / (time.perf_counter() - start)
+
+
+def captiondesk(files: list[tuple[str, bytes]]) -> float:
+    from labeling.models import Image, ImportBatch, Project
+    from labeling.services import derivatives, ingest
+
+    made: list[int] = []
+    ingest._after_import = made.append  # thumbnails below, inline, instead of on a worker
+    project = Project.objects.create(
+        name="bench ingest", slug=f"bench-ingest-{os.getpid()}-{time.time_ns()}"
+    )
+    try:
+        batch = ingest.batch_create(project=project, kind=ImportBatch.Kind.PATH)
+        candidates = (ingest.Candidate(source=n, name=n, origin="path", data=d) for n, d in files)
+        start = time.perf_counter()
+        for outcome in ingest.batch_ingest(batch=batch, candidates=candidates):
+            if outcome.image_id and made and made[-1] == outcome.image_id:
+                derivatives.image_make_derivatives(image=Image.objects.get(pk=outcome.image_id))
+        elapsed = time.perf_counter() - start
+        assert len(made) == len(files), f"only {len(made)} of {len(files)} imported"
+        return len(files) / elapsed
+    finally:
+        project.delete()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="60 images")
+    parser.add_argument("-n", type=int, default=600)
+    args = parser.parse_args()
+    n = 60 if args.quick else args.n
+
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core for both sides
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    os.environ["MEDIA_ROOT"] = str(work / "media")
+    django_setup()
+    try:
+        paths = build_corpus(n, work)
+        files = [(p.name, p.read_bytes()) for p in paths]
+        from PIL import Image
+
+        megapixels = sum(w * h for w, h in (Image.open(p).size for p in paths)) / 1e6
+        baseline([d for _, d in files[:10]])  # warm-up: imports, codec set-up
+        base = baseline([d for _, d in files])
+        ours = captiondesk(files)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{n} images, {megapixels / n:.2f} MP on average, one core\n")
+    print(
+        table(
+            ["pipeline", "images/s", "vs baseline"],
+            [
+                ["baseline (open+verify+decode+thumbnail+sha256)", f"{base:.1f}", "1.00"],
+                ["captiondesk ingest + 2 thumbnails", f"{ours:.1f}", f"{ours / base:.2f}"],
+            ],
+        )
+    )
+    emit(
+        "ingest",
+        value=ours,
+        baseline=base,
+        unit="images/s",
+        goal=f">= {GOAL} of baseline",
+        images=n,
+    )
+
+
+if __name__ == "__main__":
+    main()
