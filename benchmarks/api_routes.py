@@ -61,6 +61,8 @@ def start_worker(*, concurrency: int, broker: str, prefix: str) -> subprocess.Po
         ROUTING_REDIS_PREFIX=prefix,
         CONN_MAX_AGE=env.get("CONN_MAX_AGE", "60"),
         LOG_LEVEL="WARNING",
+        # A production worker: no DEBUG (which records every query in memory).
+        DEBUG="0",
     )
     env.setdefault("SECRET_KEY", "benchmark-only-secret-key")
     return subprocess.Popen(

@@ -31,6 +31,22 @@ def caption_image(*, caption_id: int) -> str:
     return execute.caption_execute(caption_id=caption_id, where="api")
 
 
+@shared_task(
+    name="routing.tasks.caption_images",
+    **{
+        **CAPTION_TASK_OPTIONS,
+        "soft_time_limit": SOFT_TIME_LIMIT_S * config.api_batch_size(10**9),
+        "time_limit": TIME_LIMIT_S * config.api_batch_size(10**9),
+    },
+)
+def caption_images(*, caption_ids: list[int]) -> dict[int, str]:
+    """A few captions of a large run, one after the other (fewer broker round trips)."""
+    return {
+        caption_id: execute.caption_execute(caption_id=caption_id, where="api")
+        for caption_id in caption_ids
+    }
+
+
 @shared_task(name="routing.tasks.caption_image_gpu", **CAPTION_TASK_OPTIONS)
 def caption_image_gpu(*, caption_id: int) -> str:
     return execute.caption_execute(caption_id=caption_id, where="gpu")

@@ -63,5 +63,12 @@ def requeue_after_s() -> float:
     return _get("ROUTING_REQUEUE_AFTER_S", 3600.0)
 
 
+def api_batch_size(count: int) -> int:
+    """Captions per api message for ``count`` captions: one while there are few (every worker
+    thread gets work at once), up to ``ROUTING_API_BATCH_MAX`` (4) past 64 captions."""
+    most = max(1, int(_get("ROUTING_API_BATCH_MAX", 4)))
+    return max(1, min(most, count // 64))
+
+
 def gpu_batch_size() -> int:
     return int(_get("ROUTING_GPU_BATCH_SIZE", 8))

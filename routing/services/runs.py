@@ -547,7 +547,9 @@ def _first_route_is_local(caption: Caption, cache: dict[tuple[Any, ...], bool]) 
 
 def caption_enqueue(*, caption_ids: Iterable[int], countdown: float | None = None) -> int:
     """Send captions to the right queue: ``gpu`` (in batches) when their next route is a local
-    model, ``api`` otherwise."""
+    model, ``api`` otherwise. Large runs go to ``api`` a few captions per message, which a worker
+    thread produces one after the other: the broker round trips of a message cost about as much
+    worker CPU as producing a caption."""
     from routing import tasks
 
     ids = list(caption_ids)
@@ -561,8 +563,13 @@ def caption_enqueue(*, caption_ids: Iterable[int], countdown: float | None = Non
         (gpu if _first_route_is_local(caption, local_cache) else api).append(caption.pk)
     Caption.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
     options: dict[str, Any] = {"countdown": countdown} if countdown else {}
-    for caption_id in api:
-        tasks.caption_image.apply_async(kwargs={"caption_id": caption_id}, **options)
+    size = config.api_batch_size(len(api))
+    for start in range(0, len(api), size):
+        chunk = api[start : start + size]
+        if len(chunk) == 1:
+            tasks.caption_image.apply_async(kwargs={"caption_id": chunk[0]}, **options)
+        else:
+            tasks.caption_images.apply_async(kwargs={"caption_ids": chunk}, **options)
     size = config.gpu_batch_size()
     for start in range(0, len(gpu), size):
         batch = gpu[start : start + size]
