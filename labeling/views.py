@@ -100,7 +100,21 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "batches": project.batches.all()[:10],
     }
     context.update(_route_status_context())
+    if context["is_admin"]:
+        context["risk_corrections"] = _risk_corrections_rows(project)
     return render(request, "labeling/project_detail.html", context)
+
+
+def _risk_corrections_rows(project: Project) -> list[dict[str, object]]:
+    """How often admins overruled the risk analyser here, one row per category."""
+    from review.models import RiskCategory
+    from review.services.risk import risk_corrections_count
+
+    counts = risk_corrections_count(project=project)
+    return [
+        {"label": label, **counts.get(category, {"added": 0, "removed": 0, "confirmed": 0})}
+        for category, label in RiskCategory.choices
+    ]
 
 
 def _route_status_context() -> dict[str, object]:
@@ -270,7 +284,9 @@ def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
     image = get_object_or_404(Image.objects.select_related("project", "batch"), pk=pk)
-    _project(request, image.project.slug)
+    _, role = _project(request, image.project.slug)
+    from review.selectors import image_risk_overview
+
     return render(
         request,
         "labeling/image_detail.html",
@@ -278,6 +294,8 @@ def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "image": image,
             "project": image.project,
             "near": selectors.image_near_duplicates(image=image),
+            "risk_rows": image_risk_overview(image=image),
+            "can_correct_risk": role == Membership.Role.ADMIN,
         },
     )
 

@@ -26,7 +26,19 @@ class VerdictForm(forms.Form):
     time_spent_ms = forms.IntegerField(required=False, min_value=0)
 
 
+def _threshold_field(label: str) -> forms.FloatField:
+    return forms.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        label=f"{label} threshold",
+        widget=forms.NumberInput(attrs={"min": 0, "max": 1, "step": "0.01"}),
+    )
+
+
 class ReviewPolicyForm(forms.ModelForm):
+    """The policy, plus one flag threshold per risk category (blank = the site default)."""
+
     risky_categories = forms.MultipleChoiceField(
         required=False,
         choices=RiskCategory.choices,
@@ -48,13 +60,42 @@ class ReviewPolicyForm(forms.ModelForm):
             "risky_approvals_required": forms.NumberInput(attrs={"min": 1, "max": MAX_REVIEWS}),
         }
 
+    def __init__(self, *args, default_thresholds: dict[str, float] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        own = (self.instance.risk_thresholds or {}) if self.instance else {}
+        for category, label in RiskCategory.choices:
+            field = _threshold_field(label)
+            field.initial = own.get(category)
+            if default_thresholds and category in default_thresholds:
+                field.widget.attrs["placeholder"] = f"{default_thresholds[category]:g}"
+            self.fields[f"threshold_{category}"] = field
+
+    def threshold_fields(self) -> list[forms.BoundField]:
+        return [self[f"threshold_{category}"] for category in RiskCategory.values]
+
     def clean(self):
         data = super().clean()
         for name in ("approvals_required", "risky_approvals_required"):
             value = data.get(name)
             if value is not None and not 1 <= value <= MAX_REVIEWS:
                 self.add_error(name, f"Between 1 and {MAX_REVIEWS}.")
+        thresholds = {}
+        for category in RiskCategory.values:
+            value = data.pop(f"threshold_{category}", None)
+            if value is not None:
+                thresholds[category] = value
+        data["risk_thresholds"] = thresholds
         return data
+
+
+class RiskCorrectionForm(forms.Form):
+    """An admin's word on one category of one image."""
+
+    category = forms.ChoiceField(choices=RiskCategory.choices)
+    flagged = forms.TypedChoiceField(
+        choices=[("1", "Flagged"), ("0", "Not flagged")], coerce=lambda v: v == "1"
+    )
+    note = forms.CharField(required=False, max_length=500)
 
 
 class ReassignForm(forms.Form):

@@ -86,6 +86,11 @@ class ReviewPolicy(models.Model):
     show_model_name = models.BooleanField(
         default=False, help_text="Show reviewers which model wrote the caption."
     )
+    risk_thresholds = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Flag thresholds, category -> 0..1; a missing one uses the default.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

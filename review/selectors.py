@@ -16,6 +16,7 @@ from review.models import (
     Lease,
     ReviewItem,
     ReviewPolicy,
+    RiskCategory,
     RiskCorrection,
     RiskFlag,
     Verdict,
@@ -122,6 +123,55 @@ def image_risk_flags(*, image: Image) -> list[ShownFlag]:
             )
         )
     return shown
+
+
+@dataclass(frozen=True)
+class RiskRow:
+    """One category of one image as an admin sees it: the analyser's view and the latest word."""
+
+    category: str
+    label: str
+    score: float | None
+    reason: str
+    analyser_flagged: bool
+    analyser_version: str
+    correction: RiskCorrection | None  # the latest one; it wins over the analyser
+    corrections: int
+
+    @property
+    def flagged(self) -> bool:
+        return self.correction.flagged if self.correction else self.analyser_flagged
+
+
+def image_risk_overview(*, image: Image) -> list[RiskRow]:
+    """Every category of the image (flagged or not) with score, reason and admin corrections."""
+    flags = {f.category: f for f in RiskFlag.objects.filter(image=image)}
+    latest: dict[str, RiskCorrection] = {}
+    totals: dict[str, int] = {}
+    corrections = (
+        RiskCorrection.objects.filter(image=image)
+        .select_related("corrected_by")
+        .order_by("-created_at", "-id")
+    )
+    for correction in corrections:  # newest first: the first one seen is the one in force
+        latest.setdefault(correction.category, correction)
+        totals[correction.category] = totals.get(correction.category, 0) + 1
+    rows = []
+    for category, label in RiskCategory.choices:
+        flag = flags.get(category)
+        rows.append(
+            RiskRow(
+                category=category,
+                label=label,
+                score=flag.score if flag else None,
+                reason=flag.reason if flag else "",
+                analyser_flagged=bool(flag and flag.flagged),
+                analyser_version=flag.analyser_version if flag else "",
+                correction=latest.get(category),
+                corrections=totals.get(category, 0),
+            )
+        )
+    return rows
 
 
 # --- The queue ---------------------------------------------------------------------------------

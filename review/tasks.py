@@ -58,3 +58,20 @@ def risk_flags_refresh_stale(limit: int = 500) -> int:
     from review.services import risk
 
     return risk.risk_flags_refresh_stale(limit=limit)
+
+
+@shared_task(
+    name="review.tasks.risk_flags_apply_thresholds",
+    acks_late=True,
+    task_reject_on_worker_lost=True,
+    soft_time_limit=300,
+    time_limit=330,
+)
+def risk_flags_apply_thresholds(project_id: int, after_id: int = 0) -> int:
+    """After an admin changes the project's thresholds: one chunk, which enqueues the next."""
+    from review.services import risk
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return 0
+    return risk.risk_flags_apply_thresholds(project=project, after_id=after_id)

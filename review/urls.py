@@ -18,4 +18,5 @@ urlpatterns = [
     path("leases/<int:pk>/reassign/", views.lease_reassign, name="lease-reassign"),
     path("verdicts/<int:pk>/undo/", views.undo, name="undo"),
     path("items/<int:pk>/adjudicate/", views.adjudicate, name="adjudicate"),
+    path("images/<int:pk>/risk/", views.risk_correct, name="risk-correct"),
 ]

@@ -16,12 +16,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.models import Project
+from labeling.models import Image, Project
 from review import selectors
-from review.forms import AdjudicationForm, ReassignForm, ReviewPolicyForm, VerdictForm
-from review.models import Lease, RejectReason, ReviewItem, SkipReason, Verdict
+from review.forms import (
+    AdjudicationForm,
+    ReassignForm,
+    ReviewPolicyForm,
+    RiskCorrectionForm,
+    VerdictForm,
+)
+from review.models import Lease, RejectReason, ReviewItem, RiskCategory, SkipReason, Verdict
 from review.services import items as item_services
-from review.services import queue
+from review.services import queue, risk
 from review.services.verdict import (
     LeaseLost,
     VerdictInvalid,
@@ -348,9 +354,37 @@ def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
 def policy(request: HttpRequest, slug: str) -> HttpResponse:
     project = _project(request, slug, admin=True)
     current = selectors.review_policy_for(project=project)
-    form = ReviewPolicyForm(request.POST or None, instance=current)
+    form = ReviewPolicyForm(
+        request.POST or None,
+        instance=current,
+        default_thresholds=risk.risk_thresholds_default(),
+    )
     if request.method == "POST" and form.is_valid():
         item_services.review_policy_save(project=project, **form.cleaned_data)
         messages.success(request, "Policy saved. Open items follow it within a minute.")
         return redirect("review:policy", slug=project.slug)
     return render(request, "review/policy.html", {"project": project, "form": form})
+
+
+@login_required
+@require_POST
+def risk_correct(request: HttpRequest, pk: int) -> HttpResponse:
+    """A project admin says whether an image really is a chart / screenshot / medical image."""
+    image = get_object_or_404(Image.objects.select_related("project"), pk=pk)
+    _project(request, image.project.slug, admin=True)
+    form = RiskCorrectionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Pick a category and flagged or not flagged (note: 500 chars).")
+        return redirect("labeling:image-detail", pk=image.pk)
+    data = form.cleaned_data
+    risk.risk_flag_correct(
+        image=image,
+        category=data["category"],
+        flagged=data["flagged"],
+        by=request.user,
+        note=data["note"],
+    )
+    label = RiskCategory(data["category"]).label
+    state = "flagged" if data["flagged"] else "not flagged"
+    messages.success(request, f"{label}: marked {state}. The review queue follows at once.")
+    return redirect("labeling:image-detail", pk=image.pk)

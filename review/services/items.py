@@ -253,19 +253,32 @@ def review_policy_save(
     risky_categories: list[str],
     risky_first: bool,
     show_model_name: bool,
+    risk_thresholds: dict[str, float] | None = None,
 ) -> ReviewPolicy:
-    """Save the project's policy; open items follow it in a background task."""
+    """Save the project's policy; open items follow it in a background task.
+
+    ``risk_thresholds`` (category -> 0..1, missing = default) replaces the project's own when
+    given; when they changed, the project's flags are recomputed in chunks in the background.
+    """
     from review import tasks  # tasks import this module
 
-    policy, _ = ReviewPolicy.objects.update_or_create(
-        project=project,
-        defaults={
-            "approvals_required": approvals_required,
-            "risky_approvals_required": risky_approvals_required,
-            "risky_categories": list(risky_categories),
-            "risky_first": risky_first,
-            "show_model_name": show_model_name,
-        },
+    defaults: dict[str, object] = {
+        "approvals_required": approvals_required,
+        "risky_approvals_required": risky_approvals_required,
+        "risky_categories": list(risky_categories),
+        "risky_first": risky_first,
+        "show_model_name": show_model_name,
+    }
+    previous = (
+        ReviewPolicy.objects.filter(project=project)
+        .values_list("risk_thresholds", flat=True)
+        .first()
+        or {}
     )
+    if risk_thresholds is not None:
+        defaults["risk_thresholds"] = {k: float(v) for k, v in sorted(risk_thresholds.items())}
+    policy, _ = ReviewPolicy.objects.update_or_create(project=project, defaults=defaults)
     tasks.review_policy_apply.delay_on_commit(project_id=project.pk)
+    if risk_thresholds is not None and defaults["risk_thresholds"] != previous:
+        tasks.risk_flags_apply_thresholds.delay_on_commit(project_id=project.pk)
     return policy

@@ -4,36 +4,47 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import BooleanField, Count, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 from PIL import Image as PILImage
 
 from labeling.models import Image, Project
-from review.models import RiskCategory, RiskCorrection, RiskFlag
+from review.models import ReviewPolicy, RiskCategory, RiskCorrection, RiskFlag
 from review.risk import ANALYSER_VERSION, CATEGORIES, DEFAULT_THRESHOLD, analyse_file, combine
 from review.services.items import review_items_refresh
 
 MAX_CAPTIONS = 20  # the latest captions are enough to know what the models think
+THRESHOLD_CHUNK = 500  # images per task when a project's thresholds change
+UNREADABLE = "image could not be analysed"
+
+
+def risk_thresholds_default() -> dict[str, float]:
+    """Thresholds of a project that set none: 0.5, then ``settings.RISK_THRESHOLDS``."""
+    thresholds = {c: DEFAULT_THRESHOLD for c in CATEGORIES}
+    thresholds.update(_valid(getattr(settings, "RISK_THRESHOLDS", None) or {}))
+    return thresholds
 
 
 def risk_thresholds_for(*, project: Project) -> dict[str, float]:
-    """Flag thresholds: 0.5, then ``settings.RISK_THRESHOLDS``, then the project's own.
-
-    The project's own come from ``ReviewPolicy.risk_thresholds`` (a JSON object category ->
-    0..1) when that field exists.
-    """
-    thresholds = {c: DEFAULT_THRESHOLD for c in CATEGORIES}
-    thresholds.update(_valid(getattr(settings, "RISK_THRESHOLDS", None) or {}))
-    from review.models import ReviewPolicy
-
-    policy = ReviewPolicy.objects.filter(project=project).first()
-    thresholds.update(_valid(getattr(policy, "risk_thresholds", None) or {}))
+    """Flag thresholds: the defaults, then the project's own (``ReviewPolicy.risk_thresholds``,
+    a JSON object category -> 0..1; invalid entries are ignored)."""
+    thresholds = risk_thresholds_default()
+    own = (
+        ReviewPolicy.objects.filter(project=project)
+        .values_list("risk_thresholds", flat=True)
+        .first()
+    )
+    thresholds.update(_valid(own or {}))
     return thresholds
 
 
 def _valid(raw: dict) -> dict[str, float]:
     out = {}
     for category, value in raw.items():
-        if category in CATEGORIES and isinstance(value, int | float) and 0 <= value <= 1:
+        if category not in CATEGORIES or isinstance(value, bool):
+            continue
+        if isinstance(value, int | float) and 0 <= value <= 1:
             out[category] = float(value)
     return out
 
@@ -66,7 +77,7 @@ def risk_flags_compute(
     except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
         # A file that cannot be read gets unflagged rows with the reason, so it is not retried
         # forever; an admin can still flag it by hand.
-        reason = f"image could not be analysed: {exc.__class__.__name__}"
+        reason = f"{UNREADABLE}: {exc.__class__.__name__}"
         values = {c: (0.0, False, reason) for c in CATEGORIES}
     else:
         result = combine(report, captions, thresholds)
@@ -129,22 +140,66 @@ def risk_corrections_count(*, project: Project) -> dict[str, dict[str, int]]:
     """How often admins corrected the analyser in this project, per category and direction.
 
     ``added``: flagged by an admin where the analyser had not flagged it; ``removed``: the
-    reverse; ``confirmed``: the admin agreed with the analyser.
+    reverse; ``confirmed``: the admin agreed with the analyser. One grouped query over the
+    corrections (never over every flag of the project), so the project page can show it.
     """
     counts = {c: {"added": 0, "removed": 0, "confirmed": 0} for c in CATEGORIES}
-    analyser = {
-        (image_id, category): flagged
-        for image_id, category, flagged in RiskFlag.objects.filter(
-            image__project=project
-        ).values_list("image_id", "category", "flagged")
-    }
+    analyser = RiskFlag.objects.filter(
+        image_id=OuterRef("image_id"), category=OuterRef("category")
+    ).values("flagged")[:1]
     rows = (
         RiskCorrection.objects.filter(image__project=project)
-        .values("image_id", "category", "flagged")
+        .order_by()
+        .annotate(said=Coalesce(Subquery(analyser), Value(False), output_field=BooleanField()))
+        .values("category", "flagged", "said")
         .annotate(n=Count("id"))
     )
     for row in rows:
-        said = analyser.get((row["image_id"], row["category"]), False)
+        if row["category"] not in counts:
+            continue
+        said = row["said"]
         key = "confirmed" if row["flagged"] == said else ("added" if row["flagged"] else "removed")
         counts[row["category"]][key] += row["n"]
     return counts
+
+
+def risk_flags_apply_thresholds(
+    *, project: Project, after_id: int = 0, chunk: int = THRESHOLD_CHUNK
+) -> int:
+    """Bring one chunk of the project's images (ids above ``after_id``) in line with its
+    current thresholds, then enqueue the next chunk; returns how many images this chunk had.
+
+    Scores do not depend on thresholds, so current rows are re-thresholded in SQL rather than
+    re-analysed; images without current rows (new, or an older analyser) are analysed in full.
+    Thresholds are read when the chunk runs, so a second change while a walk is under way
+    only makes the walk end on the newest values. Safe to run twice.
+    """
+    from review import tasks
+
+    ids = list(
+        Image.objects.filter(project=project, pk__gt=after_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:chunk]
+    )
+    if not ids:
+        return 0
+    thresholds = risk_thresholds_for(project=project)
+    current = set(
+        RiskFlag.objects.filter(image_id__in=ids, analyser_version=ANALYSER_VERSION)
+        .values_list("image_id", flat=True)
+        .distinct()
+    )
+    now = timezone.now()
+    with transaction.atomic():
+        rows = RiskFlag.objects.filter(image_id__in=current).exclude(reason__startswith=UNREADABLE)
+        for category, threshold in thresholds.items():
+            mine = rows.filter(category=category)
+            mine.filter(score__gte=threshold, flagged=False).update(flagged=True, updated_at=now)
+            mine.filter(score__lt=threshold, flagged=True).update(flagged=False, updated_at=now)
+        review_items_refresh(image_ids=current, now=now)
+    for image_id in ids:
+        if image_id not in current:
+            tasks.risk_flags_compute.delay_on_commit(image_id=image_id)
+    if len(ids) == chunk:
+        tasks.risk_flags_apply_thresholds.delay_on_commit(project_id=project.pk, after_id=ids[-1])
+    return len(ids)

@@ -478,6 +478,11 @@ class Execution:
                 Image.objects.filter(pk=self.caption.image_id, status=Image.Status.NEW).update(
                     status=Image.Status.CAPTIONED
                 )
+                # The new text is evidence for the risk flags (a caption saying "x-ray" tips a
+                # borderline image): one message per caption, analysed off this hot path.
+                from review import tasks as review_tasks
+
+                review_tasks.risk_flags_compute.delay_on_commit(image_id=self.caption.image_id)
         elif self.outcome == "failed":
             mine.update(
                 status=Caption.Status.FAILED,

@@ -1,0 +1,59 @@
+"""A caption that succeeds asks for the image's risk flags again (after commit, one message), so
+what the model wrote counts as evidence; a caption that fails asks for nothing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.base import ContentFile
+
+from review import tasks as review_tasks
+from review.models import ReviewPolicy, RiskFlag
+from routing.fakes import Reply
+from routing.services.execute import caption_execute
+from tests.factories import ImageFactory
+from tests.review import risk_samples
+from tests.routing.conftest import edenai_route, make_chain
+from tests.routing.test_execute import chain_caption
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RECOMPUTE = "review.tasks.risk_flags_compute"
+
+
+def ct_image(project):
+    buf = io.BytesIO()
+    risk_samples.ct_slice().save(buf, format="PNG")
+    return ImageFactory(project=project, file=ContentFile(buf.getvalue(), name="slice.png"))
+
+
+def test_a_succeeded_caption_enqueues_one_recompute_that_reads_its_text(
+    project, fake_edenai, broker
+):
+    # Pixels alone score a CT slice about 0.85: under this project's threshold for medical.
+    ReviewPolicy.objects.create(project=project, risk_thresholds={"medical": 0.95})
+    image = ct_image(project)
+    review_tasks.risk_flags_compute(image.pk)
+    assert not RiskFlag.objects.get(image=image, category="medical").flagged
+
+    fake_edenai.script([Reply.success("A CT scan of the chest showing both lungs.")])
+    caption = chain_caption(image, make_chain(project, [edenai_route(fake_edenai)]))
+    assert caption_execute(caption_id=caption.pk) == "succeeded"
+
+    assert broker.messages("default") == [(RECOMPUTE, {"image_id": image.pk})]
+    assert broker.messages("api") == []  # the flags never ride on the model-call queue
+
+    # What the worker on "default" does with that message:
+    assert review_tasks.risk_flags_compute(image.pk) == 1
+    medical = RiskFlag.objects.get(image=image, category="medical")
+    assert medical.flagged and medical.score >= 0.95
+    assert "caption says" in medical.reason and "CT scan of the chest" in medical.reason
+
+
+def test_a_failed_caption_enqueues_nothing(project, fake_edenai, broker):
+    image = ct_image(project)
+    fake_edenai.script([], default="401")
+    caption = chain_caption(image, make_chain(project, [edenai_route(fake_edenai)]))
+    assert caption_execute(caption_id=caption.pk) == "failed"
+    assert broker.messages("default") == []
