@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from review.models import (
@@ -60,7 +62,9 @@ class ReviewPolicyForm(forms.ModelForm):
             "risky_approvals_required": forms.NumberInput(attrs={"min": 1, "max": MAX_REVIEWS}),
         }
 
-    def __init__(self, *args, default_thresholds: dict[str, float] | None = None, **kwargs):
+    def __init__(
+        self, *args: Any, default_thresholds: dict[str, float] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         own = (self.instance.risk_thresholds or {}) if self.instance else {}
         for category, label in RiskCategory.choices:
@@ -73,8 +77,9 @@ class ReviewPolicyForm(forms.ModelForm):
     def threshold_fields(self) -> list[forms.BoundField]:
         return [self[f"threshold_{category}"] for category in RiskCategory.values]
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         for name in ("approvals_required", "risky_approvals_required"):
             value = data.get(name)
             if value is not None and not 1 <= value <= MAX_REVIEWS:
