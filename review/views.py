@@ -361,7 +361,9 @@ def policy(request: HttpRequest, slug: str) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         item_services.review_policy_save(project=project, **form.cleaned_data)
-        messages.success(request, "Policy saved. Open items follow it within a minute.")
+        messages.success(
+            request, "Policy saved. Open items and risk flags follow it within a minute."
+        )
         return redirect("review:policy", slug=project.slug)
     return render(request, "review/policy.html", {"project": project, "form": form})
 
