@@ -19,7 +19,7 @@ from PIL import Image
 
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-1.0"
+ANALYSER_VERSION = "risk-1.1"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 
@@ -79,28 +79,41 @@ class _Evidence:
 
 
 def graphic_evidence(f: Features) -> float:
-    """0..1: how much the image looks rendered (flat fills, crisp steps) rather than captured."""
+    """0..1: how much the image looks rendered (flat fills, crisp steps) rather than captured.
+
+    Exact flatness is the strongest sign but JPEG destroys it, so near-flat regions that meet at
+    abrupt steps count as well; camera images change a little everywhere, and where they are
+    flat (blur, sky) they have no steps.
+    """
+    steps = _ramp(f.near_flat_frac, 0.5, 0.85) * _ramp(f.hard_step_share, 0.1, 0.3)
     return (
-        0.35 * _ramp(f.lit_flat_frac, 0.3, 0.65)
-        + 0.15 * _ramp(f.flat_frac, 0.5, 0.8)
-        + 0.25 * (1.0 - _ramp(f.tone_smooth, 0.35, 0.75))
-        + 0.25 * _ramp(f.crisp_ratio, 0.15, 0.35)
+        0.25 * _ramp(f.lit_flat_frac, 0.3, 0.65)
+        + 0.1 * _ramp(f.flat_frac, 0.5, 0.8)
+        + 0.2 * (1.0 - _ramp(f.tone_smooth, 0.35, 0.75))
+        + 0.15 * _ramp(f.crisp_ratio, 0.15, 0.35)
+        + 0.3 * steps
     )
 
 
 def _graphic_kind(f: Features) -> tuple[float, list[tuple[float, str]], list[tuple[float, str]]]:
-    """Log-odds that a rendered graphic is a plot rather than a screen, with the reasons."""
+    """Log-odds that a rendered graphic is a plot rather than a screen, with the reasons.
+
+    The sharpest difference is how much of the ink is text: a screen is mostly lines of text,
+    a plot is mostly marks, with text only in its labels.
+    """
     chart = [
         (2.0 * f.axes, "two straight axes meet at a corner"),
         (1.5 * _ramp(f.v_lines, 1, 8), f"{f.v_lines} vertical straight lines (bars, grid)"),
         (2.0 * _ramp(f.vivid_palette_share, 0.02, 0.12), "flat saturated series colours"),
         (0.7 * (not f.screen_size and not f.screen_aspect), "not a screen-sized image"),
+        (1.0 * (1.0 - _ramp(f.text_of_ink, 0.2, 0.5)), "marks rather than text"),
     ]
     screen = [
-        (4.0 * _ramp(f.text_tiles, 0.15, 0.4), f"lines of text in {f.text_tiles:.0%} of tiles"),
+        (3.0 * _ramp(f.text_of_ink, 0.35, 0.75), f"text in {f.text_of_ink:.0%} of inked tiles"),
+        (1.5 * _ramp(f.text_tiles, 0.15, 0.4), f"lines of text in {f.text_tiles:.0%} of tiles"),
         (1.5 * f.screen_size, f"screen resolution {f.width}x{f.height}"),
         (0.5 * (f.screen_aspect and not f.screen_size), "screen aspect ratio"),
-        (1.0 * _ramp(f.h_lines - f.v_lines, 3, 12), "many horizontal rules and input boxes"),
+        (1.5 * _ramp(f.h_lines - f.v_lines, 3, 12), "many horizontal rules and input boxes"),
         (1.0 * _ramp(f.full_width_lines, 1, 3), f"{f.full_width_lines} full-width bars"),
     ]
     z = 0.3 + sum(v for v, _ in chart) - sum(v for v, _ in screen)
@@ -111,6 +124,7 @@ def _graphic(f: Features, g: float, meta: dict[str, float]) -> tuple[CategorySco
     z_kind, chart_parts, screen_parts = _graphic_kind(f)
     # straight axes and long rules are rendered structure even where fills are not flat
     structure = 2.0 * f.axes + 1.0 * _ramp(f.v_lines + f.h_lines, 2, 8)
+    structure += 2.0 * _ramp(f.text_tiles, 0.05, 0.2)  # lines of text are rendered too
     p_graphic = _sigmoid(-4.0 + 8.0 * g + structure)
     results = []
     for name, sign, own in (("chart", 1.0, chart_parts), ("screenshot", -1.0, screen_parts)):
@@ -135,30 +149,46 @@ def _graphic(f: Features, g: float, meta: dict[str, float]) -> tuple[CategorySco
 
 
 def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
-    # A picture with no colour at all and continuous tones is flagged on that alone: greyscale
-    # is rare among today's camera photos and common among scans, and a false flag only costs a
-    # stricter review. Black-and-white photographs are the known false positives.
-    e = _Evidence(-3.8)
-    # ultrasound and doppler keep a little colour (LUTs, flow) on a black surround
-    grey_from = 0.6 if f.dark_border > 0.5 else 0.75
-    grey = _ramp(f.gray_frac, grey_from, 0.95)
+    # Greyscale alone is not enough: black-and-white photographs, textures and astronomy are
+    # grey too. A grey image needs a sign of how scanners frame their subject: a black
+    # surround (air around the body, the field of view of CT, MR, ultrasound, NM) or the
+    # left-right symmetry of anatomy. Grey microscopy and tight crops of a radiograph without
+    # either are the known misses.
+    e = _Evidence(-3.5)
+    # judged on the lit pixels: a black surround says nothing about colour; ultrasound and
+    # doppler keep a little colour (LUT bars, flow) beside a grey subject
+    grey = _ramp(f.lit_gray_frac, 0.6, 0.9)
     smooth = _ramp(f.tone_smooth, 0.35, 0.7)
-    e.add(2.5, grey, f"greyscale ({f.gray_frac:.0%} of pixels without colour)")
-    e.add(1.5, grey * smooth, "continuous grey tones like radiology")
-    e.add(2.0, grey * _ramp(f.dark_border, 0.25, 0.75), "subject on a black surround")
+    # a scanner's field of view holds one subject: brighter in the middle or mirror-symmetric
+    # (a star field or a night sky on black has neither)
+    subject = max(_ramp(f.centre_contrast, 0.05, 0.2), _ramp(f.symmetry, 0.4, 0.7))
+    surround = _ramp(f.dark_border, 0.2, 0.6) * (0.5 + 0.5 * subject)
+    e.add(1.8, grey, f"greyscale ({f.lit_gray_frac:.0%} of lit pixels without colour)")
+    e.add(1.2, grey * smooth, "continuous grey tones like radiology")
+    e.add(3.0, grey * surround, "subject on a black surround")
+    e.add(1.0, grey * _ramp(f.dark_frac, 0.1, 0.3), "wide black background")
     e.add(1.0, grey * _ramp(f.centre_contrast, 0.1, 0.35), "bright centre, dark edges")
-    e.add(1.5, grey * _ramp(f.symmetry, 0.5, 0.85), "left-right symmetric anatomy")
-    e.add(-2.0, grey * _ramp(f.edge_frac, 0.06, 0.15), "dense texture like a photo")
+    e.add(2.5, grey * _ramp(f.symmetry, 0.5, 0.8), "left-right symmetric anatomy")
+    # dense texture over the whole frame, not inside a subject on black
+    on_black = max(_ramp(f.dark_border, 0.2, 0.6), _ramp(f.dark_frac, 0.1, 0.25))
+    texture = _ramp(f.edge_frac, 0.06, 0.15) * (1.0 - on_black)
+    e.add(-2.0, grey * texture, "dense texture like a photo")
     stain = _ramp(f.stain_frac, 0.25, 0.5) * smooth
     e.add(6.0, stain, "pink/purple stained tissue")
     warm_disc = _ramp(f.warm_frac, 0.3, 0.6) * _ramp(f.dark_border, 0.4, 0.7)
     warm_disc *= _ramp(f.centre_contrast, 0.15, 0.3)
     e.add(6.0, warm_disc, "red-orange disc on black (fundus, endoscopy)")
-    e.add(-2.5, max(0.0, 1.0 - grey - stain - warm_disc), "natural colours")
-    e.add(-5.0, _ramp(f.text_tiles, 0.05, 0.25), "lines of text")
+    colourful = 1.0 - _ramp(f.lit_gray_frac, 0.3, 0.6)
+    e.add(-2.5, max(0.0, colourful - stain - warm_disc), "natural colours")
+    # text on a continuous-tone image on black is a scanner's overlay (ultrasound, MR labels);
+    # text among hard-edged flat regions is a screen
+    overlay = grey * _ramp(f.dark_border, 0.3, 0.6) * (1.0 - _ramp(f.hard_step_share, 0.1, 0.3))
+    e.add(-5.0 * (1.0 - overlay), _ramp(f.text_tiles, 0.05, 0.25), "lines of text")
     crisp = _ramp(f.crisp_ratio, 0.2, 0.4)
     e.add(-3.0, _ramp(f.page_background, 0.3, 0.6) * crisp, "crisp marks on a white page")
     e.add(-3.0, _ramp(f.mid_flat_frac, 0.45, 0.8), "flat rendered fills")
+    steps = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
+    e.add(-3.0, steps, "flat regions with hard edges, like a drawing")
     e.add(-2.0, float(f.axes), "plot axes")
     e.add(-2.0, _ramp(f.vivid_palette_share, 0.01, 0.05), "flat saturated colours")
     e.add(-2.0, _ramp(f.crisp_ratio, 0.35, 0.6) * (1 - _ramp(f.dark_frac, 0.3, 0.6)), "crisp edges")

@@ -22,6 +22,8 @@ MIN_SIDE = 8  # below this nothing meaningful can be measured
 EDGE_STEP = 40  # luma jump that counts as a strong edge (0..255)
 LINE_STEP = 24  # luma jump across a straight line or border
 FLAT_TOL = 1  # luma difference that still counts as "the same" along a line
+LINE_TOL = 2  # the same along a long border, where JPEG ringing is expected
+NEAR_TOL = 2  # luma difference that still counts as flat after JPEG compression
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,17 @@ class Features:
     symmetry: float  # left-right mirror correlation of the content (0..1)
     tone_smooth: float  # non-dark pixels that vary continuously (not flat, not crisp)
     lit_flat_frac: float  # flat pixels among the non-dark ones
-    text_tiles: float  # share of sampled full-resolution tiles that look like lines of text
+    text_tiles: float  # share of full-resolution tiles whose ink is laid out like lines of text
     stain_frac: float  # pink/purple pixels of stained tissue
     warm_frac: float  # red/orange pixels (fundus, endoscopy)
     page_background: float  # share of a bright (>= 200) single background colour
     mid_flat_frac: float  # flat pixels among mid-tones (neither clipped black nor white)
     screen_size: bool  # exact or scaled size of a common screen
     screen_aspect: bool  # aspect ratio of a common screen (either orientation)
+    near_flat_frac: float  # pixels within 2 levels of their neighbours (flat even after JPEG)
+    hard_step_share: float  # of all the places where the colour changes, the abrupt steps
+    text_of_ink: float  # text-like tiles among the tiles that carry any ink at all
+    lit_gray_frac: float  # pixels without colour among the non-dark ones (the subject itself)
 
     def as_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -109,11 +115,28 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _line_mask(luma: np.ndarray) -> np.ndarray:
-    """Pixels on a horizontal border: a clear step down the column, nothing along the row."""
+    """Pixels on a horizontal border: a clear step down the column, nothing along the row.
+
+    One side of the border is enough to be flat (a plot frame around a filled contour map has a
+    flat page on one side only), within ``LINE_TOL`` so that JPEG ringing does not cut it up.
+    """
     step = np.abs(luma[1:, :] - luma[:-1, :]) >= LINE_STEP
-    along_top = np.abs(luma[:-1, 1:] - luma[:-1, :-1]) <= FLAT_TOL
-    along_bottom = np.abs(luma[1:, 1:] - luma[1:, :-1]) <= FLAT_TOL
-    return step[:, :-1] & along_top & along_bottom
+    along_top = np.abs(luma[:-1, 1:] - luma[:-1, :-1]) <= LINE_TOL
+    along_bottom = np.abs(luma[1:, 1:] - luma[1:, :-1]) <= LINE_TOL
+    return step[:, :-1] & (along_top | along_bottom)
+
+
+LINE_GAP = 4  # a line may be crossed by ticks and grid lines this wide and still count as one
+
+
+def _close_gaps(mask: np.ndarray, gap: int) -> np.ndarray:
+    """Fill breaks of up to ``gap`` pixels along the rows of ``mask``."""
+    before = np.zeros_like(mask)
+    after = np.zeros_like(mask)
+    for k in range(1, gap + 1):
+        before[:, k:] |= mask[:, :-k]
+        after[:, :-k] |= mask[:, k:]
+    return mask | (before & after)
 
 
 def _long_lines(mask: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -188,6 +211,7 @@ def measure(image: Image.Image) -> Features | None:
     eq_y = codes_d[1:, :] == codes_d[:-1, :]
     flat = eq_x[:-1, :] & eq_y[:, :-1]
     flat_frac = float(np.count_nonzero(flat)) / max(1, flat.size)
+    near_flat_frac, hard_step_share = _steps(luma.astype(np.int16))
 
     gx = np.abs(luma[:, 1:] - luma[:, :-1])
     strong_x = gx >= EDGE_STEP
@@ -217,18 +241,20 @@ def measure(image: Image.Image) -> Features | None:
     h_lines = len(np.unique(h_rows))
     v_lines = len(np.unique(v_cols))
     full_width_lines = len(np.unique(h_rows[h_len >= 0.9 * (w - 1)]))
-    axes = False
-    if len(h_rows) and len(v_cols):
-        # vertical line (x=v_cols, y in [v_starts, v_starts+v_len]) whose lower end meets the
-        # left end of a horizontal line (y=h_rows, x from h_starts)
-        v_bottom = v_starts + v_len
-        near_y = np.abs(v_bottom[:, None] - h_rows[None, :]) <= 3
-        near_x = np.abs(v_cols[:, None] - h_starts[None, :]) <= 3
-        axes = bool(np.any(near_y & near_x))
+    # plot axes are crossed by ticks and grid lines: bridge short breaks before looking for them
+    axes = _axes(
+        luma,
+        _long_lines(_close_gaps(hmask, LINE_GAP), max(12, int(0.25 * w))),
+        _long_lines(_close_gaps(vmask, LINE_GAP), max(12, int(0.25 * h))),
+    )
 
     # ---- medical-looking tone, on the small copy
     dark = luma_s < 20
     dark_frac = float(np.count_nonzero(dark)) / n_small
+    n_lit_s = n_small - int(np.count_nonzero(dark))
+    lit_gray_frac = (
+        float(np.count_nonzero((chroma <= 6) & ~dark)) / n_lit_s if n_lit_s else gray_frac
+    )
     sh, sw = luma_s.shape
     bw = max(1, min(sh, sw) // 12)
     frame = np.concatenate(
@@ -256,6 +282,7 @@ def measure(image: Image.Image) -> Features | None:
     page_background = float(counts.max()) / n_small if top_luma >= 200 else 0.0
 
     exact_screen, screen_aspect = _screen_size(width, height)
+    text_tiles, text_of_ink = _text_tiles(rgb_img)
     return Features(
         width=width,
         height=height,
@@ -281,14 +308,44 @@ def measure(image: Image.Image) -> Features | None:
         symmetry=symmetry,
         tone_smooth=tone_smooth,
         lit_flat_frac=lit_flat_frac,
-        text_tiles=_text_tiles(rgb_img),
+        text_tiles=text_tiles,
         stain_frac=float(np.count_nonzero(stain)) / n_small,
         warm_frac=float(np.count_nonzero(warm)) / n_small,
         page_background=page_background,
         mid_flat_frac=mid_flat_frac,
         screen_size=exact_screen,
         screen_aspect=screen_aspect,
+        near_flat_frac=near_flat_frac,
+        hard_step_share=hard_step_share,
+        text_of_ink=text_of_ink,
+        lit_gray_frac=lit_gray_frac,
     )
+
+
+def _axes(luma: np.ndarray, h: tuple[np.ndarray, ...], v: tuple[np.ndarray, ...]) -> bool:
+    """A vertical line whose lower end meets the left end of a horizontal line, with ink
+    (tick labels) outside the corner: left of the vertical or below the horizontal line.
+
+    The corner of a box (a page in a viewer, a card, a panel) has a plain surround there.
+    """
+    h_rows, h_starts, h_len = h
+    v_cols, v_starts, v_len = v
+    if not len(h_rows) or not len(v_cols):
+        return False
+    v_bottom = v_starts + v_len
+    near = (np.abs(v_bottom[:, None] - h_rows[None, :]) <= 3) & (
+        np.abs(v_cols[:, None] - h_starts[None, :]) <= 3
+    )
+    height, width = luma.shape
+    margin = max(4, min(height, width) // 12)
+    for i, j in list(zip(*np.nonzero(near), strict=True))[:8]:
+        x, y = int(v_cols[i]), int(h_rows[j])
+        left = luma[int(v_starts[i]) : y, max(0, x - margin) : max(0, x - 1)]
+        below = luma[y + 3 : y + 3 + margin, int(h_starts[j]) : int(h_starts[j] + h_len[j])]
+        for strip in (left, below):
+            if strip.size and np.count_nonzero(np.abs(strip - np.median(strip)) > 40) >= 4:
+                return True
+    return False
 
 
 def _symmetry(luma: np.ndarray, dark: np.ndarray) -> float:
@@ -304,47 +361,63 @@ def _symmetry(luma: np.ndarray, dark: np.ndarray) -> float:
     return max(0.0, float((a * m).sum()) / denom) if denom else 0.0
 
 
+def _steps(luma: np.ndarray) -> tuple[float, float]:
+    """Near-flat share and the share of colour changes that are abrupt steps.
+
+    Rendered graphics are flat regions separated by steps (a fill meets a line or a letter);
+    camera and scanner images change by small amounts nearly everywhere, and where they are
+    flat (blur, overexposure) they have no steps. Both survive JPEG compression, unlike exact
+    equality.
+    """
+    dx = np.abs(np.diff(luma, axis=1))
+    dy = np.abs(np.diff(luma, axis=0))
+    if not dx.size or not dy.size:
+        return 0.0, 0.0
+    near = (dx[:-1, :] <= NEAR_TOL) & (dy[:, :-1] <= NEAR_TOL)
+    changes = int(np.count_nonzero(dx > NEAR_TOL)) + int(np.count_nonzero(dy > NEAR_TOL))
+    hard = int(np.count_nonzero(dx >= EDGE_STEP)) + int(np.count_nonzero(dy >= EDGE_STEP))
+    return float(near.mean()), hard / changes if changes else 0.0
+
+
 TILE = 96
 TEXT_SIDE = 1600  # text is judged near its rendered size: HiDPI captures are halved first
 
 
-def _text_tiles(rgb: Image.Image) -> float:
-    """Share of a grid of full-resolution tiles whose ink is laid out like lines of text.
+def _text_tiles(rgb: Image.Image) -> tuple[float, float]:
+    """Shares of full-resolution tiles whose ink is laid out like lines of text: of all tiles,
+    and of the tiles that carry any ink.
 
     Text on a screen is dark (or light) strokes on one background colour, in horizontal bands
     separated by empty rows, each band cut into many short runs (letters). Photos have no single
     background; plot lines make one run per row; medical images have no crisp ink at all.
+    Every tile of the grid is judged, so sparse text (a terminal, a phone chat) still counts.
     """
     factor = math.ceil(max(rgb.size) / TEXT_SIDE)
     img = rgb.reduce(factor) if factor > 1 else rgb
     w, h = img.size
-    if w < TILE or h < TILE:
-        return 0.0
-    gray = np.asarray(img.convert("L"), dtype=np.int32)
-    nx, ny = min(4, w // TILE), min(3, h // TILE)
-    xs = np.linspace(0, w - TILE, nx + 2)[1:-1].astype(int) if nx > 1 else [(w - TILE) // 2]
-    ys = np.linspace(0, h - TILE, ny + 2)[1:-1].astype(int) if ny > 1 else [(h - TILE) // 2]
-    texty = 0
-    total = 0
-    for y in ys:
-        for x in xs:
-            total += 1
-            tile = gray[y : y + TILE, x : x + TILE]
-            hist = np.bincount(tile.ravel(), minlength=256)
-            bg = int(hist.argmax())
-            near_bg = np.abs(tile - bg) <= 2
-            if near_bg.mean() < 0.45:
-                continue
-            ink = np.abs(tile - bg) >= 60
-            ink_frac = float(ink.mean())
-            if not 0.01 <= ink_frac <= 0.4:
-                continue
-            ink_rows = ink.any(axis=1)
-            bands = int(np.count_nonzero(ink_rows[1:] & ~ink_rows[:-1])) + int(ink_rows[0])
-            if bands < 2:
-                continue
-            rows = ink[ink_rows]
-            runs = np.count_nonzero(rows[:, 1:] & ~rows[:, :-1], axis=1) + rows[:, 0]
-            if float(runs.mean()) >= 2.5:
-                texty += 1
-    return texty / total if total else 0.0
+    nx, ny = w // TILE, h // TILE
+    if nx < 1 or ny < 1:
+        return 0.0, 0.0
+    gray = np.asarray(img.convert("L"), dtype=np.int16)
+    x0, y0 = (w - nx * TILE) // 2, (h - ny * TILE) // 2
+    grid = gray[y0 : y0 + ny * TILE, x0 : x0 + nx * TILE]
+    tiles = grid.reshape(ny, TILE, nx, TILE).transpose(0, 2, 1, 3).reshape(ny * nx, TILE, TILE)
+    n = len(tiles)
+    # background: the most common grey level (in bins of 4) of each tile
+    codes = (tiles >> 2).reshape(n, -1) + (np.arange(n, dtype=np.int16) * 64)[:, None]
+    hist = np.bincount(codes.ravel(), minlength=n * 64).reshape(n, 64)
+    bg = (hist.argmax(axis=1) * 4 + 2).astype(np.int16)[:, None, None]
+    diff = np.abs(tiles - bg)
+    near_bg = (diff <= 3).mean(axis=(1, 2))
+    ink = diff >= 60
+    ink_frac = ink.mean(axis=(1, 2))
+    ink_rows = ink.any(axis=2)
+    bands = np.count_nonzero(ink_rows[:, 1:] & ~ink_rows[:, :-1], axis=1) + ink_rows[:, 0]
+    starts = np.count_nonzero(ink[:, :, 1:] & ~ink[:, :, :-1], axis=2) + ink[:, :, 0]
+    n_rows = np.maximum(1, np.count_nonzero(ink_rows, axis=1))
+    runs = starts.sum(axis=1) / n_rows
+    texty = (near_bg >= 0.45) & (ink_frac >= 0.01) & (ink_frac <= 0.4) & (bands >= 2)
+    texty &= runs >= 2.5
+    inked = int(np.count_nonzero(ink_frac >= 0.01))
+    n_text = int(np.count_nonzero(texty))
+    return n_text / n, n_text / inked if inked else 0.0
