@@ -85,13 +85,15 @@ def graphic_evidence(f: Features) -> float:
     abrupt steps count as well; camera images change a little everywhere, and where they are
     flat (blur, sky) they have no steps.
     """
-    steps = _ramp(f.near_flat_frac, 0.5, 0.85) * _ramp(f.hard_step_share, 0.1, 0.3)
+    steps = _ramp(f.near_flat_frac, 0.3, 0.85) * _ramp(f.hard_step_share, 0.1, 0.3)
     return (
-        0.25 * _ramp(f.lit_flat_frac, 0.3, 0.65)
+        0.2 * _ramp(f.lit_flat_frac, 0.3, 0.65)
         + 0.1 * _ramp(f.flat_frac, 0.5, 0.8)
         + 0.2 * (1.0 - _ramp(f.tone_smooth, 0.35, 0.75))
         + 0.15 * _ramp(f.crisp_ratio, 0.15, 0.35)
-        + 0.3 * steps
+        + 0.25 * steps
+        # most changes are abrupt steps: bands of a filled contour map, hatching, small print
+        + 0.1 * _ramp(f.hard_step_share, 0.25, 0.45)
     )
 
 
@@ -113,6 +115,7 @@ def _graphic_kind(f: Features) -> tuple[float, list[tuple[float, str]], list[tup
         (1.5 * _ramp(f.text_tiles, 0.15, 0.4), f"lines of text in {f.text_tiles:.0%} of tiles"),
         (1.5 * f.screen_size, f"screen resolution {f.width}x{f.height}"),
         (0.5 * (f.screen_aspect and not f.screen_size), "screen aspect ratio"),
+        (1.5 * _ramp(f.height / f.width, 1.6, 1.9), "tall like a phone screen"),
         (1.5 * _ramp(f.h_lines - f.v_lines, 3, 12), "many horizontal rules and input boxes"),
         (1.0 * _ramp(f.full_width_lines, 1, 3), f"{f.full_width_lines} full-width bars"),
     ]
@@ -125,6 +128,8 @@ def _graphic(f: Features, g: float, meta: dict[str, float]) -> tuple[CategorySco
     # straight axes and long rules are rendered structure even where fills are not flat
     structure = 2.0 * f.axes + 1.0 * _ramp(f.v_lines + f.h_lines, 2, 8)
     structure += 2.0 * _ramp(f.text_tiles, 0.05, 0.2)  # lines of text are rendered too
+    # ...but a ruler and labels overlaid on a continuous-tone picture do not make it a graphic
+    structure *= 0.5 + 0.5 * _ramp(g, 0.15, 0.35)
     p_graphic = _sigmoid(-4.0 + 8.0 * g + structure)
     results = []
     for name, sign, own in (("chart", 1.0, chart_parts), ("screenshot", -1.0, screen_parts)):
@@ -152,9 +157,10 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     # Greyscale alone is not enough: black-and-white photographs, textures and astronomy are
     # grey too. A grey image needs a sign of how scanners frame their subject: a black
     # surround (air around the body, the field of view of CT, MR, ultrasound, NM) or the
-    # left-right symmetry of anatomy. Grey microscopy and tight crops of a radiograph without
-    # either are the known misses.
-    e = _Evidence(-3.5)
+    # left-right symmetry of anatomy. A smooth grey image without either scores about 0.43:
+    # not flagged by itself, flagged when a caption names a modality. Grey microscopy and
+    # tight crops of a radiograph are the known misses from pixels alone.
+    e = _Evidence(-3.3)
     # judged on the lit pixels: a black surround says nothing about colour; ultrasound and
     # doppler keep a little colour (LUT bars, flow) beside a grey subject
     grey = _ramp(f.lit_gray_frac, 0.6, 0.9)
@@ -162,7 +168,9 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     # a scanner's field of view holds one subject: brighter in the middle or mirror-symmetric
     # (a star field or a night sky on black has neither)
     subject = max(_ramp(f.centre_contrast, 0.05, 0.2), _ramp(f.symmetry, 0.4, 0.7))
-    surround = _ramp(f.dark_border, 0.2, 0.6) * (0.5 + 0.5 * subject)
+    # black, or the dark grey that ultrasound machines and viewers put around the image
+    frame = max(_ramp(f.dark_border, 0.2, 0.6), _ramp(f.dim_border, 0.4, 0.8))
+    surround = frame * (0.5 + 0.5 * subject)
     e.add(1.8, grey, f"greyscale ({f.lit_gray_frac:.0%} of lit pixels without colour)")
     e.add(1.2, grey * smooth, "continuous grey tones like radiology")
     e.add(3.0, grey * surround, "subject on a black surround")
@@ -170,7 +178,7 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     e.add(1.0, grey * _ramp(f.centre_contrast, 0.1, 0.35), "bright centre, dark edges")
     e.add(2.5, grey * _ramp(f.symmetry, 0.5, 0.8), "left-right symmetric anatomy")
     # dense texture over the whole frame, not inside a subject on black
-    on_black = max(_ramp(f.dark_border, 0.2, 0.6), _ramp(f.dark_frac, 0.1, 0.25))
+    on_black = max(frame, _ramp(f.dark_frac, 0.1, 0.25))
     texture = _ramp(f.edge_frac, 0.06, 0.15) * (1.0 - on_black)
     e.add(-2.0, grey * texture, "dense texture like a photo")
     stain = _ramp(f.stain_frac, 0.25, 0.5) * smooth
@@ -189,7 +197,7 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     e.add(-3.0, _ramp(f.mid_flat_frac, 0.45, 0.8), "flat rendered fills")
     steps = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
     e.add(-3.0, steps, "flat regions with hard edges, like a drawing")
-    e.add(-2.0, float(f.axes), "plot axes")
+    e.add(-2.0 * (1.0 - overlay), float(f.axes), "plot axes")
     e.add(-2.0, _ramp(f.vivid_palette_share, 0.01, 0.05), "flat saturated colours")
     e.add(-2.0, _ramp(f.crisp_ratio, 0.35, 0.6) * (1 - _ramp(f.dark_frac, 0.3, 0.6)), "crisp edges")
     e.add(3.0, meta.get("medical", 0.0), "file metadata names a modality")

@@ -63,6 +63,7 @@ class Features:
     hard_step_share: float  # of all the places where the colour changes, the abrupt steps
     text_of_ink: float  # text-like tiles among the tiles that carry any ink at all
     lit_gray_frac: float  # pixels without colour among the non-dark ones (the subject itself)
+    dim_border: float  # share of the outer frame darker than 60 (dark grey viewer surrounds)
 
     def as_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -154,7 +155,8 @@ SCREENS = {
     (1440, 3120), (720, 1600), (1080, 2280), (390, 844), (393, 852), (360, 800), (412, 915),
     (2048, 2732), (1668, 2388), (1620, 2160), (1536, 2048), (800, 1280),
 }  # fmt: skip
-SCREEN_ASPECTS = (16 / 9, 16 / 10, 19.5 / 9, 20 / 9, 19 / 9, 2.16)  # not 4:3 or 3:2: photos
+# not 4:3 or 3:2: photos
+SCREEN_ASPECTS = (16 / 9, 16 / 10, 18 / 9, 18.5 / 9, 19 / 9, 19.5 / 9, 20 / 9, 2.16)
 
 
 def _screen_size(w: int, h: int) -> tuple[bool, bool]:
@@ -261,6 +263,12 @@ def measure(image: Image.Image) -> Features | None:
         [dark[:bw].ravel(), dark[-bw:].ravel(), dark[:, :bw].ravel(), dark[:, -bw:].ravel()]
     )
     dark_border = float(frame.mean())
+    dim = luma_s < 60
+    dim_border = float(
+        np.concatenate(
+            [dim[:bw].ravel(), dim[-bw:].ravel(), dim[:, :bw].ravel(), dim[:, -bw:].ravel()]
+        ).mean()
+    )
     border_luma = float(
         np.concatenate(
             [luma_s[:bw].ravel(), luma_s[-bw:].ravel(), luma_s[:, :bw].ravel(),
@@ -319,6 +327,7 @@ def measure(image: Image.Image) -> Features | None:
         hard_step_share=hard_step_share,
         text_of_ink=text_of_ink,
         lit_gray_frac=lit_gray_frac,
+        dim_border=dim_border,
     )
 
 
