@@ -138,7 +138,8 @@ def _graphic(f: Features, g: float, meta: dict[str, float]) -> tuple[CategorySco
         score = round(p * share, 3)
         why = [t for v, t in sorted(own, key=lambda x: -x[0]) if v >= 0.5][:2]
         if score >= 0.5:
-            reason = "; ".join([f"rendered graphic ({f.lit_flat_frac:.0%} flat fills)", *why])
+            flat = max(f.lit_flat_frac, f.near_flat_frac)
+            reason = "; ".join([f"rendered graphic ({flat:.0%} flat fills)", *why])
         elif p_graphic < 0.5:
             reason = "continuous tones like a photo or scan"
         else:

@@ -50,7 +50,8 @@ def screenshot_png(size: tuple[int, int] = (1280, 800), dark: bool = False) -> I
     d.text((24, 42), "captiondesk   Guide   API   Changelog", fill=(255, 255, 255), font=font)
     d.rectangle([0, 76, 220, h], fill=(245, 245, 245) if not dark else (40, 40, 40))
     rnd = random.Random(1)
-    words = ["review", "caption", "model", "image", "export", "route", "queue", "flag", "chart", "the", "a", "of", "to", "and"]
+    words = ["review", "caption", "model", "image", "export", "route", "queue", "flag", "chart",
+             "the", "a", "of", "to", "and"]  # fmt: skip
     for i, y in enumerate(range(96, h - 20, 22)):
         d.text((20, y), f"Section {i}", fill=fg, font=font)
         line = " ".join(rnd.choice(words) for _ in range(rnd.randint(8, 16)))
@@ -87,3 +88,105 @@ def xray_like() -> Image.Image:
     noise = np.random.default_rng(0).normal(0, 0.01, img.shape)
     arr = np.clip((img + noise) * 255, 0, 255).astype(np.uint8)
     return Image.fromarray(arr, "L")
+
+
+def jpeg(img: Image.Image, quality: int = 75) -> Image.Image:
+    """The same picture after a round trip through JPEG (exact flatness is gone)."""
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def dark_chart_png() -> Image.Image:
+    """A line plot in matplotlib's dark_background style: grey and white marks on black."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(5)
+    with plt.style.context("dark_background"):
+        fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
+        ax.plot(np.cumsum(rng.normal(size=200)), color="white")
+        ax.set_xlabel("day")
+        ax.set_ylabel("level")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def terminal_png(size: tuple[int, int] = (1366, 768)) -> Image.Image:
+    """A terminal: light grey monospace lines on pure black, the way a scan's surround looks."""
+    img = Image.new("RGB", size, (0, 0, 0))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=14)
+    rnd = random.Random(2)
+    words = ["ls", "-la", "drwxr-xr-x", "root", "4096", "Dec", "src", "make", "test", "ok", "git"]
+    for y in range(8, size[1] // 2, 18):
+        line = "$ " + " ".join(rnd.choice(words) for _ in range(rnd.randint(3, 12)))
+        d.text((8, y), line, fill=(204, 204, 204), font=font)
+    return img
+
+
+def phone_chat_png() -> Image.Image:
+    """A phone chat at 360x740 CSS pixels, captured at 3x: bubbles on white, a text field."""
+    w, h = 1080, 2220
+    img = Image.new("RGB", (w, h), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=40)
+    d.rectangle([0, 0, w, 150], fill=(245, 245, 245))
+    d.text((60, 50), "Sam", fill=(0, 0, 0), font=font)
+    rnd = random.Random(4)
+    words = ["are", "you", "coming", "tonight", "sure", "see", "you", "there", "ok", "thanks"]
+    y = 220
+    while y < h - 320:
+        mine = rnd.random() < 0.5
+        text = " ".join(rnd.choice(words) for _ in range(rnd.randint(2, 5)))
+        x0 = w - 700 if mine else 40
+        fill = (0, 132, 255) if mine else (233, 233, 235)
+        d.rounded_rectangle([x0, y, x0 + 660, y + 110], 40, fill=fill)
+        d.text((x0 + 40, y + 32), text, fill=(255, 255, 255) if mine else (0, 0, 0), font=font)
+        y += 170
+    d.rounded_rectangle([40, h - 200, w - 40, h - 80], 50, outline=(200, 200, 200), width=4)
+    return img
+
+
+def pdf_viewer_png() -> Image.Image:
+    """A document viewer: a white page of small print on a grey canvas, a toolbar on top."""
+    w, h = 1280, 800
+    img = Image.new("RGB", (w, h), (82, 86, 89))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=11)
+    d.rectangle([0, 0, w, 40], fill=(50, 54, 57))
+    d.text((16, 14), "report.pdf    1 / 3    100%", fill=(230, 230, 230), font=font)
+    d.rectangle([340, 70, 940, 800], fill=(255, 255, 255))
+    rnd = random.Random(6)
+    words = ["the", "results", "of", "review", "show", "that", "captions", "were", "accepted", "in"]
+    for y in range(120, 780, 16):
+        line = " ".join(rnd.choice(words) for _ in range(rnd.randint(8, 14)))
+        d.text((390, y), line, fill=(20, 20, 20), font=font)
+    return img
+
+
+def ultrasound_like() -> Image.Image:
+    """A grey speckle fan on black with the machine's text and a depth ruler: no colour."""
+    w, h = 800, 600
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = np.hypot(xx - w / 2, yy + 60)
+    angle = np.arctan2(xx - w / 2, yy + 60)
+    fan = (r > 120) & (r < 620) & (np.abs(angle) < 0.6)
+    rng = np.random.default_rng(9)
+    speckle = rng.rayleigh(0.35, (h // 3 + 1, w // 3 + 1))
+    speckle = np.kron(speckle, np.ones((3, 3)))[:h, :w]
+    tissue = 0.5 + 0.3 * np.sin(r / 40.0) * np.cos(angle * 5)
+    arr = np.where(fan, np.clip(tissue * speckle, 0, 1) * 220, 0).astype(np.uint8)
+    img = Image.fromarray(arr, "L").convert("RGB")
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=13)
+    for i, text in enumerate(["ACME US  C5-2", "ABD  GEN", "FR 21Hz", "DR 60", "G 48"]):
+        d.text((12, 10 + 18 * i), text, fill=(235, 235, 235), font=font)
+    d.line([(w - 30, 60), (w - 30, 560)], fill=(200, 200, 200), width=1)
+    for y in range(60, 561, 50):
+        d.line([(w - 38, y), (w - 30, y)], fill=(200, 200, 200), width=1)
+    return img

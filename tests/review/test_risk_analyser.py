@@ -92,6 +92,68 @@ def test_pink_and_purple_tissue_texture_reads_as_stained_histology():
     assert "stained" in report.reasons["medical"]
 
 
+def test_a_chart_saved_as_jpeg_is_still_a_chart():
+    # JPEG removes exact flatness; near-flat regions meeting at hard steps survive it
+    for kind in ("bar", "line"):
+        report = analyse(risk_samples.jpeg(pixels_only(risk_samples.chart_png(kind))))
+        assert combine(report).flags == ["chart"], report.reasons
+        assert report.features == {}
+
+
+def test_a_plot_on_black_is_a_chart_not_a_scan():
+    report = analyse(pixels_only(risk_samples.dark_chart_png()), with_features=True)
+    assert report.features["axes"]
+    assert combine(report).flags == ["chart"], report.reasons
+
+
+def test_a_terminal_on_black_is_a_screenshot_not_a_scan():
+    report = analyse(risk_samples.terminal_png(), with_features=True)
+    assert report.features["text_of_ink"] >= 0.5
+    assert report.features["hard_step_share"] >= 0.3
+    assert combine(report).flags == ["screenshot"], report.reasons
+
+
+def test_a_tall_phone_capture_and_a_document_viewer_are_screenshots():
+    assert flagged(risk_samples.phone_chat_png()) == ["screenshot"]
+    report = analyse(risk_samples.pdf_viewer_png(), with_features=True)
+    # the page's lower-left corner is a box corner with a plain surround, not plot axes
+    assert not report.features["axes"]
+    assert combine(report).flags == ["screenshot"], report.reasons
+
+
+def test_plot_axes_need_ink_outside_the_corner():
+    assert analyse(pixels_only(risk_samples.chart_png("bar")), with_features=True).features["axes"]
+    box = Image.new("RGB", (800, 600), (90, 90, 90))
+    box.paste((255, 255, 255), (200, 50, 700, 550))
+    assert not analyse(box, with_features=True).features["axes"]
+
+
+def test_an_ultrasound_with_text_and_a_ruler_is_medical():
+    report = analyse(risk_samples.ultrasound_like())
+    assert report.scores["medical"] >= 0.6, report.reasons
+    assert report.scores["chart"] < 0.5 and report.scores["screenshot"] < 0.5
+
+
+def test_greyscale_photos_are_not_medical_without_a_scanner_cue():
+    from skimage import data
+
+    for arr in (data.camera(), data.moon(), data.coins()):
+        report = analyse(Image.fromarray(arr))
+        assert report.scores["medical"] < 0.5, report.reasons
+
+
+def test_smooth_grey_alone_stays_below_the_line_but_a_caption_lifts_it():
+    rng = np.random.default_rng(11)
+    base = rng.normal(0, 1, (300, 300))
+    blobs = np.fft.ifft2(np.fft.fft2(base) * np.exp(-np.add.outer(
+        np.fft.fftfreq(300) ** 2, np.fft.fftfreq(300) ** 2) * 3000)).real  # fmt: skip
+    t = (blobs - blobs.min()) / (blobs.max() - blobs.min())
+    img = Image.fromarray((60 + 120 * t).astype(np.uint8), "L")  # grey cells, no surround
+    report = analyse(img)
+    assert 0.3 <= report.scores["medical"] < 0.5, report.reasons
+    assert combine(report, ["cells under a microscope"]).flags == ["medical"]
+
+
 def test_file_metadata_from_a_plotting_library_or_screenshot_tool_counts():
     chart = risk_samples.chart_png("bar")
     assert "matplotlib" in chart.info.get("Software", "").lower()
