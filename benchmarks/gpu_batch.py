@@ -19,9 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# benchmarks/queue.py is named like the standard library's queue (which torch imports): load our
+# helpers as benchmarks._common from the repository root, never with this folder on the path.
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "benchmarks"]
+sys.path.insert(0, str(_ROOT))
 
-from _common import emit, table  # noqa: E402
+from benchmarks._common import emit, table  # noqa: E402
 
 BATCH_SIZES = (1, 8, 32)
 GOAL = "higher is better: images/s at batch 32 over one image at a time (no target set)"

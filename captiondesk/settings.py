@@ -192,7 +192,12 @@ URL_FETCH_MAX_REDIRECTS = env.int("URL_FETCH_MAX_REDIRECTS", default=5)
 # Networks URL imports may reach although they are not public (e.g. an intranet image server).
 # Empty by default: loopback, private, link-local, CGNAT and metadata addresses are refused.
 URL_FETCH_ALLOW_NETWORKS = env.list("URL_FETCH_ALLOW_NETWORKS", default=[])
-THUMBNAIL_SIZES = {"small": 256, "large": 1024}
+# Grid tiles and the image page's preview. The review screen shows the full-size copy, made on
+# first request (labeling/services/derivatives.py).
+THUMBNAIL_SIZES = {
+    "small": env.int("THUMBNAIL_SMALL_PX", default=256),
+    "large": env.int("THUMBNAIL_LARGE_PX", default=1024),
+}
 
 # --- Model providers ----------------------------------------------------------------------
 EDENAI_API_KEY = env.str("EDENAI_API_KEY", default="")

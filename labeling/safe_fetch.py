@@ -151,9 +151,15 @@ def _open(
     pool: urllib3.HTTPConnectionPool
     if parts.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(
-            address, port, timeout=timeout, retries=False, maxsize=1,
-            server_hostname=host, assert_hostname=host,
-            cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+            address,
+            port,
+            timeout=timeout,
+            retries=False,
+            maxsize=1,
+            server_hostname=host,
+            assert_hostname=host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
         )
     else:
         pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
@@ -162,9 +168,12 @@ def _open(
         path = f"{path}?{parts.query}"
     try:
         response = pool.urlopen(
-            "GET", path,
+            "GET",
+            path,
             headers={"Host": host_header, "User-Agent": USER_AGENT, "Accept": "image/*"},
-            redirect=False, preload_content=False, decode_content=True,
+            redirect=False,
+            preload_content=False,
+            decode_content=True,
         )
     except urllib3.exceptions.TimeoutError as exc:
         pool.close()

@@ -100,5 +100,5 @@ def batch_process_payload(*, batch: ImportBatch) -> None:
 
 def _run(batch: ImportBatch, candidates: Iterable[Candidate], done: set[str]) -> None:
     fresh = (c for c in candidates if c.source not in done)
-    for _ in batch_ingest(batch=batch, candidates=fresh):
+    for _ in batch_ingest(batch=batch, candidates=fresh, thumbnails_inline=True):
         pass

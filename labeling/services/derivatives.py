@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from PIL import Image as PILImage
 
 from labeling import imaging
 from labeling.models import Image
@@ -13,12 +14,16 @@ def image_make_derivatives(*, image: Image) -> None:
     """Both thumbnail sizes; safe to run twice (it only fills what is missing)."""
     if image.thumb_small and image.thumb_large:
         return
-    sizes = settings.THUMBNAIL_SIZES
     with image.file.open("rb") as fh:
         data = fh.read()
-    img = imaging.normalise_for_display(
-        imaging.open_for_derivatives(data, target_side=sizes["large"])
-    )
+    pixels = imaging.open_for_derivatives(data, target_side=settings.THUMBNAIL_SIZES["large"])
+    image_thumbnails_save(image=image, pixels=pixels)
+
+
+def image_thumbnails_save(*, image: Image, pixels: PILImage.Image) -> None:
+    """Both sizes from already decoded pixels (as stored: orientation is applied here)."""
+    sizes = settings.THUMBNAIL_SIZES
+    img = imaging.normalise_for_display(pixels)
     # One decode serves both sizes; the small one is cut from the large one's pixels.
     large_img = imaging.resize_to_fit(img, sizes["large"])
     large = imaging.encode_webp(large_img, max_side=None)

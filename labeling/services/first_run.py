@@ -52,7 +52,7 @@ def samples_import(*, owner=None) -> ImportBatch | None:
         project=project, kind=ImportBatch.Kind.PATH, user=owner, label="bundled samples"
     )
     files = sorted(str(p) for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in (".jpg", ".png"))
-    for _ in batch_ingest(batch=batch, candidates=path_candidates(files)):
+    for _ in batch_ingest(batch=batch, candidates=path_candidates(files), thumbnails_inline=True):
         pass
     return batch
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from labeling import imaging
 from labeling.models import Image, ImportBatch, ImportItem, Project
+from labeling.services import derivatives
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +100,14 @@ def image_ingest_one(
     candidate: Candidate,
     batch: ImportBatch | None = None,
     near_index: NearDuplicateIndex | None = None,
+    thumbnails_inline: bool = False,
 ) -> Outcome:
-    """Validate, dedupe and store one file. Never raises for bad input: the outcome says why."""
+    """Validate, dedupe and store one file. Never raises for bad input: the outcome says why.
+
+    ``thumbnails_inline``: make the thumbnails here, from the pixels just decoded, instead of in
+    a task after commit that decodes the file again. Bulk imports (zip, URL lists, folders, the
+    CLI) already run in the background and take it: one decode per image instead of two. A
+    browser upload leaves it off so the request returns as soon as the file is safe."""
     if candidate.data is None:
         return Outcome(
             candidate.source, ImportItem.Status.REJECTED, candidate.error or "unreadable"
@@ -110,6 +117,7 @@ def image_ingest_one(
             candidate.data,
             max_bytes=settings.INGEST_MAX_BYTES,
             max_pixels=settings.INGEST_MAX_PIXELS,
+            keep_side=settings.THUMBNAIL_SIZES["large"] if thumbnails_inline else 0,
         )
     except imaging.ImageRejected as exc:
         return Outcome(candidate.source, ImportItem.Status.REJECTED, exc.reason)
@@ -172,7 +180,14 @@ def image_ingest_one(
         )
     if near_index is not None:
         near_index.add(image.pk, decoded.phash)
-    _after_import(image.pk)
+    made = False
+    if thumbnails_inline:
+        try:
+            derivatives.image_thumbnails_save(image=image, pixels=decoded.image)
+            made = True
+        except Exception:  # noqa: BLE001 - the task after commit tries again and reports
+            logger.exception("inline thumbnails failed for image %s", image.pk)
+    _after_import(image.pk, thumbnails=not made)
     reason = f"looks like image #{near[0]} (distance {near[1]})" if near else ""
     return Outcome(
         candidate.source,
@@ -183,10 +198,11 @@ def image_ingest_one(
     )
 
 
-def _after_import(image_id: int) -> None:
+def _after_import(image_id: int, *, thumbnails: bool = True) -> None:
     from labeling import tasks
 
-    tasks.image_make_derivatives.delay_on_commit(image_id=image_id)
+    if thumbnails:
+        tasks.image_make_derivatives.delay_on_commit(image_id=image_id)
     try:
         from review import tasks as review_tasks
     except ImportError:  # the review app is optional for ingestion
@@ -255,7 +271,11 @@ def batch_finish(*, batch: ImportBatch, error: str = "") -> None:
 
 
 def batch_ingest(
-    *, batch: ImportBatch, candidates: Iterable[Candidate], finish: bool = True
+    *,
+    batch: ImportBatch,
+    candidates: Iterable[Candidate],
+    finish: bool = True,
+    thumbnails_inline: bool = False,
 ) -> Iterator[Outcome]:
     """Ingest candidates into `batch`, yielding each outcome as it is decided (for progress bars).
 
@@ -268,7 +288,11 @@ def batch_ingest(
         for candidate in candidates:
             try:
                 outcome = image_ingest_one(
-                    project=batch.project, candidate=candidate, batch=batch, near_index=near_index
+                    project=batch.project,
+                    candidate=candidate,
+                    batch=batch,
+                    near_index=near_index,
+                    thumbnails_inline=thumbnails_inline,
                 )
             except Exception as exc:  # noqa: BLE001 - one file must never sink the batch
                 logger.exception("ingest failed for %s", candidate.source)

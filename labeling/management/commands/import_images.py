@@ -51,7 +51,7 @@ class Command(BaseCommand):
         counts = {"imported": 0, "duplicate": 0, "rejected": 0}
         bar = tqdm(unit="file", desc="Importing", file=sys.stderr, disable=None, dynamic_ncols=True)
         try:
-            for outcome in batch_ingest(batch=batch, candidates=candidates):
+            for outcome in batch_ingest(batch=batch, candidates=candidates, thumbnails_inline=True):
                 counts[outcome.status] += 1
                 bar.update(1)
                 bar.set_postfix(counts, refresh=False)
