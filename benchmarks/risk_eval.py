@@ -1,6 +1,6 @@
 """Risk flags: precision, recall and false-positive rate on natural photos, per category.
 
-    python benchmarks/risk_eval.py [--quick] [--devset var/risk_devset] [--errors]
+    python benchmarks/risk_eval.py [--quick] [--devset var/risk_devset] [--misses] [--split dev]
 
 Reads the labelled set that ``scripts/build_risk_devset.py`` writes (and builds it first when it
 is missing). Prints, for the dev and the held-out split, per category: precision, recall and the
@@ -91,7 +91,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="every 4th image, fewer timings")
     parser.add_argument("--devset", default=str(ROOT / "var" / "risk_devset"))
-    parser.add_argument("--errors", action="store_true", help="list every wrong decision")
+    parser.add_argument(
+        "--misses", "--errors", action="store_true", dest="misses",
+        help="list every wrong decision (image only) with its scores and the analyser's reason",
+    )  # fmt: skip
+    parser.add_argument(
+        "--split", choices=("dev", "heldout"), default=None,
+        help="with --misses: list one split only (tune on dev, look at held-out once per idea)",
+    )  # fmt: skip
     args = parser.parse_args()
     devset = Path(args.devset)
     rows = load_rows(devset, args.quick)
@@ -135,16 +142,21 @@ def main() -> int:
     ms = time_per_megapixel(rows, devset, reps=3 if args.quick else 10)
     print(f"\nanalysis time: {ms:.1f} ms per 1-MP image (median, one core, {platform.machine()})")
 
-    if args.errors:
-        print("\nwrong decisions (image only):")
+    if args.misses:
+        print("\nwrong decisions (image only): split, truth, file, source, scores; reason")
         for r in rows:
+            if args.split and r["split"] != args.split:
+                continue
             truth = {r["category"]} | set(filter(None, r["also"].split("|")))
             got = set(r["image_flags"])
             missed = r["category"] in CATEGORIES and r["category"] not in got
-            if missed or got - truth:
-                scores = " ".join(f"{c[:3]}={r['report'].scores[c]:.2f}" for c in CATEGORIES)
-                print(f"  {r['split']:7s} {r['category']:10s} {r['file']:32s} {r['source'][:40]:40s}"  # noqa: E501
-                      f" {scores}")  # fmt: skip
+            extra = got - truth
+            if not (missed or extra):
+                continue
+            scores = " ".join(f"{c[:3]}={r['report'].scores[c]:.2f}" for c in CATEGORIES)
+            about = r["category"] if missed else sorted(extra)[0]
+            print(f"  {r['split']:7s} {r['category']:10s} {r['file']:32s} {r['source'][:40]:40s}"
+                  f" {scores}; {about}: {r['report'].reasons[about][:90]}")  # fmt: skip
 
     allimg = results["all"]["image"]
     value = min(allimg[c]["recall"] for c in CATEGORIES)
