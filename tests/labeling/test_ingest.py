@@ -16,10 +16,13 @@ from tests.labeling.conftest import EXPECTED_REASONS
 pytestmark = pytest.mark.django_db
 
 
-def _ingest(project, files: dict[str, bytes], origin=Image.Source.UPLOAD):
+def _ingest(project, files: dict[str, bytes], origin=Image.Source.UPLOAD, inline=False):
     batch = batch_create(project=project, kind=ImportBatch.Kind.UPLOAD)
     candidates = [Candidate(source=n, name=n, origin=origin, data=d) for n, d in files.items()]
-    outcomes = {o.source: o for o in batch_ingest(batch=batch, candidates=candidates)}
+    outcomes = {
+        o.source: o
+        for o in batch_ingest(batch=batch, candidates=candidates, thumbnails_inline=inline)
+    }
     batch.refresh_from_db()
     return batch, outcomes
 
@@ -133,12 +136,14 @@ def _jpeg_with_exif(*, orientation: int, gps: bool) -> bytes:
     return buf.getvalue()
 
 
-def test_exif_orientation_applied_and_gps_stripped_from_everything_served(project):
+@pytest.mark.parametrize("inline", [False, True], ids=["thumbnail-task", "bulk-inline"])
+def test_exif_orientation_applied_and_gps_stripped_from_everything_served(project, inline):
     data = _jpeg_with_exif(orientation=6, gps=True)  # 6 = rotate 90° clockwise to display
     assert PILImage.open(io.BytesIO(data)).getexif().get_ifd(0x8825)  # the file really has GPS
-    _, outcomes = _ingest(project, {"phone.jpg": data})
+    _, outcomes = _ingest(project, {"phone.jpg": data}, inline=inline)
     image = Image.objects.get(pk=outcomes["phone.jpg"].image_id)
     assert (image.width, image.height) == (40, 80)  # as displayed
+    assert bool(image.thumb_large) == inline  # a bulk import made them from its own decode
 
     image_make_derivatives(image=image)
     image_display_file(image=image)
@@ -163,7 +168,8 @@ def test_exif_orientation_applied_and_gps_stripped_from_everything_served(projec
     "mode,fmt",
     [("CMYK", "JPEG"), ("I;16", "PNG"), ("P", "PNG"), ("RGBA", "PNG"), ("LA", "PNG"), ("1", "BMP")],
 )
-def test_odd_modes_get_browser_friendly_derivatives(project, make_image_bytes, mode, fmt):
+@pytest.mark.parametrize("inline", [False, True], ids=["thumbnail-task", "bulk-inline"])
+def test_odd_modes_get_browser_friendly_derivatives(project, make_image_bytes, mode, fmt, inline):
     if mode == "I;16":
         import numpy as np
 
@@ -173,11 +179,12 @@ def test_odd_modes_get_browser_friendly_derivatives(project, make_image_bytes, m
         data = buf.getvalue()
     else:
         data = make_image_bytes(fmt, mode=mode, seed=hash(mode) % 1000)
-    _, outcomes = _ingest(project, {f"odd.{fmt.lower()}": data})
+    _, outcomes = _ingest(project, {f"odd.{fmt.lower()}": data}, inline=inline)
     outcome = next(iter(outcomes.values()))
     assert outcome.status == "imported", outcome.reason
     image = Image.objects.get(pk=outcome.image_id)
-    image_make_derivatives(image=image)
+    if not inline:
+        image_make_derivatives(image=image)
     image.refresh_from_db()
     thumb = PILImage.open(image.thumb_small.open("rb"))
     assert thumb.mode in ("RGB", "RGBA", "L")
@@ -229,3 +236,25 @@ def test_unreadable_candidate_is_rejected_with_its_error(project):
         )
     )
     assert outcomes[0].status == "rejected" and outcomes[0].reason == "no such file or folder"
+
+
+def test_bulk_import_makes_thumbnails_itself_and_queues_no_thumbnail_task(
+    project, make_image_bytes
+):
+    from labeling import tasks
+
+    sent = []
+    real = tasks.image_make_derivatives.delay_on_commit
+    tasks.image_make_derivatives.delay_on_commit = lambda **kw: sent.append(kw)
+    try:
+        _, bulk = _ingest(
+            project, {"big.jpg": make_image_bytes("JPEG", size=(2400, 1200))}, inline=True
+        )
+        _, upload = _ingest(project, {"up.png": make_image_bytes("PNG", seed=77)})
+    finally:
+        tasks.image_make_derivatives.delay_on_commit = real
+    assert sent == [{"image_id": upload["up.png"].image_id}]
+    image = Image.objects.get(pk=bulk["big.jpg"].image_id)
+    assert (image.width, image.height) == (2400, 1200)  # the header's size, not the decode's
+    assert PILImage.open(image.thumb_large.open("rb")).size == (1024, 512)
+    assert PILImage.open(image.thumb_small.open("rb")).size == (256, 128)
