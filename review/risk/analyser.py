@@ -164,7 +164,7 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     e = _Evidence(-3.3)
     # judged on the lit pixels: a black surround says nothing about colour; ultrasound and
     # doppler keep a little colour (LUT bars, flow) beside a grey subject
-    grey = _ramp(f.lit_gray_frac, 0.6, 0.9)
+    grey = _ramp(f.lit_gray_frac, 0.5, 0.85)
     smooth = _ramp(f.tone_smooth, 0.35, 0.7)
     # a scanner's field of view holds one subject: brighter in the middle or mirror-symmetric
     # (a star field or a night sky on black has neither)
