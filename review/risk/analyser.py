@@ -142,6 +142,8 @@ def _graphic(f: Features, g: float, meta: dict[str, float]) -> tuple[CategorySco
             reason = "; ".join([f"rendered graphic ({flat:.0%} flat fills)", *why])
         elif p_graphic < 0.5:
             reason = "continuous tones like a photo or scan"
+        elif share >= 0.5:
+            reason = f"only partly looks rendered ({p:.0%})" + (f"; {why[0]}" if why else "")
         else:
             other = screen_parts if name == "chart" else chart_parts
             best = max(other, key=lambda x: x[0])
