@@ -22,7 +22,7 @@ MIN_SIDE = 8  # below this nothing meaningful can be measured
 EDGE_STEP = 40  # luma jump that counts as a strong edge (0..255)
 LINE_STEP = 24  # luma jump across a straight line or border
 FLAT_TOL = 1  # luma difference that still counts as "the same" along a line
-LINE_TOL = 2  # the same along a long border, where JPEG ringing is expected
+LINE_TOL = 4  # the same along a long border, where JPEG ringing is expected
 NEAR_TOL = 2  # luma difference that still counts as flat after JPEG compression
 
 
