@@ -424,7 +424,7 @@ def _text_tiles(rgb: Image.Image) -> tuple[float, float]:
     inked = int(np.count_nonzero(ink_frac >= 0.01))
     # only tiles with one dominant background and some ink can hold text
     cand = np.flatnonzero((ink_frac >= 0.01) & (ink_frac <= 0.4))
-    cand = cand[np.count_nonzero(diff[cand] <= 3, axis=(1, 2)) >= 0.45 * area]
+    cand = cand[np.count_nonzero(diff[cand] <= 6, axis=(1, 2)) >= 0.45 * area]
     ink = ink[cand]
     ink_rows = ink.any(axis=2)
     bands = np.count_nonzero(ink_rows[:, 1:] & ~ink_rows[:, :-1], axis=1) + ink_rows[:, 0]
