@@ -130,11 +130,11 @@ def _graphic(f: Features, g: float, meta: dict[str, float]) -> tuple[CategorySco
     structure += 2.0 * _ramp(f.text_tiles, 0.05, 0.2)  # lines of text are rendered too
     # ...but a ruler and labels overlaid on a continuous-tone picture do not make it a graphic
     structure *= 0.5 + 0.5 * _ramp(g, 0.15, 0.35)
-    p_graphic = _sigmoid(-4.0 + 8.0 * g + structure)
+    p_graphic = _sigmoid(-3.5 + 8.0 * g + structure)
     results = []
     for name, sign, own in (("chart", 1.0, chart_parts), ("screenshot", -1.0, screen_parts)):
         share = _sigmoid(sign * z_kind + 3.0 * meta.get(name, 0.0))
-        p = _sigmoid(-4.0 + 8.0 * g + structure + 3.0 * meta.get(name, 0.0))
+        p = _sigmoid(-3.5 + 8.0 * g + structure + 3.0 * meta.get(name, 0.0))
         score = round(p * share, 3)
         why = [t for v, t in sorted(own, key=lambda x: -x[0]) if v >= 0.5][:2]
         if score >= 0.5:
