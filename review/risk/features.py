@@ -23,7 +23,7 @@ EDGE_STEP = 40  # luma jump that counts as a strong edge (0..255)
 LINE_STEP = 24  # luma jump across a straight line or border
 FLAT_TOL = 1  # luma difference that still counts as "the same" along a line
 LINE_TOL = 4  # the same along a long border, where JPEG ringing is expected
-NEAR_TOL = 2  # luma difference that still counts as flat after JPEG compression
+NEAR_TOL = 4  # luma difference that still counts as flat after JPEG compression
 
 
 @dataclass(frozen=True)
