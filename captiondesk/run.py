@@ -7,7 +7,6 @@ DATABASE_URL / REDIS_URL are set.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -15,15 +14,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _secret_key(var_dir: Path) -> str:
-    """A per-installation key kept in var/ (mode 600), never a value shipped in the repository."""
-    path = var_dir / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def _gpu_available() -> bool:
@@ -36,7 +26,6 @@ def main() -> int:
     env = dict(os.environ)
     var_dir = Path(env.get("CAPTIONDESK_VAR_DIR", ROOT / "var"))
     (var_dir / "staticfiles").mkdir(parents=True, exist_ok=True)
-    env.setdefault("SECRET_KEY", _secret_key(var_dir))
     env.setdefault("DJANGO_SETTINGS_MODULE", "captiondesk.settings")
     port = env.get("PORT", "8000")
     host = env.get("HOST", "127.0.0.1")

@@ -21,9 +21,20 @@ if env_file.exists():
 DEBUG = env.bool("DEBUG", default=False)
 if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-only-key-set-SECRET_KEY-in-production")
-else:
-    # No default outside DEBUG: a missing key must stop the process, not run with a public one.
+elif env.str("SECRET_KEY", default=""):
     SECRET_KEY = env.str("SECRET_KEY")
+else:
+    # Never a default shipped in the repository: without SECRET_KEY, a random per-installation key
+    # kept in var/secret_key (mode 600; `make run` writes the same file), so manage.py commands work
+    # on a machine set up by `make run`. Deployments with several hosts set SECRET_KEY.
+    _key_file = VAR_DIR / "secret_key"
+    if not _key_file.exists():
+        import secrets
+
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        _key_file.touch(mode=0o600)
+        _key_file.write_text(secrets.token_urlsafe(50))
+    SECRET_KEY = _key_file.read_text().strip()
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
