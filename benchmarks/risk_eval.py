@@ -1,19 +1,23 @@
 """Risk flags: precision, recall and false-positive rate on natural photos, per category.
 
     python benchmarks/risk_eval.py [--quick] [--devset var/risk_devset] [--misses] [--split dev]
+                                   [--degrade]
 
 Reads the labelled set that ``scripts/build_risk_devset.py`` writes (and builds it first when it
 is missing). Prints, for the dev and the held-out split, per category: precision, recall and the
 share of natural photos flagged, from image analysis alone and with the synthetic captions; then
 the time to analyse one 1-megapixel image on this core. Needs no database.
 The last line is JSON; ``value`` is the worst per-category recall from image analysis alone over
-both splits, ``baseline`` the same recall from caption keywords alone.
+both splits, ``baseline`` the same recall from caption keywords alone. ``--degrade`` analyses
+every image after a trip most web images take (half size, then JPEG quality 70), to see how much
+each figure depends on pristine pixels.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import platform
@@ -74,6 +78,15 @@ def rates(rows: list[dict], key: str) -> dict[str, dict[str, float]]:
     return out
 
 
+def degrade(img: Image.Image) -> Image.Image:
+    """Half size (bilinear) and JPEG quality 70, like a thumbnail re-posted on the web."""
+    img = img.convert("RGB")
+    small = img.resize((max(8, img.width // 2), max(8, img.height // 2)), Image.BILINEAR)
+    buf = io.BytesIO()
+    small.save(buf, format="JPEG", quality=70)
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
 def time_per_megapixel(rows: list[dict], devset: Path, reps: int) -> float:
     """Median ms to analyse one image resized to 1 MP (1155x866), one per category."""
     samples = []
@@ -99,13 +112,17 @@ def main() -> int:
         "--split", choices=("dev", "heldout"), default=None,
         help="with --misses: list one split only (tune on dev, look at held-out once per idea)",
     )  # fmt: skip
+    parser.add_argument(
+        "--degrade", action="store_true",
+        help="analyse each image at half size after JPEG quality 70 (robustness check)",
+    )  # fmt: skip
     args = parser.parse_args()
     devset = Path(args.devset)
     rows = load_rows(devset, args.quick)
 
     for r in rows:
         with Image.open(devset / r["file"]) as img:
-            report = analyse(img, with_features=True)
+            report = analyse(degrade(img) if args.degrade else img, with_features=True)
         r["photo_kind"] = "greyscale" if report.features["gray_frac"] >= 0.95 else "colour"
         r["report"] = report
         r["image_flags"] = combine(report).flags
@@ -169,6 +186,7 @@ def main() -> int:
         "unit": "worst per-category recall, image analysis alone (dev+held-out)",
         "goal": f"recall >= {GOAL_RECALL} per category with <= {GOAL_FPR} of photos flagged",
         "quick": args.quick,
+        "degraded": args.degrade,
         "images": len(rows),
         "ms_per_megapixel": round(ms, 1),
         "cpu": os.cpu_count(),
