@@ -15,7 +15,10 @@ def _settings_key(var_dir: Path, **extra: str) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     env.update(CAPTIONDESK_VAR_DIR=str(var_dir), DJANGO_SETTINGS_MODULE="captiondesk.settings")
     env.update(extra)
-    code = "import django; django.setup()\nfrom django.conf import settings\nprint(settings.SECRET_KEY)"
+    code = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\nprint(settings.SECRET_KEY)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
