@@ -85,7 +85,7 @@ def graphic_evidence(f: Features) -> float:
     abrupt steps count as well; camera images change a little everywhere, and where they are
     flat (blur, sky) they have no steps.
     """
-    steps = _ramp(f.near_flat_frac, 0.3, 0.85) * _ramp(f.hard_step_share, 0.1, 0.3)
+    steps = _ramp(f.near_flat_frac, 0.3, 0.85) * _ramp(f.hard_step_share, 0.06, 0.25)
     return (
         0.2 * _ramp(f.lit_flat_frac, 0.3, 0.65)
         + 0.1 * _ramp(f.flat_frac, 0.5, 0.8)
@@ -103,16 +103,24 @@ def _graphic_kind(f: Features) -> tuple[float, list[tuple[float, str]], list[tup
     The sharpest difference is how much of the ink is text: a screen is mostly lines of text,
     a plot is mostly marks, with text only in its labels.
     """
+    # a small image has only a few tiles: its text shares are coarse, so they count for less
+    sure = 0.5 + 0.5 * _ramp(f.text_tile_count, 4, 12)
     chart = [
         (2.0 * f.axes, "two straight axes meet at a corner"),
         (1.5 * _ramp(f.v_lines, 1, 8), f"{f.v_lines} vertical straight lines (bars, grid)"),
         (2.0 * _ramp(f.vivid_palette_share, 0.02, 0.12), "flat saturated series colours"),
         (0.7 * (not f.screen_size and not f.screen_aspect), "not a screen-sized image"),
-        (1.0 * (1.0 - _ramp(f.text_of_ink, 0.2, 0.5)), "marks rather than text"),
+        (1.0 * sure * (1.0 - _ramp(f.text_of_ink, 0.2, 0.5)), "marks rather than text"),
     ]
     screen = [
-        (3.0 * _ramp(f.text_of_ink, 0.35, 0.75), f"text in {f.text_of_ink:.0%} of inked tiles"),
-        (1.5 * _ramp(f.text_tiles, 0.15, 0.4), f"lines of text in {f.text_tiles:.0%} of tiles"),
+        (
+            3.0 * sure * _ramp(f.text_of_ink, 0.35, 0.75),
+            f"text in {f.text_of_ink:.0%} of inked tiles",
+        ),
+        (
+            1.5 * sure * _ramp(f.text_tiles, 0.15, 0.4),
+            f"lines of text in {f.text_tiles:.0%} of tiles",
+        ),
         (1.5 * f.screen_size, f"screen resolution {f.width}x{f.height}"),
         (0.5 * (f.screen_aspect and not f.screen_size), "screen aspect ratio"),
         (1.5 * _ramp(f.height / f.width, 1.6, 1.9), "tall like a phone screen"),

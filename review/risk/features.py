@@ -62,6 +62,7 @@ class Features:
     near_flat_frac: float  # pixels within 2 levels of their neighbours (flat even after JPEG)
     hard_step_share: float  # of all the places where the colour changes, the abrupt steps
     text_of_ink: float  # text-like tiles among the tiles that carry any ink at all
+    text_tile_count: int  # how many tiles were judged (few on a small image: shares are coarse)
     lit_gray_frac: float  # pixels without colour among the non-dark ones (the subject itself)
     dim_border: float  # share of the outer frame darker than 60 (dark grey viewer surrounds)
 
@@ -290,7 +291,7 @@ def measure(image: Image.Image) -> Features | None:
     page_background = float(counts.max()) / n_small if top_luma >= 200 else 0.0
 
     exact_screen, screen_aspect = _screen_size(width, height)
-    text_tiles, text_of_ink = _text_tiles(rgb_img)
+    text_tiles, text_of_ink, text_tile_count = _text_tiles(rgb_img)
     return Features(
         width=width,
         height=height,
@@ -326,6 +327,7 @@ def measure(image: Image.Image) -> Features | None:
         near_flat_frac=near_flat_frac,
         hard_step_share=hard_step_share,
         text_of_ink=text_of_ink,
+        text_tile_count=text_tile_count,
         lit_gray_frac=lit_gray_frac,
         dim_border=dim_border,
     )
@@ -392,9 +394,9 @@ TILE = 96
 TEXT_SIDE = 1600  # text is judged near its rendered size: HiDPI captures are halved first
 
 
-def _text_tiles(rgb: Image.Image) -> tuple[float, float]:
+def _text_tiles(rgb: Image.Image) -> tuple[float, float, int]:
     """Shares of full-resolution tiles whose ink is laid out like lines of text: of all tiles,
-    and of the tiles that carry any ink.
+    and of the tiles that carry any ink; and the number of tiles.
 
     Text on a screen is dark (or light) strokes on one background colour, in horizontal bands
     separated by empty rows, each band cut into many short runs (letters). Photos have no single
@@ -406,7 +408,7 @@ def _text_tiles(rgb: Image.Image) -> tuple[float, float]:
     w, h = img.size
     nx, ny = w // TILE, h // TILE
     if nx < 1 or ny < 1:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0
     gray = np.asarray(img.convert("L"), dtype=np.int16)
     x0, y0 = (w - nx * TILE) // 2, (h - ny * TILE) // 2
     grid = gray[y0 : y0 + ny * TILE, x0 : x0 + nx * TILE]
@@ -433,4 +435,4 @@ def _text_tiles(rgb: Image.Image) -> tuple[float, float]:
     )
     runs = starts / np.maximum(1, np.count_nonzero(ink_rows, axis=1))
     n_text = int(np.count_nonzero((bands >= 2) & (runs >= 2.5)))
-    return n_text / n, n_text / inked if inked else 0.0
+    return n_text / n, n_text / inked if inked else 0.0, n
