@@ -100,6 +100,18 @@ def test_a_chart_saved_as_jpeg_is_still_a_chart():
         assert report.features == {}
 
 
+def test_half_size_jpeg_thumbnails_keep_their_category():
+    # the trip most web images take: scaled down, then recompressed
+    def thumbnail(img: Image.Image) -> Image.Image:
+        small = img.resize((img.width // 2, img.height // 2), Image.BILINEAR)
+        return risk_samples.jpeg(small, quality=70)
+
+    for kind in ("bar", "line"):
+        assert flagged(thumbnail(pixels_only(risk_samples.chart_png(kind)))) == ["chart"]
+    assert flagged(thumbnail(risk_samples.screenshot_png())) == ["screenshot"]
+    assert flagged(thumbnail(risk_samples.photo())) == []
+
+
 def test_a_plot_on_black_is_a_chart_not_a_scan():
     report = analyse(pixels_only(risk_samples.dark_chart_png()), with_features=True)
     assert report.features["axes"]
