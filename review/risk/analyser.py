@@ -1,11 +1,14 @@
 """Score an image for the three risk categories from its pixels alone (signal a).
 
 Each category gets a log-odds sum of a few pieces of evidence that hold for the kind of image, not
-for particular files: rendered graphics are made of exactly flat regions and crisp steps while
-camera and scanner images vary continuously; screens carry lines of text and full-width bars;
-plots carry axes and flat saturated series colours; radiology is grey, continuous and usually sits
-on black, microscopy is stained pink and purple. The weights were set by reasoning about those
-properties and checked on the development set (see ``benchmarks/risk_eval.py``).
+for particular files: rendered graphics are made of flat regions that meet at abrupt steps (which
+survive JPEG and downscaling better than exact flatness) while camera and scanner images vary
+continuously; the ink of a screen is mostly lines of text, the ink of a plot mostly marks, with
+axes that have tick labels outside their corner; radiology is grey and continuous, and sits on a
+black or dark-grey surround or is left-right symmetric; microscopy is stained pink and purple.
+Greyness alone is not enough for medical. The weights were set by reasoning about those
+properties and checked on the development set and on half-size JPEG copies of it (see
+``benchmarks/risk_eval.py``).
 """
 
 from __future__ import annotations

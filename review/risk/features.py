@@ -3,7 +3,9 @@
 Everything is measured on downscaled copies: a *detail* copy (longest side at most
 ``DETAIL_SIDE``) for edges, straight lines and text-like strokes, and a *small* copy (longest side
 at most ``SMALL_SIDE``) for colour statistics. Box reduction keeps flat regions exactly flat, which
-is what separates rendered graphics (screens, plots) from camera and scanner images.
+is what separates rendered graphics (screens, plots) from camera and scanner images; near-flat
+measures (within a few levels) stand in where JPEG has disturbed exact flatness. Text is judged
+near its rendered size, on a grid of tiles over the whole picture.
 """
 
 from __future__ import annotations
