@@ -184,12 +184,16 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     subject = max(_ramp(f.centre_contrast, 0.05, 0.2), _ramp(f.symmetry, 0.4, 0.7))
     # black, or the dark grey that ultrasound machines and viewers put around the image
     frame = max(_ramp(f.dark_border, 0.2, 0.6), _ramp(f.dim_border, 0.4, 0.8))
-    surround = frame * (0.5 + 0.5 * subject)
+    # a straight-edged rectangle on black is a picture in a frame or letterbox; bodies, skulls
+    # and scan fields meet their surround along curves and fans
+    unboxed = 0.0 if f.h_lines >= 2 and f.v_lines >= 2 else 1.0
+    surround = frame * (0.5 + 0.5 * subject) * unboxed
     e.add(1.8, grey, f"greyscale ({f.lit_gray_frac:.0%} of lit pixels without colour)")
     e.add(1.2, grey * smooth, "continuous grey tones like radiology")
     e.add(3.0, grey * surround, "subject on a black surround")
-    e.add(1.0, grey * _ramp(f.dark_frac, 0.1, 0.3), "wide black background")
-    e.add(1.0, grey * _ramp(f.centre_contrast, 0.1, 0.35), "bright centre, dark edges")
+    e.add(-1.0, frame * (1.0 - unboxed), "a straight-edged picture in a black frame")
+    e.add(1.0, grey * _ramp(f.dark_frac, 0.1, 0.3) * unboxed, "wide black background")
+    e.add(1.0, grey * _ramp(f.centre_contrast, 0.1, 0.35) * unboxed, "bright centre, dark edges")
     e.add(2.5, grey * _ramp(f.symmetry, 0.5, 0.8), "left-right symmetric anatomy")
     # dense texture over the whole frame, not inside a subject on black
     on_black = max(frame, _ramp(f.dark_frac, 0.1, 0.25))

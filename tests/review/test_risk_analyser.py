@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from review.risk import (
     ANALYSER_VERSION,
@@ -152,6 +152,16 @@ def test_greyscale_photos_are_not_medical_without_a_scanner_cue():
     for arr in (data.camera(), data.moon(), data.coins()):
         report = analyse(Image.fromarray(arr))
         assert report.scores["medical"] < 0.5, report.reasons
+
+
+def test_a_greyscale_photo_in_a_black_frame_is_not_a_scan():
+    from skimage import data
+
+    for pad in (20, 60):
+        framed = ImageOps.expand(Image.fromarray(data.coins()), border=pad, fill=0)
+        report = analyse(framed)
+        assert report.scores["medical"] < 0.5, report.reasons
+    assert "frame" in analyse(framed).reasons["medical"]
 
 
 def test_smooth_grey_alone_stays_below_the_line_but_a_caption_lifts_it():
