@@ -22,7 +22,7 @@ from PIL import Image
 
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-1.1"
+ANALYSER_VERSION = "risk-1.2"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 
