@@ -5,3 +5,17 @@ def test_tests_run_on_postgres_and_redis():
     assert "postgresql" in settings.DATABASES["default"]["ENGINE"]
     assert settings.CELERY_BROKER_URL.startswith("redis://")
     assert settings.DEBUG is False
+
+
+def test_every_periodic_task_is_a_registered_task_routed_to_a_served_queue():
+    from captiondesk.celery import app
+
+    app.loader.import_default_modules()
+    queues = {"default", "api", "gpu"}
+    assert settings.CELERY_BEAT_SCHEDULE, "the sweeps must run periodically"
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks, entry["task"]
+        route = app.amqp.router.route({}, entry["task"])
+        assert route["queue"].name in queues
+    names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"routing.tasks.caption_sweep", "review.tasks.leases_expire"} <= names
