@@ -5,7 +5,9 @@ for particular files: rendered graphics are made of flat regions that meet at ab
 survive JPEG and downscaling better than exact flatness) while camera and scanner images vary
 continuously; the ink of a screen is mostly lines of text, the ink of a plot mostly marks, with
 axes that have tick labels outside their corner; radiology is grey and continuous, and sits on a
-black or dark-grey surround or is left-right symmetric; microscopy is stained pink and purple.
+black or dark-grey surround or is left-right symmetric; microscopy is stained pink and purple,
+or its colours are a mix of two dyes on bright slide glass (optical densities on one plane,
+fanning out between two dye directions) with cells textured everywhere off the glass.
 Greyness alone is not enough for medical. The weights were set by reasoning about those
 properties and checked on the development set and on half-size JPEG copies of it (see
 ``benchmarks/risk_eval.py``).
@@ -22,7 +24,7 @@ from PIL import Image
 
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-1.2"
+ANALYSER_VERSION = "risk-1.3"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 
@@ -201,11 +203,17 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     e.add(-2.0, grey * texture, "dense texture like a photo")
     stain = _ramp(f.stain_frac, 0.25, 0.5) * smooth
     e.add(6.0, stain, "pink/purple stained tissue")
+    # two dyes on bright glass (H&E, IHC brown and blue): colours on one optical-density plane
+    dyes = (1.0 - _ramp(f.stain_residual, 0.0007, 0.0015)) * _ramp(f.glass_frac, 0.05, 0.12)
+    dyes *= _ramp(f.dye_angle, 20.0, 28.0)  # two dyes, not one coloured material on white
+    dyes *= _ramp(f.busy_share, 0.85, 0.95)  # cells everywhere off the glass; no sky, no walls
+    dyes *= 1.0 - _ramp(f.lit_gray_frac, 0.5, 0.8)  # grey is trivially on any plane
+    e.add(7.0, dyes, "colours of two stains on bright slide glass")
     warm_disc = _ramp(f.warm_frac, 0.3, 0.6) * _ramp(f.dark_border, 0.4, 0.7)
     warm_disc *= _ramp(f.centre_contrast, 0.15, 0.3)
     e.add(6.0, warm_disc, "red-orange disc on black (fundus, endoscopy)")
     colourful = 1.0 - _ramp(f.lit_gray_frac, 0.3, 0.6)
-    e.add(-2.5, max(0.0, colourful - stain - warm_disc), "natural colours")
+    e.add(-2.5, max(0.0, colourful - stain - dyes - warm_disc), "natural colours")
     # text on a continuous-tone image on black is a scanner's overlay (ultrasound, MR labels);
     # text among hard-edged flat regions is a screen
     overlay = grey * _ramp(f.dark_border, 0.3, 0.6) * (1.0 - _ramp(f.hard_step_share, 0.1, 0.3))

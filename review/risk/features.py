@@ -67,6 +67,10 @@ class Features:
     text_tile_count: int  # how many tiles were judged (few on a small image: shares are coarse)
     lit_gray_frac: float  # pixels without colour among the non-dark ones (the subject itself)
     dim_border: float  # share of the outer frame darker than 60 (dark grey viewer surrounds)
+    stain_residual: float  # colour outside the best two-dye plane in optical density (0..1)
+    dye_angle: float  # degrees between the two extreme colour directions on that plane
+    glass_frac: float  # bright colourless pixels: empty slide glass in transmitted light
+    busy_share: float  # blocks off the glass that are textured throughout (cells, not sky)
 
     def as_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -205,6 +209,9 @@ def measure(image: Image.Image) -> Features | None:
     # pink, magenta and purple: eosin and haematoxylin, rare as the bulk of a photo
     stain = coloured & (g + 15 < r) & (g + 15 < b) & (luma_s > 40)
     warm = coloured & (r > g + 40) & (r > b + 40)
+    glass = (s.min(axis=2) >= 200) & (chroma < 30)
+    stain_residual, dye_angle = _two_dyes(s, chroma)
+    busy_share = _busy_share(luma_s, glass)
 
     # ---- structure, on the detail copy
     d = np.asarray(detail, dtype=np.int32)
@@ -332,7 +339,63 @@ def measure(image: Image.Image) -> Features | None:
         text_tile_count=text_tile_count,
         lit_gray_frac=lit_gray_frac,
         dim_border=dim_border,
+        stain_residual=stain_residual,
+        dye_angle=dye_angle,
+        glass_frac=float(np.count_nonzero(glass)) / n_small,
+        busy_share=busy_share,
     )
+
+
+def _two_dyes(s: np.ndarray, chroma: np.ndarray) -> tuple[float, float]:
+    """How well the colours read as two dyes on white glass: plane residual and dye angle.
+
+    A stained slide seen in transmitted light obeys Beer-Lambert: each pixel's optical density
+    (-log of transmitted light, per channel) is a non-negative mix of the densities of the dyes
+    (haematoxylin and eosin, or haematoxylin and DAB brown), so every tissue pixel lies on one
+    plane through the origin, where the white glass is; within that plane the pixels fan out
+    between the two dye directions (Macenko's method). Scene colours from many materials and
+    lights leave the plane; one coloured material on white (coins on paper, a cat on a sofa)
+    stays on it but does not fan out. Returns the share of density energy off the best plane
+    (``1.0`` when too little of the picture is visibly coloured), the angle in degrees between
+    the extreme directions in the plane (2nd and 98th percentiles).
+    """
+    od = -np.log((s.reshape(-1, 3).astype(np.float32) + 1.0) / 256.0)
+    total = od.sum(axis=1)
+    # visibly coloured, neither glass nor black: a tinted grey picture has too few such pixels
+    tissue = od[(total > 0.3) & (total < 4.5) & (chroma.ravel() >= 20)]
+    if len(tissue) < max(50, 0.3 * len(od)):
+        return 1.0, 0.0
+    eig, vec = np.linalg.eigh(tissue.T @ tissue)  # ascending; plane through the origin
+    if eig.sum() <= 0:
+        return 1.0, 0.0
+    main = tissue @ vec[:, 2]
+    side = tissue @ vec[:, 1]
+    angle = np.degrees(np.arctan2(side, main * np.sign(main.sum())))
+    lo, hi = np.percentile(angle, (2, 98))
+    return float(eig[0] / eig.sum()), float(hi - lo)
+
+
+BLOCK = 8  # pixels of the small copy: a few cells of a slide at typical magnification
+
+
+def _busy_share(luma: np.ndarray, glass: np.ndarray) -> float:
+    """Share of the blocks off the glass whose brightness varies (std >= 10 levels).
+
+    Tissue is cells everywhere, so every block of it has texture; a scene has smooth stretches
+    (sky, walls, water, out-of-focus background) beside its textured parts.
+    """
+    h, w = (luma.shape[0] // BLOCK) * BLOCK, (luma.shape[1] // BLOCK) * BLOCK
+    if not h or not w:
+        return 0.0
+
+    def blocks(a: np.ndarray) -> np.ndarray:
+        return a[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).swapaxes(1, 2)
+
+    off_glass = blocks(glass).mean(axis=(2, 3)) < 0.5
+    if not off_glass.any():
+        return 0.0
+    busy = blocks(luma.astype(np.float32)).std(axis=(2, 3)) >= 10
+    return float(np.count_nonzero(busy & off_glass)) / int(np.count_nonzero(off_glass))
 
 
 def _axes(luma: np.ndarray, h: tuple[np.ndarray, ...], v: tuple[np.ndarray, ...]) -> bool:

@@ -92,6 +92,53 @@ def test_pink_and_purple_tissue_texture_reads_as_stained_histology():
     assert "stained" in report.reasons["medical"]
 
 
+def _od(rgb: np.ndarray) -> np.ndarray:
+    return -np.log((rgb.astype(np.float64) + 1.0) / 256.0)
+
+
+def _from_od(od: np.ndarray) -> Image.Image:
+    return Image.fromarray((256.0 * np.exp(-od) - 1.0).clip(0, 255).astype(np.uint8))
+
+
+def test_brown_and_blue_ihc_on_slide_glass_reads_as_two_stains():
+    from skimage import data
+
+    ihc = data.immunohistochemistry()
+    report = analyse(Image.fromarray(ihc))
+    assert report.scores["medical"] >= 0.8, report.reasons
+    assert "two stains" in report.reasons["medical"]
+    # the same slide after a half-size JPEG trip
+    small = Image.fromarray(ihc).resize((256, 256))
+    assert analyse(risk_samples.jpeg(small, quality=70)).scores["medical"] >= 0.5
+
+
+def test_one_coloured_material_on_white_is_not_two_stains():
+    from skimage import data
+
+    # the IHC slide re-dyed with its main colour only: same texture and glass, one hue
+    od = _od(data.immunohistochemistry())
+    flat = od.reshape(-1, 3)
+    _, vec = np.linalg.eigh(flat.T @ flat)
+    main = np.abs(vec[:, 2])
+    one_dye = _from_od((od @ main)[..., None] * main)
+    report = analyse(one_dye)
+    assert report.features == {}
+    assert "two stains" not in report.reasons["medical"]
+    assert report.scores["medical"] < 0.5
+
+
+def test_two_colours_with_smooth_sky_are_not_two_stains():
+    from skimage import data
+
+    # brown and blue texture under a smooth blue sky: a scene, not cells everywhere
+    ihc = data.immunohistochemistry().copy()
+    rows = np.linspace(0, 1, 200)[:, None, None]
+    ihc[:200] = (np.array([110, 160, 225]) + rows * np.array([60, 50, 20])).astype(np.uint8)
+    report = analyse(Image.fromarray(ihc))
+    assert "two stains" not in report.reasons["medical"]
+    assert report.scores["medical"] < 0.5
+
+
 def test_a_chart_saved_as_jpeg_is_still_a_chart():
     # JPEG removes exact flatness; near-flat regions meeting at hard steps survive it
     for kind in ("bar", "line"):
