@@ -346,6 +346,9 @@ def measure(image: Image.Image) -> Features | None:
     )
 
 
+_OD = -np.log((np.arange(256, dtype=np.float32) + 1.0) / 256.0)  # optical density per level
+
+
 def _two_dyes(s: np.ndarray, chroma: np.ndarray) -> tuple[float, float]:
     """How well the colours read as two dyes on white glass: plane residual and dye angle.
 
@@ -359,7 +362,7 @@ def _two_dyes(s: np.ndarray, chroma: np.ndarray) -> tuple[float, float]:
     (``1.0`` when too little of the picture is visibly coloured), the angle in degrees between
     the extreme directions in the plane (2nd and 98th percentiles).
     """
-    od = -np.log((s.reshape(-1, 3).astype(np.float32) + 1.0) / 256.0)
+    od = _OD[s.reshape(-1, 3)]
     total = od.sum(axis=1)
     # visibly coloured, neither glass nor black: a tinted grey picture has too few such pixels
     tissue = od[(total > 0.3) & (total < 4.5) & (chroma.ravel() >= 20)]
