@@ -36,7 +36,8 @@ typecheck: $(VENV)/.installed-$(TEST_EXTRAS)
 	DEBUG=1 $(PY) -m mypy routing/providers routing/policy.py
 
 bench-quick: $(VENV)/.installed-$(TEST_EXTRAS)
-	for b in benchmarks/*.py; do DEBUG=1 $(PY) $$b --quick || exit 1; done
+	export DATABASE_URL="$${DATABASE_URL:-$$DATABASE_URL_TEST}" REDIS_URL="$${REDIS_URL:-$$REDIS_URL_TEST}"; \
+	for b in benchmarks/[a-z]*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) var/broker

@@ -18,11 +18,29 @@ def django_setup(*, migrate: bool = True) -> None:
     os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key")
     import django
 
+    _database_ensure(os.environ.get("DATABASE_URL", ""))
     django.setup()
     if migrate:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+
+
+def _database_ensure(url: str) -> None:
+    """Create the PostgreSQL database in DATABASE_URL when it does not exist yet."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        return
+    import psycopg
+    from psycopg import sql
+
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def machine() -> str:
