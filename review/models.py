@@ -18,6 +18,10 @@ class RiskFlag(models.Model):
     score = models.FloatField()
     flagged = models.BooleanField(default=False)
     reason = models.CharField(max_length=500, blank=True)
+    # What the pixels alone said (before caption evidence): a new caption is combined with
+    # these instead of analysing the file again. Null on rows written before they were kept.
+    image_score = models.FloatField(null=True, blank=True)
+    image_reason = models.CharField(max_length=500, blank=True)
     analyser_version = models.CharField(max_length=40)
     updated_at = models.DateTimeField(auto_now=True)
 

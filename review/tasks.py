@@ -41,15 +41,16 @@ def review_policy_apply(project_id: int) -> int:
     soft_time_limit=60,
     time_limit=90,
 )
-def risk_flags_compute(image_id: int) -> int:
-    """After import and again after captioning; safe to run twice (rows are overwritten)."""
+def risk_flags_compute(image_id: int, reanalyse: bool = True) -> int:
+    """After import and again after captioning (``reanalyse=False``: only the new caption
+    evidence is added to the stored image scores); safe to run twice (rows are overwritten)."""
     from labeling.models import Image
     from review.services import risk
 
     image = Image.objects.filter(pk=image_id).select_related("project").first()
     if image is None:
         return 0
-    return sum(f.flagged for f in risk.risk_flags_compute(image=image))
+    return sum(f.flagged for f in risk.risk_flags_compute(image=image, reanalyse=reanalyse))
 
 
 @shared_task(name="review.tasks.risk_flags_refresh_stale")

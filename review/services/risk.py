@@ -12,6 +12,7 @@ from PIL import Image as PILImage
 from labeling.models import Image, Project
 from review.models import ReviewPolicy, RiskCategory, RiskCorrection, RiskFlag
 from review.risk import ANALYSER_VERSION, CATEGORIES, DEFAULT_THRESHOLD, analyse_file, combine
+from review.risk.analyser import RiskReport
 from review.services.items import review_items_refresh
 
 MAX_CAPTIONS = 20  # the latest captions are enough to know what the models think
@@ -61,30 +62,54 @@ def _caption_texts(image: Image) -> list[str]:
     return list(texts)
 
 
-def risk_flags_compute(
-    *, image: Image, thresholds: dict[str, float] | None = None
-) -> list[RiskFlag]:
-    """Analyse the stored file with the captions it has so far; write one flag per category.
+def _stored_report(image: Image) -> RiskReport | None:
+    """The current analyser's image-only scores of ``image``, when all categories have them."""
+    rows = RiskFlag.objects.filter(
+        image=image, analyser_version=ANALYSER_VERSION, image_score__isnull=False
+    ).values_list("category", "image_score", "image_reason")
+    scores = {category: score for category, score, _ in rows}
+    if set(scores) != set(CATEGORIES):
+        return None
+    return RiskReport(scores=scores, reasons={category: why for category, _, why in rows})
 
-    Safe to run twice (one row per image and category, overwritten). Open review items of the
-    image get their risk, required reviews and priority re-applied.
+
+def risk_flags_compute(
+    *, image: Image, thresholds: dict[str, float] | None = None, reanalyse: bool = True
+) -> list[RiskFlag]:
+    """Combine the image's analysis with the captions it has so far; write one flag per category.
+
+    ``reanalyse=False`` (a new caption arrived) reuses the image-only scores the current
+    analyser stored, so only the cheap caption evidence is recomputed; the file is analysed
+    when there are none. Safe to run twice (one row per image and category, overwritten).
+    Open review items of the image get their risk, required reviews and priority re-applied.
     """
     thresholds = thresholds or risk_thresholds_for(project=image.project)
     captions = _caption_texts(image)
+    report = None if reanalyse else _stored_report(image)
     try:
-        with image.file.open("rb") as fh:
-            report = analyse_file(fh)
+        if report is None:
+            with image.file.open("rb") as fh:
+                report = analyse_file(fh)
     except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as exc:
         # A file that cannot be read gets unflagged rows with the reason, so it is not retried
         # forever; an admin can still flag it by hand.
         reason = f"{UNREADABLE}: {exc.__class__.__name__}"
-        values = {c: (0.0, False, reason) for c in CATEGORIES}
+        values = {c: (0.0, False, reason, None, "") for c in CATEGORIES}
     else:
         result = combine(report, captions, thresholds)
-        values = {c: (result.scores[c], c in result.flags, result.reasons[c]) for c in CATEGORIES}
+        values = {
+            c: (
+                result.scores[c],
+                c in result.flags,
+                result.reasons[c],
+                report.scores[c],
+                report.reasons[c],
+            )
+            for c in CATEGORIES
+        }
     flags = []
     with transaction.atomic():
-        for category, (score, flagged, reason) in values.items():
+        for category, (score, flagged, reason, image_score, image_reason) in values.items():
             flag, _ = RiskFlag.objects.update_or_create(
                 image=image,
                 category=category,
@@ -92,6 +117,8 @@ def risk_flags_compute(
                     "score": score,
                     "flagged": flagged,
                     "reason": reason[:500],
+                    "image_score": image_score,
+                    "image_reason": image_reason[:500],
                     "analyser_version": ANALYSER_VERSION,
                 },
             )

@@ -479,10 +479,13 @@ class Execution:
                     status=Image.Status.CAPTIONED
                 )
                 # The new text is evidence for the risk flags (a caption saying "x-ray" tips a
-                # borderline image): one message per caption, analysed off this hot path.
+                # borderline image): one message per caption, combined off this hot path with
+                # the image scores already stored (the file is not analysed again).
                 from review import tasks as review_tasks
 
-                review_tasks.risk_flags_compute.delay_on_commit(image_id=self.caption.image_id)
+                review_tasks.risk_flags_compute.delay_on_commit(
+                    image_id=self.caption.image_id, reanalyse=False
+                )
         elif self.outcome == "failed":
             mine.update(
                 status=Caption.Status.FAILED,

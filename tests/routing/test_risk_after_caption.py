@@ -35,20 +35,34 @@ def test_a_succeeded_caption_enqueues_one_recompute_that_reads_its_text(
     ReviewPolicy.objects.create(project=project, risk_thresholds={"medical": 0.95})
     image = ct_image(project)
     review_tasks.risk_flags_compute(image.pk)
-    assert not RiskFlag.objects.get(image=image, category="medical").flagged
+    before = RiskFlag.objects.get(image=image, category="medical")
+    assert not before.flagged and before.image_score == before.score
 
     fake_edenai.script([Reply.success("A CT scan of the chest showing both lungs.")])
     caption = chain_caption(image, make_chain(project, [edenai_route(fake_edenai)]))
     assert caption_execute(caption_id=caption.pk) == "succeeded"
 
-    assert broker.messages("default") == [(RECOMPUTE, {"image_id": image.pk})]
+    message = {"image_id": image.pk, "reanalyse": False}
+    assert broker.messages("default") == [(RECOMPUTE, message)]
     assert broker.messages("api") == []  # the flags never ride on the model-call queue
 
-    # What the worker on "default" does with that message:
-    assert review_tasks.risk_flags_compute(image.pk) == 1
+    # What the worker on "default" does with that message: the stored image scores meet the
+    # caption's words, and the file is not analysed again (it is not even there any more).
+    image.file.delete(save=False)
+    assert review_tasks.risk_flags_compute(**message) == 1
     medical = RiskFlag.objects.get(image=image, category="medical")
     assert medical.flagged and medical.score >= 0.95
+    assert medical.image_score == before.image_score and medical.image_reason == before.reason
     assert "caption says" in medical.reason and "CT scan of the chest" in medical.reason
+
+
+def test_without_stored_image_scores_the_file_is_analysed(project):
+    image = ct_image(project)
+    review_tasks.risk_flags_compute(image.pk)
+    RiskFlag.objects.filter(image=image).update(image_score=None)  # rows from before they were kept
+    review_tasks.risk_flags_compute(image.pk, reanalyse=False)
+    medical = RiskFlag.objects.get(image=image, category="medical")
+    assert medical.image_score is not None and medical.image_score == medical.score
 
 
 def test_a_failed_caption_enqueues_nothing(project, fake_edenai, broker):
