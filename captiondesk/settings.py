@@ -84,7 +84,10 @@ TEMPLATES = [
 
 # SQLite is the explicit first-run default; set DATABASE_URL for PostgreSQL.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Persistent connections (per thread), checked before reuse: a worker thread captioning a large
+# run would otherwise open a PostgreSQL connection (a server process) for every task.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server and the worker write to the same file without "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})
@@ -165,6 +168,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=1700)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fix-up closes every database connection before and after every task unless
+# this is set; captiondesk/celery.py tidies them the way Django does between requests instead
+# (CONN_MAX_AGE, health checks), so a worker keeps its connections.
+CELERY_DB_REUSE_MAX = 2**31
 CELERY_TASK_ROUTES = {
     "routing.tasks.caption_*_gpu": {"queue": "gpu"},
     "routing.tasks.*": {"queue": "api"},

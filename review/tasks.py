@@ -53,6 +53,24 @@ def risk_flags_compute(image_id: int, reanalyse: bool = True) -> int:
     return sum(f.flagged for f in risk.risk_flags_compute(image=image, reanalyse=reanalyse))
 
 
+@shared_task(
+    name="review.tasks.risk_flags_compute_many",
+    acks_late=True,
+    task_reject_on_worker_lost=True,
+    soft_time_limit=300,
+    time_limit=330,
+)
+def risk_flags_compute_many(image_ids: list[int], reanalyse: bool = True) -> int:
+    """The images captioned by one batch of captions; safe to run twice."""
+    from labeling.models import Image
+    from review.services import risk
+
+    flagged = 0
+    for image in Image.objects.filter(pk__in=image_ids).select_related("project"):
+        flagged += sum(f.flagged for f in risk.risk_flags_compute(image=image, reanalyse=reanalyse))
+    return flagged
+
+
 @shared_task(name="review.tasks.risk_flags_refresh_stale")
 def risk_flags_refresh_stale(limit: int = 500) -> int:
     """Periodic: recompute flags written by an older analyser version (or never written)."""

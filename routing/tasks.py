@@ -41,10 +41,11 @@ def caption_image(*, caption_id: int) -> str:
 )
 def caption_images(*, caption_ids: list[int]) -> dict[int, str]:
     """A few captions of a large run, one after the other (fewer broker round trips)."""
-    return {
-        caption_id: execute.caption_execute(caption_id=caption_id, where="api")
-        for caption_id in caption_ids
-    }
+    with execute.risk_recompute_batched():
+        return {
+            caption_id: execute.caption_execute(caption_id=caption_id, where="api")
+            for caption_id in caption_ids
+        }
 
 
 @shared_task(name="routing.tasks.caption_image_gpu", **CAPTION_TASK_OPTIONS)
@@ -55,7 +56,8 @@ def caption_image_gpu(*, caption_id: int) -> str:
 @shared_task(name="routing.tasks.caption_batch_gpu", **CAPTION_TASK_OPTIONS)
 def caption_batch_gpu(*, caption_ids: list[int]) -> dict[int, str]:
     """Several captions whose first route is a local model: one batched ``generate()``."""
-    return dict(execute.caption_execute_batch(caption_ids=caption_ids, where="gpu"))
+    with execute.risk_recompute_batched():
+        return dict(execute.caption_execute_batch(caption_ids=caption_ids, where="gpu"))
 
 
 @shared_task(name="routing.tasks.caption_sweep", ignore_result=True, time_limit=300)

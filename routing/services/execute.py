@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -479,13 +480,10 @@ class Execution:
                     status=Image.Status.CAPTIONED
                 )
                 # The new text is evidence for the risk flags (a caption saying "x-ray" tips a
-                # borderline image): one message per caption, combined off this hot path with
-                # the image scores already stored (the file is not analysed again).
-                from review import tasks as review_tasks
-
-                review_tasks.risk_flags_compute.delay_on_commit(
-                    image_id=self.caption.image_id, reanalyse=False
-                )
+                # borderline image): combined off this hot path with the image scores already
+                # stored (the file is not analysed again).
+                image_id = self.caption.image_id
+                transaction.on_commit(lambda: risk_recompute_request(image_id=image_id))
         elif self.outcome == "failed":
             mine.update(
                 status=Caption.Status.FAILED,
@@ -818,3 +816,36 @@ def _complete_batch(items: list[tuple[Execution, Prepared]]) -> None:
     for (execution, prepared), result in zip(items, results, strict=True):
         execution.complete(prepared, result)
         execution.flush_settlements()
+
+
+# --- risk flags after captioning ------------------------------------------------------------
+
+_risk_pending: ContextVar[list[int] | None] = ContextVar("risk_pending", default=None)
+
+
+def risk_recompute_request(*, image_id: int) -> None:
+    """Ask for the image's risk flags with its new caption: one message now, or one for the
+    whole batch when inside ``risk_recompute_batched()`` (a message costs a worker about as
+    much CPU as the rest of a caption's bookkeeping)."""
+    pending = _risk_pending.get()
+    if pending is not None:
+        pending.append(image_id)
+        return
+    from review import tasks as review_tasks
+
+    review_tasks.risk_flags_compute.delay(image_id=image_id, reanalyse=False)
+
+
+@contextlib.contextmanager
+def risk_recompute_batched() -> Iterator[None]:
+    """Collect the recompute requests of several captions and send them as one message."""
+    token = _risk_pending.set([])
+    try:
+        yield
+    finally:
+        image_ids = sorted(set(_risk_pending.get() or []))
+        _risk_pending.reset(token)
+        if image_ids:
+            from review import tasks as review_tasks
+
+            review_tasks.risk_flags_compute_many.delay(image_ids=image_ids, reanalyse=False)

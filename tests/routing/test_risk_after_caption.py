@@ -71,3 +71,19 @@ def test_a_failed_caption_enqueues_nothing(project, fake_edenai, broker):
     caption = chain_caption(image, make_chain(project, [edenai_route(fake_edenai)]))
     assert caption_execute(caption_id=caption.pk) == "failed"
     assert broker.messages("default") == []
+
+
+def test_a_batch_of_captions_asks_once_for_all_its_images(project, fake_edenai, broker):
+    from routing import tasks as routing_tasks
+
+    chain = make_chain(project, [edenai_route(fake_edenai)])
+    images = [ct_image(project) for _ in range(3)]
+    fake_edenai.script([Reply.success("An X-ray of a hand.")] * 3)
+    captions = [chain_caption(image, chain) for image in images]
+
+    routing_tasks.caption_images(caption_ids=[c.pk for c in captions])
+
+    ids = sorted(image.pk for image in images)
+    many = "review.tasks.risk_flags_compute_many"
+    assert broker.messages("default") == [(many, {"image_ids": ids, "reanalyse": False})]
+    assert review_tasks.risk_flags_compute_many(image_ids=ids, reanalyse=False) == 3
