@@ -16,9 +16,12 @@ app.autodiscover_tasks()
 
 @task_prerun.connect
 @task_postrun.connect
-def _database_connections_tidy(**_kwargs: object) -> None:
+def _database_connections_tidy(task: object = None, **_kwargs: object) -> None:
     """What Django does around each request: drop this thread's connection if it is broken or
-    older than CONN_MAX_AGE, keep it otherwise (settings.CELERY_DB_REUSE_MAX explains why)."""
+    older than CONN_MAX_AGE, keep it otherwise (settings.CELERY_DB_REUSE_MAX explains why).
+    A task run eagerly (inside the caller's transaction) leaves the connection alone."""
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return
     from django.db import close_old_connections
 
     close_old_connections()
