@@ -56,6 +56,8 @@ class ReviewPolicyForm(forms.ModelForm):
             "risky_categories",
             "risky_first",
             "show_model_name",
+            "risk_ask_model",
+            "risk_ask_scope",
         ]
         widgets = {
             "approvals_required": forms.NumberInput(attrs={"min": 1, "max": MAX_REVIEWS}),
@@ -66,6 +68,8 @@ class ReviewPolicyForm(forms.ModelForm):
         self, *args: Any, default_thresholds: dict[str, float] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
+        # A form that leaves the scope out (an older script) keeps the stored one.
+        self.fields["risk_ask_scope"].required = False
         own = (self.instance.risk_thresholds or {}) if self.instance else {}
         for category, label in RiskCategory.choices:
             field = _threshold_field(label)

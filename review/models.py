@@ -72,6 +72,10 @@ def _default_risky_categories() -> list[str]:
 class ReviewPolicy(models.Model):
     """How strictly one project's captions are reviewed. Missing row = the defaults below."""
 
+    class AskScope(models.TextChoices):
+        BORDERLINE = "borderline", "Borderline images only"
+        ALL = "all", "Every image"
+
     project = models.OneToOneField(
         "labeling.Project", on_delete=models.CASCADE, related_name="review_policy"
     )
@@ -94,6 +98,18 @@ class ReviewPolicy(models.Model):
         default=dict,
         blank=True,
         help_text="Flag thresholds, category -> 0..1; a missing one uses the default.",
+    )
+    risk_ask_model = models.BooleanField(
+        default=False,
+        help_text="After import, ask the project's default chain whether the image is a chart, "
+        "a screenshot, a medical image or a photo; each asked image costs one model call there.",
+    )
+    risk_ask_scope = models.CharField(
+        max_length=12,
+        choices=AskScope.choices,
+        default=AskScope.BORDERLINE,
+        help_text="Borderline: only images whose image-only score in some category lies between "
+        "0.2 and that category's threshold, where the answer can change the decision.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from labeling.models import Image, Project
 from review import selectors
 from review.models import Lease, ReviewItem, ReviewPolicy, Verdict
+from review.risk.captions import RISK_QUESTION
 from review.services.effort import correction_effort
 from routing.models import Caption
 
@@ -55,9 +56,13 @@ def _new_items(captions: list[Caption]) -> list[ReviewItem]:
     return items
 
 
+def _is_risk_question(caption: Caption) -> bool:
+    return caption.task == "question" and caption.prompt == RISK_QUESTION
+
+
 def review_item_enqueue(*, caption: Caption) -> ReviewItem | None:
     """Queue one succeeded caption for review (idempotent). Call it when a caption succeeds."""
-    if caption.status != Caption.Status.SUCCEEDED:
+    if caption.status != Caption.Status.SUCCEEDED or _is_risk_question(caption):
         return None
     caption = Caption.objects.select_related("image__project").get(pk=caption.pk)
     ReviewItem.objects.bulk_create(_new_items([caption]), ignore_conflicts=True)
@@ -65,10 +70,16 @@ def review_item_enqueue(*, caption: Caption) -> ReviewItem | None:
 
 
 def review_items_sync(*, project: Project | None = None) -> int:
-    """Queue every succeeded caption that has no review item yet; returns how many were added."""
-    pending = Caption.objects.filter(
-        status=Caption.Status.SUCCEEDED, review_item__isnull=True
-    ).select_related("image__project")
+    """Queue every succeeded caption that has no review item yet; returns how many were added.
+
+    The risk flags' own question to the model ("is this a chart ...?") is evidence, not an
+    output to review; a project's real question captions are reviewed like any caption.
+    """
+    pending = (
+        Caption.objects.filter(status=Caption.Status.SUCCEEDED, review_item__isnull=True)
+        .exclude(task="question", prompt=RISK_QUESTION)
+        .select_related("image__project")
+    )
     if project is not None:
         pending = pending.filter(image__project=project)
     added = 0
@@ -254,11 +265,15 @@ def review_policy_save(
     risky_first: bool,
     show_model_name: bool,
     risk_thresholds: dict[str, float] | None = None,
+    risk_ask_model: bool | None = None,
+    risk_ask_scope: str | None = None,
 ) -> ReviewPolicy:
     """Save the project's policy; open items follow it in a background task.
 
     ``risk_thresholds`` (category -> 0..1, missing = default) replaces the project's own when
     given; when they changed, the project's flags are recomputed in chunks in the background.
+    ``risk_ask_model`` / ``risk_ask_scope`` (when given) say whether new images are also asked
+    about through the project's default chain; images already analysed are not asked.
     """
     from review import tasks  # tasks import this module
 
@@ -275,6 +290,10 @@ def review_policy_save(
         .first()
         or {}
     )
+    if risk_ask_model is not None:
+        defaults["risk_ask_model"] = risk_ask_model
+    if risk_ask_scope:
+        defaults["risk_ask_scope"] = risk_ask_scope
     if risk_thresholds is not None:
         defaults["risk_thresholds"] = {k: float(v) for k, v in sorted(risk_thresholds.items())}
     policy, _ = ReviewPolicy.objects.update_or_create(project=project, defaults=defaults)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -13,11 +13,13 @@ from labeling.models import Image, Project
 from review.models import ReviewPolicy, RiskCategory, RiskCorrection, RiskFlag
 from review.risk import ANALYSER_VERSION, CATEGORIES, DEFAULT_THRESHOLD, analyse_file, combine
 from review.risk.analyser import RiskReport
+from review.risk.captions import RISK_QUESTION
 from review.services.items import review_items_refresh
 
 MAX_CAPTIONS = 20  # the latest captions are enough to know what the models think
 THRESHOLD_CHUNK = 500  # images per task when a project's thresholds change
 UNREADABLE = "image could not be analysed"
+BORDERLINE_FLOOR = 0.2  # below this, a model's answer cannot lift an image to a flag
 
 
 def risk_thresholds_default() -> dict[str, float]:
@@ -62,6 +64,88 @@ def _caption_texts(image: Image) -> list[str]:
     return list(texts)
 
 
+def _model_answer(image: Image) -> str | None:
+    """The latest succeeded answer of a model to ``RISK_QUESTION`` about ``image``."""
+    from routing.models import Caption
+
+    return (
+        Caption.objects.filter(
+            image=image, status=Caption.Status.SUCCEEDED, task="question", prompt=RISK_QUESTION
+        )
+        .order_by("-id")
+        .values_list("text", flat=True)
+        .first()
+    )
+
+
+def _in_ask_scope(scope: str, report: RiskReport, thresholds: dict[str, float]) -> bool:
+    if scope == ReviewPolicy.AskScope.ALL:
+        return True
+    return any(
+        BORDERLINE_FLOOR <= report.scores.get(c, 0.0) < thresholds.get(c, DEFAULT_THRESHOLD)
+        for c in CATEGORIES
+    )
+
+
+def risk_question_ask(
+    *, image: Image, report: RiskReport, thresholds: dict[str, float]
+) -> int | None:
+    """Ask the project's default chain what kind of image this is, when the project opted in
+    (``ReviewPolicy.risk_ask_model``) and the image is in its scope; the id of the new question
+    caption, enqueued after commit, or None.
+
+    At most once per image: an image that has a pending, running or succeeded answer on any
+    chain is not asked again, and the caption's request key (unique while live) stops two
+    computations racing. A failed question may be asked again by a later full analysis. Without
+    a default chain nothing is asked. The answer is read by ``risk_flags_compute`` when the
+    caption's success asks for the recompute.
+    """
+    from routing.models import Caption, Chain
+    from routing.services.cache import request_key
+    from routing.services.runs import caption_enqueue
+
+    scope = (
+        ReviewPolicy.objects.filter(project_id=image.project_id, risk_ask_model=True)
+        .values_list("risk_ask_scope", flat=True)
+        .first()
+    )
+    if scope is None or not _in_ask_scope(scope, report, thresholds):
+        return None
+    chain = Chain.objects.filter(project_id=image.project_id, is_default=True).first()
+    if chain is None:
+        return None
+    live = (Caption.Status.PENDING, Caption.Status.RUNNING, Caption.Status.SUCCEEDED)
+    asked = Caption.objects.filter(
+        image=image, task="question", prompt=RISK_QUESTION, status__in=live
+    )
+    if asked.exists():
+        return None
+    key = request_key(
+        image_id=image.pk,
+        chain_id=chain.pk,
+        route_id=None,
+        task="question",
+        prompt=RISK_QUESTION,
+        params={},
+    )
+    try:
+        with transaction.atomic():
+            caption = Caption.objects.create(
+                image=image,
+                chain=chain,
+                origin=Caption.Origin.MODEL,
+                task="question",
+                prompt=RISK_QUESTION,
+                params={},
+                request_key=key,
+                status=Caption.Status.PENDING,
+            )
+    except IntegrityError:
+        return None  # another computation asked it first
+    transaction.on_commit(lambda: caption_enqueue(caption_ids=[caption.pk]))
+    return caption.pk
+
+
 def _stored_report(image: Image) -> RiskReport | None:
     """The current analyser's image-only scores of ``image``, when all categories have them."""
     rows = RiskFlag.objects.filter(
@@ -85,6 +169,7 @@ def risk_flags_compute(
     """
     thresholds = thresholds or risk_thresholds_for(project=image.project)
     captions = _caption_texts(image)
+    answer = _model_answer(image)
     report = None if reanalyse else _stored_report(image)
     try:
         if report is None:
@@ -96,7 +181,7 @@ def risk_flags_compute(
         reason = f"{UNREADABLE}: {exc.__class__.__name__}"
         values = {c: (0.0, False, reason, None, "") for c in CATEGORIES}
     else:
-        result = combine(report, captions, thresholds)
+        result = combine(report, captions, thresholds, answer=answer)
         values = {
             c: (
                 result.scores[c],
@@ -124,6 +209,8 @@ def risk_flags_compute(
             )
             flags.append(flag)
         review_items_refresh(image_ids=[image.pk])
+    if reanalyse and answer is None and report is not None:
+        risk_question_ask(image=image, report=report, thresholds=thresholds)
     return flags
 
 
