@@ -100,6 +100,21 @@
     viewer.addEventListener("dblclick", reset);
   }
 
+  // The thumbnail is on screen; fetch the full-size copy and swap it in when it is ready. The
+  // transform (zoom and pan) is on the element, so the swap keeps the view.
+  function loadFullSize() {
+    const img = document.getElementById("review-image");
+    if (!img || !img.dataset.full || img.dataset.fullRequested) return;
+    img.dataset.fullRequested = "1";
+    const full = new Image();
+    full.onload = () => {
+      if (document.getElementById("review-image") !== img) return;  // the item moved on
+      img.src = full.src;
+      img.dataset.fullLoaded = "1";
+    };
+    full.src = img.dataset.full;
+  }
+
   // --- a new item arrived (first load or htmx swap) ---------------------------------------------
   function arrived() {
     const current = item();
@@ -107,6 +122,7 @@
     shownAt = performance.now();
     reset();
     setUpViewer();
+    loadFullSize();
     const undoBar = $(".undo-bar");
     if (undoBar) {
       const seconds = Number(undoBar.dataset.undoSeconds || "0");

@@ -83,6 +83,9 @@ def test_an_annotator_reviews_five_items_by_keyboard(
         lease = _wait_for_new_item(page, None)
         assert CAPTIONS[0] in page.inner_text("#caption-text")
         page.wait_for_function("document.getElementById('review-image').naturalWidth > 0")
+        # The full-size copy replaces the thumbnail once it has loaded.
+        page.wait_for_function("document.getElementById('review-image').dataset.fullLoaded === '1'")
+        assert "/display/" in page.get_attribute("#review-image", "src")
         page.screenshot(path=str(ARTIFACTS / "1-item.png"))
 
         page.keyboard.press("?")

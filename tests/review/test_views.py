@@ -123,7 +123,10 @@ def test_the_screen_works_without_javascript(client_for, project, annotator, mak
     assert "&lt;script&gt;alert(1)&lt;/script&gt; a cat" in page
     assert "<script>alert(1)" not in page
     assert "Model hidden for this project" in page
-    assert reverse("labeling:image-display", kwargs={"pk": first.image_id}) in page
+    # The thumbnail paints first; the full-size copy is named for the script to swap in.
+    thumb = reverse("labeling:image-thumb", kwargs={"pk": first.image_id, "size": "large"})
+    assert f'src="{thumb}"' in page
+    assert f'data-full="{reverse("labeling:image-display", kwargs={"pk": first.image_id})}"' in page
     lease = Lease.objects.get(reviewer=annotator)
 
     response = verdict_post(client, lease, "edit", text="A cat on a sofa.", time_spent_ms="1500")
