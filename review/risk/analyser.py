@@ -24,7 +24,7 @@ from PIL import Image
 
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-1.3"
+ANALYSER_VERSION = "risk-1.4"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 

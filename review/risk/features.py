@@ -25,6 +25,7 @@ EDGE_STEP = 40  # luma jump that counts as a strong edge (0..255)
 LINE_STEP = 24  # luma jump across a straight line or border
 FLAT_TOL = 1  # luma difference that still counts as "the same" along a line
 LINE_TOL = 4  # the same along a long border, where JPEG ringing is expected
+AXIS_TOL = 8  # along a plot axis, where downscaling blurs it and JPEG rings beside it
 NEAR_TOL = 4  # luma difference that still counts as flat after JPEG compression
 
 
@@ -122,15 +123,15 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows, starts - rows * (w + 2), ends - starts
 
 
-def _line_mask(luma: np.ndarray) -> np.ndarray:
+def _line_mask(luma: np.ndarray, tol: int = LINE_TOL) -> np.ndarray:
     """Pixels on a horizontal border: a clear step down the column, nothing along the row.
 
     One side of the border is enough to be flat (a plot frame around a filled contour map has a
     flat page on one side only), within ``LINE_TOL`` so that JPEG ringing does not cut it up.
     """
     step = np.abs(luma[1:, :] - luma[:-1, :]) >= LINE_STEP
-    along_top = np.abs(luma[:-1, 1:] - luma[:-1, :-1]) <= LINE_TOL
-    along_bottom = np.abs(luma[1:, 1:] - luma[1:, :-1]) <= LINE_TOL
+    along_top = np.abs(luma[:-1, 1:] - luma[:-1, :-1]) <= tol
+    along_bottom = np.abs(luma[1:, 1:] - luma[1:, :-1]) <= tol
     return step[:, :-1] & (along_top | along_bottom)
 
 
@@ -253,11 +254,9 @@ def measure(image: Image.Image) -> Features | None:
     h_lines = len(np.unique(h_rows))
     v_lines = len(np.unique(v_cols))
     full_width_lines = len(np.unique(h_rows[h_len >= 0.9 * (w - 1)]))
-    # plot axes are crossed by ticks and grid lines: bridge short breaks before looking for them
-    axes = _axes(
-        luma,
-        _long_lines(_close_gaps(hmask, LINE_GAP), max(12, int(0.25 * w))),
-        _long_lines(_close_gaps(vmask, LINE_GAP), max(12, int(0.25 * h))),
+    # downscaling blurs an axis and JPEG rings along it: look again with a looser tolerance
+    axes = _find_axes(luma, hmask, vmask) or _find_axes(
+        luma, _line_mask(luma, AXIS_TOL), _line_mask(luma.T, AXIS_TOL)
     )
 
     # ---- medical-looking tone, on the small copy
@@ -399,6 +398,19 @@ def _busy_share(luma: np.ndarray, glass: np.ndarray) -> float:
         return 0.0
     busy = blocks(luma.astype(np.float32)).std(axis=(2, 3)) >= 10
     return float(np.count_nonzero(busy & off_glass)) / int(np.count_nonzero(off_glass))
+
+
+def _find_axes(luma: np.ndarray, hmask: np.ndarray, vmask: np.ndarray) -> bool:
+    """Plot axes among the long lines of two border masks (see ``_axes``).
+
+    Axes are crossed by ticks and grid lines: short breaks are bridged before looking for them.
+    """
+    h, w = luma.shape
+    return _axes(
+        luma,
+        _long_lines(_close_gaps(hmask, LINE_GAP), max(12, int(0.25 * w))),
+        _long_lines(_close_gaps(vmask, LINE_GAP), max(12, int(0.25 * h))),
+    )
 
 
 def _axes(luma: np.ndarray, h: tuple[np.ndarray, ...], v: tuple[np.ndarray, ...]) -> bool:

@@ -190,3 +190,9 @@ def ultrasound_like() -> Image.Image:
     for y in range(60, 561, 50):
         d.line([(w - 38, y), (w - 30, y)], fill=(200, 200, 200), width=1)
     return img
+
+
+def thumbnail(img: Image.Image) -> Image.Image:
+    """Half size (bilinear), then JPEG quality 70: how images re-posted on the web arrive."""
+    small = img.resize((max(8, img.width // 2), max(8, img.height // 2)), Image.BILINEAR)
+    return jpeg(small, quality=70)

@@ -159,6 +159,16 @@ def test_half_size_jpeg_thumbnails_keep_their_category():
     assert flagged(thumbnail(risk_samples.photo())) == []
 
 
+def test_a_blurred_axis_on_a_thumbnail_is_still_an_axis():
+    # halving blurs the one-pixel axis and JPEG rings along it; a looser tolerance finds it
+    report = analyse(risk_samples.thumbnail(pixels_only(risk_samples.chart_png("bar"))),
+                     with_features=True)  # fmt: skip
+    assert report.features["axes"]
+    assert combine(report).flags == ["chart"], report.reasons
+    # the crisp original keeps its axes too (the looser search only adds)
+    assert analyse(pixels_only(risk_samples.chart_png("bar")), with_features=True).features["axes"]
+
+
 def test_a_plot_on_black_is_a_chart_not_a_scan():
     report = analyse(pixels_only(risk_samples.dark_chart_png()), with_features=True)
     assert report.features["axes"]
