@@ -24,7 +24,7 @@ from PIL import Image
 
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-1.4"
+ANALYSER_VERSION = "risk-1.5"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 

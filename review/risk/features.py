@@ -26,6 +26,8 @@ LINE_STEP = 24  # luma jump across a straight line or border
 FLAT_TOL = 1  # luma difference that still counts as "the same" along a line
 LINE_TOL = 4  # the same along a long border, where JPEG ringing is expected
 AXIS_TOL = 8  # along a plot axis, where downscaling blurs it and JPEG rings beside it
+AXIS_STEP = 16  # across it: a light-grey spine halved to a two-pixel smear keeps about this much
+AXIS_PAGE = 0.5  # near-flat share of a picture flat enough to look for blurred axes on
 NEAR_TOL = 4  # luma difference that still counts as flat after JPEG compression
 
 
@@ -123,13 +125,13 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows, starts - rows * (w + 2), ends - starts
 
 
-def _line_mask(luma: np.ndarray, tol: int = LINE_TOL) -> np.ndarray:
+def _line_mask(luma: np.ndarray, tol: int = LINE_TOL, step_min: int = LINE_STEP) -> np.ndarray:
     """Pixels on a horizontal border: a clear step down the column, nothing along the row.
 
     One side of the border is enough to be flat (a plot frame around a filled contour map has a
-    flat page on one side only), within ``LINE_TOL`` so that JPEG ringing does not cut it up.
+    flat page on one side only), within ``tol`` so that JPEG ringing does not cut it up.
     """
-    step = np.abs(luma[1:, :] - luma[:-1, :]) >= LINE_STEP
+    step = np.abs(luma[1:, :] - luma[:-1, :]) >= step_min
     along_top = np.abs(luma[:-1, 1:] - luma[:-1, :-1]) <= tol
     along_bottom = np.abs(luma[1:, 1:] - luma[1:, :-1]) <= tol
     return step[:, :-1] & (along_top | along_bottom)
@@ -254,10 +256,12 @@ def measure(image: Image.Image) -> Features | None:
     h_lines = len(np.unique(h_rows))
     v_lines = len(np.unique(v_cols))
     full_width_lines = len(np.unique(h_rows[h_len >= 0.9 * (w - 1)]))
-    # downscaling blurs an axis and JPEG rings along it: look again with a looser tolerance
-    axes = _find_axes(luma, hmask, vmask) or _find_axes(
-        luma, _line_mask(luma, AXIS_TOL), _line_mask(luma.T, AXIS_TOL)
-    )
+    # downscaling blurs an axis and JPEG rings along it: look again with looser tolerances, but
+    # only on a mostly flat picture (a plot's page), where such lines are not chance texture
+    axes = _find_axes(luma, hmask, vmask)
+    if not axes and near_flat_frac >= AXIS_PAGE:
+        loose_h = _line_mask(luma, AXIS_TOL, AXIS_STEP)
+        axes = _find_axes(luma, loose_h, _line_mask(luma.T, AXIS_TOL, AXIS_STEP))
 
     # ---- medical-looking tone, on the small copy
     dark = luma_s < 20

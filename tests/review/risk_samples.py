@@ -13,14 +13,24 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 
-def chart_png(kind: str = "bar") -> Image.Image:
+def chart_png(kind: str = "bar", style: str = "default") -> Image.Image:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rng = np.random.default_rng(3)
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
+    buf = io.BytesIO()
+    with plt.style.context(style):
+        fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
+        _draw_chart(ax, kind, rng)
+        ax.set_title("Quarterly figures")
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def _draw_chart(ax, kind: str, rng: np.random.Generator) -> None:
     if kind == "bar":
         ax.bar(["north", "south", "east", "west", "centre"], [23, 17, 35, 29, 12])
         ax.set_ylabel("sales (k$)")
@@ -30,11 +40,6 @@ def chart_png(kind: str = "bar") -> Image.Image:
         ax.plot(x, np.cumsum(rng.normal(size=120)), label="series B")
         ax.legend()
         ax.grid(True)
-    ax.set_title("Quarterly figures")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
 
 
 def screenshot_png(size: tuple[int, int] = (1280, 800), dark: bool = False) -> Image.Image:
@@ -196,3 +201,10 @@ def thumbnail(img: Image.Image) -> Image.Image:
     """Half size (bilinear), then JPEG quality 70: how images re-posted on the web arrive."""
     small = img.resize((max(8, img.width // 2), max(8, img.height // 2)), Image.BILINEAR)
     return jpeg(small, quality=70)
+
+
+def gravel_crop() -> Image.Image:
+    """A crop of scikit-image's gravel: grey texture, no flat page anywhere."""
+    from skimage import data
+
+    return Image.fromarray(data.gravel()).crop((256, 0, 512, 256))

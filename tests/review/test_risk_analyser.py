@@ -169,6 +169,22 @@ def test_a_blurred_axis_on_a_thumbnail_is_still_an_axis():
     assert analyse(pixels_only(risk_samples.chart_png("bar")), with_features=True).features["axes"]
 
 
+def test_light_grey_axes_still_count_on_a_thumbnail():
+    # a light spine halved to a two-pixel smear keeps a step of only 16-24 levels
+    for kind, style in (("bar", "seaborn-v0_8-whitegrid"), ("line", "bmh")):
+        img = pixels_only(risk_samples.chart_png(kind, style))
+        report = analyse(risk_samples.thumbnail(img), with_features=True)
+        assert report.features["axes"], style
+        assert combine(report).flags == ["chart"], report.reasons
+
+
+def test_blurred_axes_are_not_looked_for_in_grey_texture():
+    # weak straight steps occur by chance in texture; only a flat page is searched for them
+    report = analyse(risk_samples.thumbnail(risk_samples.gravel_crop()), with_features=True)
+    assert not report.features["axes"]
+    assert combine(report).flags == []
+
+
 def test_a_plot_on_black_is_a_chart_not_a_scan():
     report = analyse(pixels_only(risk_samples.dark_chart_png()), with_features=True)
     assert report.features["axes"]
