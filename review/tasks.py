@@ -66,8 +66,14 @@ def risk_flags_compute_many(image_ids: list[int], reanalyse: bool = True) -> int
     from review.services import risk
 
     flagged = 0
+    thresholds: dict[int, dict[str, float]] = {}  # one policy read per project, not per image
     for image in Image.objects.filter(pk__in=image_ids).select_related("project"):
-        flagged += sum(f.flagged for f in risk.risk_flags_compute(image=image, reanalyse=reanalyse))
+        if image.project_id not in thresholds:
+            thresholds[image.project_id] = risk.risk_thresholds_for(project=image.project)
+        flags = risk.risk_flags_compute(
+            image=image, thresholds=thresholds[image.project_id], reanalyse=reanalyse
+        )
+        flagged += sum(f.flagged for f in flags)
     return flagged
 
 

@@ -130,8 +130,6 @@ def _blip2_processor(*, add_bos: bool) -> Any:
 
 def _tiny_blip2_opt() -> tuple[Any, Any]:
     tf = _transformers()
-
-    vision, qformer = _blip2_vision_qformer()
     text = tf.OPTConfig(
         vocab_size=99,
         hidden_size=16,
@@ -145,6 +143,13 @@ def _tiny_blip2_opt() -> tuple[Any, Any]:
         embed_dim=16,
         word_embed_proj_dim=16,
     )
+    return _tiny_blip2_with(text, add_bos=True)
+
+
+def _tiny_blip2_with(text: Any, *, add_bos: bool) -> tuple[Any, Any]:
+    """A tiny BLIP-2 around ``text`` (OPT or T5 config): vision tower and Q-Former shared."""
+    tf = _transformers()
+    vision, qformer = _blip2_vision_qformer()
     config = tf.Blip2Config(
         vision_config=vision,
         qformer_config=qformer,
@@ -152,13 +157,11 @@ def _tiny_blip2_opt() -> tuple[Any, Any]:
         num_query_tokens=10,
         image_token_index=4,
     )
-    return tf.Blip2ForConditionalGeneration(config), _blip2_processor(add_bos=True)
+    return tf.Blip2ForConditionalGeneration(config), _blip2_processor(add_bos=add_bos)
 
 
 def _tiny_blip2_t5() -> tuple[Any, Any]:
     tf = _transformers()
-
-    vision, qformer = _blip2_vision_qformer()
     text = tf.T5Config(
         vocab_size=99,
         d_model=16,
@@ -171,14 +174,7 @@ def _tiny_blip2_t5() -> tuple[Any, Any]:
         pad_token_id=1,
         eos_token_id=2,
     )
-    config = tf.Blip2Config(
-        vision_config=vision,
-        qformer_config=qformer,
-        text_config=text,
-        num_query_tokens=10,
-        image_token_index=4,
-    )
-    return tf.Blip2ForConditionalGeneration(config), _blip2_processor(add_bos=False)
+    return _tiny_blip2_with(text, add_bos=False)
 
 
 def _tiny_florence2() -> tuple[Any, Any]:
