@@ -24,7 +24,7 @@ from PIL import Image
 
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-1.5"
+ANALYSER_VERSION = "risk-1.6"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 
@@ -102,6 +102,34 @@ def graphic_evidence(f: Features) -> float:
     )
 
 
+def _grey_subject_on_black(f: Features) -> tuple[float, float]:
+    """(grey, surround) 0..1: how grey the lit pixels are, and how much the picture is framed
+    the way scanners frame their subject (see ``_medical``)."""
+    grey = _ramp(f.lit_gray_frac, 0.5, 0.85)
+    # a scanner's field of view holds one subject: brighter in the middle or mirror-symmetric
+    # (a star field or a night sky on black has neither)
+    subject = max(_ramp(f.centre_contrast, 0.05, 0.2), _ramp(f.symmetry, 0.4, 0.7))
+    # black, or the dark grey that ultrasound machines and viewers put around the image
+    frame = max(_ramp(f.dark_border, 0.2, 0.6), _ramp(f.dim_border, 0.4, 0.8))
+    # a straight-edged rectangle on black is a picture in a frame or letterbox; bodies, skulls
+    # and scan fields meet their surround along curves and fans
+    unboxed = 0.0 if f.h_lines >= 2 and f.v_lines >= 2 else 1.0
+    return grey, frame * (0.5 + 0.5 * subject) * unboxed
+
+
+def scan_field(f: Features) -> float:
+    """0..1: a mirror-symmetric grey subject on black with nothing written or ruled on it.
+
+    That is how a scanner shows a body even when its fills are flat (a phantom, a segmentation
+    map, a slice exported with few grey levels); a drawing or chart on black carries labels,
+    axes or rules.
+    """
+    grey, surround = _grey_subject_on_black(f)
+    bare = 1.0 - _ramp(f.text_tiles, 0.02, 0.08)
+    bare *= 0.0 if f.axes or f.h_lines + f.v_lines >= 2 else 1.0
+    return grey * surround * _ramp(f.symmetry, 0.6, 0.85) * bare
+
+
 def _graphic_kind(f: Features) -> tuple[float, list[tuple[float, str]], list[tuple[float, str]]]:
     """Log-odds that a rendered graphic is a plot rather than a screen, with the reasons.
 
@@ -143,6 +171,8 @@ def _graphic(f: Features, g: float, meta: dict[str, float]) -> tuple[CategorySco
     structure += 2.0 * _ramp(f.text_tiles, 0.05, 0.2)  # lines of text are rendered too
     # ...but a ruler and labels overlaid on a continuous-tone picture do not make it a graphic
     structure *= 0.5 + 0.5 * _ramp(g, 0.15, 0.35)
+    # a grey body on black without labels or rules is a scan even when its fills are flat
+    structure -= 5.0 * scan_field(f)
     p_graphic = _sigmoid(-3.5 + 8.0 * g + structure)
     results = []
     for name, sign, own in (("chart", 1.0, chart_parts), ("screenshot", -1.0, screen_parts)):
@@ -179,17 +209,10 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     e = _Evidence(-3.3)
     # judged on the lit pixels: a black surround says nothing about colour; ultrasound and
     # doppler keep a little colour (LUT bars, flow) beside a grey subject
-    grey = _ramp(f.lit_gray_frac, 0.5, 0.85)
+    grey, surround = _grey_subject_on_black(f)
     smooth = _ramp(f.tone_smooth, 0.35, 0.7)
-    # a scanner's field of view holds one subject: brighter in the middle or mirror-symmetric
-    # (a star field or a night sky on black has neither)
-    subject = max(_ramp(f.centre_contrast, 0.05, 0.2), _ramp(f.symmetry, 0.4, 0.7))
-    # black, or the dark grey that ultrasound machines and viewers put around the image
     frame = max(_ramp(f.dark_border, 0.2, 0.6), _ramp(f.dim_border, 0.4, 0.8))
-    # a straight-edged rectangle on black is a picture in a frame or letterbox; bodies, skulls
-    # and scan fields meet their surround along curves and fans
     unboxed = 0.0 if f.h_lines >= 2 and f.v_lines >= 2 else 1.0
-    surround = frame * (0.5 + 0.5 * subject) * unboxed
     e.add(1.8, grey, f"greyscale ({f.lit_gray_frac:.0%} of lit pixels without colour)")
     e.add(1.2, grey * smooth, "continuous grey tones like radiology")
     e.add(3.0, grey * surround, "subject on a black surround")
@@ -216,13 +239,16 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     e.add(-2.5, max(0.0, colourful - stain - dyes - warm_disc), "natural colours")
     # text on a continuous-tone image on black is a scanner's overlay (ultrasound, MR labels);
     # text among hard-edged flat regions is a screen
-    overlay = grey * _ramp(f.dark_border, 0.3, 0.6) * (1.0 - _ramp(f.hard_step_share, 0.1, 0.3))
+    overlay = grey * frame * (1.0 - _ramp(f.hard_step_share, 0.1, 0.3))
     e.add(-5.0 * (1.0 - overlay), _ramp(f.text_tiles, 0.05, 0.25), "lines of text")
     crisp = _ramp(f.crisp_ratio, 0.2, 0.4)
     e.add(-3.0, _ramp(f.page_background, 0.3, 0.6) * crisp, "crisp marks on a white page")
-    e.add(-3.0, _ramp(f.mid_flat_frac, 0.45, 0.8), "flat rendered fills")
+    # flat fills mean a drawing, except in a scanner's field (a phantom, a segmentation map,
+    # a scan exported with few grey levels)
+    drawn = 1.0 - scan_field(f)
+    e.add(-3.0 * drawn, _ramp(f.mid_flat_frac, 0.45, 0.8), "flat rendered fills")
     steps = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
-    e.add(-3.0, steps, "flat regions with hard edges, like a drawing")
+    e.add(-3.0 * drawn, steps, "flat regions with hard edges, like a drawing")
     e.add(-2.0 * (1.0 - overlay), float(f.axes), "plot axes")
     e.add(-2.0, _ramp(f.vivid_palette_share, 0.01, 0.05), "flat saturated colours")
     e.add(-2.0, _ramp(f.crisp_ratio, 0.35, 0.6) * (1 - _ramp(f.dark_frac, 0.3, 0.6)), "crisp edges")

@@ -268,7 +268,7 @@ def measure(image: Image.Image) -> Features | None:
     dark_frac = float(np.count_nonzero(dark)) / n_small
     n_lit_s = n_small - int(np.count_nonzero(dark))
     lit_gray_frac = (
-        float(np.count_nonzero((chroma <= 6) & ~dark)) / n_lit_s if n_lit_s else gray_frac
+        float(np.count_nonzero((chroma <= 8) & ~dark)) / n_lit_s if n_lit_s else gray_frac
     )
     sh, sw = luma_s.shape
     bw = max(1, min(sh, sw) // 12)

@@ -208,3 +208,23 @@ def gravel_crop() -> Image.Image:
     from skimage import data
 
     return Image.fromarray(data.gravel()).crop((256, 0, 512, 256))
+
+
+def phantom_like(size: int = 400) -> Image.Image:
+    """A head phantom drawn with a few flat greys: skull ring, brain, two dark ventricles."""
+    img = Image.new("L", (size, size), 0)
+    d = ImageDraw.Draw(img)
+    c, s = size / 2, size / 400
+
+    def ellipse(rx: float, ry: float, dx: float, dy: float, fill: int) -> None:
+        d.ellipse([c + (dx - rx) * s, c + (dy - ry) * s, c + (dx + rx) * s, c + (dy + ry) * s],
+                  fill=fill)  # fmt: skip
+
+    ellipse(140, 185, 0, 0, 235)  # skull
+    ellipse(130, 173, 0, 4, 70)  # brain
+    ellipse(30, 70, -45, 0, 15)  # ventricles
+    ellipse(30, 70, 45, 0, 15)
+    ellipse(35, 40, 0, -90, 110)
+    for dx in (-25, 0, 25):
+        ellipse(6, 4, dx, 120, 125)
+    return img.convert("RGB")

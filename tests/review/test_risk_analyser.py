@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from review.risk import (
     ANALYSER_VERSION,
@@ -217,6 +217,35 @@ def test_an_ultrasound_with_text_and_a_ruler_is_medical():
     report = analyse(risk_samples.ultrasound_like())
     assert report.scores["medical"] >= 0.6, report.reasons
     assert report.scores["chart"] < 0.5 and report.scores["screenshot"] < 0.5
+
+
+def test_a_phantom_drawn_in_flat_greys_is_a_scan_not_a_chart():
+    # flat fills usually mean a drawing, but a bare symmetric grey body on black is how a
+    # scanner shows a phantom or a slice exported with few grey levels
+    for img in (risk_samples.phantom_like(), risk_samples.thumbnail(risk_samples.phantom_like())):
+        report = analyse(img)
+        assert combine(report).flags == ["medical"], report.reasons
+
+
+def test_flat_greys_in_a_ruled_panel_stay_a_drawing():
+    img = risk_samples.phantom_like()
+    d = ImageDraw.Draw(img)
+    d.rectangle([20, 8, 380, 392], outline=(200, 200, 200), width=2)
+    d.line([(20, 200), (380, 200)], fill=(200, 200, 200), width=2)
+    d.line([(200, 8), (200, 392)], fill=(200, 200, 200), width=2)
+    report = analyse(img)
+    assert report.scores["medical"] < 0.5, report.reasons
+    assert "flat" in report.reasons["medical"]
+
+
+def test_an_ultrasound_on_a_dark_grey_viewer_keeps_its_overlay_text():
+    # viewers put dark grey, not black, around the image; the machine's text is still an overlay
+    arr = np.asarray(risk_samples.ultrasound_like()).copy()
+    arr[arr < 8] = 24
+    img = Image.fromarray(arr)
+    for version in (img, risk_samples.thumbnail(img)):
+        report = analyse(version)
+        assert combine(report).flags == ["medical"], report.reasons
 
 
 def test_greyscale_photos_are_not_medical_without_a_scanner_cue():
