@@ -102,9 +102,10 @@ def graphic_evidence(f: Features) -> float:
     )
 
 
-def _grey_subject_on_black(f: Features) -> tuple[float, float]:
-    """(grey, surround) 0..1: how grey the lit pixels are, and how much the picture is framed
-    the way scanners frame their subject (see ``_medical``)."""
+def _grey_subject_on_black(f: Features) -> tuple[float, float, float, float]:
+    """(grey, frame, unboxed, surround), each 0..1: how grey the lit pixels are, how dark the
+    picture's edge is, whether that edge is free of a straight-edged box, and how much the
+    picture is framed the way scanners frame one subject (see ``_medical``)."""
     grey = _ramp(f.lit_gray_frac, 0.5, 0.85)
     # a scanner's field of view holds one subject: brighter in the middle or mirror-symmetric
     # (a star field or a night sky on black has neither)
@@ -114,7 +115,7 @@ def _grey_subject_on_black(f: Features) -> tuple[float, float]:
     # a straight-edged rectangle on black is a picture in a frame or letterbox; bodies, skulls
     # and scan fields meet their surround along curves and fans
     unboxed = 0.0 if f.h_lines >= 2 and f.v_lines >= 2 else 1.0
-    return grey, frame * (0.5 + 0.5 * subject) * unboxed
+    return grey, frame, unboxed, frame * (0.5 + 0.5 * subject) * unboxed
 
 
 def scan_field(f: Features) -> float:
@@ -124,7 +125,7 @@ def scan_field(f: Features) -> float:
     map, a slice exported with few grey levels); a drawing or chart on black carries labels,
     axes or rules.
     """
-    grey, surround = _grey_subject_on_black(f)
+    grey, _, _, surround = _grey_subject_on_black(f)
     bare = 1.0 - _ramp(f.text_tiles, 0.02, 0.08)
     bare *= 0.0 if f.axes or f.h_lines + f.v_lines >= 2 else 1.0
     return grey * surround * _ramp(f.symmetry, 0.6, 0.85) * bare
@@ -209,10 +210,8 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     e = _Evidence(-3.3)
     # judged on the lit pixels: a black surround says nothing about colour; ultrasound and
     # doppler keep a little colour (LUT bars, flow) beside a grey subject
-    grey, surround = _grey_subject_on_black(f)
+    grey, frame, unboxed, surround = _grey_subject_on_black(f)
     smooth = _ramp(f.tone_smooth, 0.35, 0.7)
-    frame = max(_ramp(f.dark_border, 0.2, 0.6), _ramp(f.dim_border, 0.4, 0.8))
-    unboxed = 0.0 if f.h_lines >= 2 and f.v_lines >= 2 else 1.0
     e.add(1.8, grey, f"greyscale ({f.lit_gray_frac:.0%} of lit pixels without colour)")
     e.add(1.2, grey * smooth, "continuous grey tones like radiology")
     e.add(3.0, grey * surround, "subject on a black surround")
