@@ -5,7 +5,9 @@ for particular files: rendered graphics are made of flat regions that meet at ab
 survive JPEG and downscaling better than exact flatness) while camera and scanner images vary
 continuously; the ink of a screen is mostly lines of text, the ink of a plot mostly marks, with
 axes that have tick labels outside their corner; radiology is grey and continuous, and sits on a
-black or dark-grey surround or is left-right symmetric; microscopy is stained pink and purple,
+black or dark-grey surround, or is left-right symmetric, or is soft at the scale of one pixel
+everywhere (X-ray scatter and a microscope's optics blur everything; a photograph has focus, grain
+or specks somewhere); microscopy is stained pink and purple,
 or its colours are a mix of two dyes on bright slide glass (optical densities on one plane,
 fanning out between two dye directions) with cells textured everywhere off the glass.
 Greyness alone is not enough for medical. The weights were set by reasoning about those
@@ -24,7 +26,7 @@ from PIL import Image
 
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-1.6"
+ANALYSER_VERSION = "risk-1.7"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 
@@ -204,9 +206,9 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     # Greyscale alone is not enough: black-and-white photographs, textures and astronomy are
     # grey too. A grey image needs a sign of how scanners frame their subject: a black
     # surround (air around the body, the field of view of CT, MR, ultrasound, NM) or the
-    # left-right symmetry of anatomy. A smooth grey image without either scores about 0.43:
-    # not flagged by itself, flagged when a caption names a modality. Grey microscopy and
-    # tight crops of a radiograph are the known misses from pixels alone.
+    # left-right symmetry of anatomy, or the softness of transmission imaging. A smooth grey
+    # image with pixel-scale detail and none of those scores about 0.43: not flagged by itself,
+    # flagged when a caption names a modality.
     e = _Evidence(-3.3)
     # judged on the lit pixels: a black surround says nothing about colour; ultrasound and
     # doppler keep a little colour (LUT bars, flow) beside a grey subject
@@ -214,6 +216,11 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     smooth = _ramp(f.tone_smooth, 0.35, 0.7)
     e.add(1.8, grey, f"greyscale ({f.lit_gray_frac:.0%} of lit pixels without colour)")
     e.add(1.2, grey * smooth, "continuous grey tones like radiology")
+    # transmission images (X-ray scatter, a microscope's optics) are soft at the scale of one
+    # pixel everywhere; a photograph has focus, grain or specks somewhere
+    soft = 1.0 - _ramp(f.fine_detail, 0.001, 0.004)
+    soft *= _ramp(f.mid_detail, 0.005, 0.02)  # with something to see: not a plain gradient
+    e.add(1.0, grey * smooth * soft, "soft throughout, no pixel-scale detail")
     e.add(3.0, grey * surround, "subject on a black surround")
     e.add(-1.0, frame * (1.0 - unboxed), "a straight-edged picture in a black frame")
     e.add(1.0, grey * _ramp(f.dark_frac, 0.1, 0.3) * unboxed, "wide black background")

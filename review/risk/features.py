@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 DETAIL_SIDE = 640
 SMALL_SIDE = 200
@@ -74,6 +74,8 @@ class Features:
     dye_angle: float  # degrees between the two extreme colour directions on that plane
     glass_frac: float  # bright colourless pixels: empty slide glass in transmitted light
     busy_share: float  # blocks off the glass that are textured throughout (cells, not sky)
+    fine_detail: float  # detail-copy pixels >= 6 levels off their 3x3 mean (focus, grain, specks)
+    mid_detail: float  # small-copy pixels >= 4 levels off their 9x9 mean (any structure at all)
 
     def as_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -346,6 +348,8 @@ def measure(image: Image.Image) -> Features | None:
         dye_angle=dye_angle,
         glass_frac=float(np.count_nonzero(glass)) / n_small,
         busy_share=busy_share,
+        fine_detail=_off_mean_share(detail, radius=1, levels=6),
+        mid_detail=_off_mean_share(small, radius=4, levels=4),
     )
 
 
@@ -441,6 +445,22 @@ def _axes(luma: np.ndarray, h: tuple[np.ndarray, ...], v: tuple[np.ndarray, ...]
             if strip.size and np.count_nonzero(np.abs(strip - np.median(strip)) > 40) >= 4:
                 return True
     return False
+
+
+def _off_mean_share(image: Image.Image, *, radius: int, levels: int) -> float:
+    """Share of pixels at least ``levels`` away from the mean of their (2r+1)^2 neighbourhood.
+
+    At radius 1 on the detail copy this is pixel-scale detail: a camera photograph has something
+    in focus, film or sensor grain, or specks somewhere; a radiograph (X-ray scatter, a large
+    detector) and a micrograph taken at the optics' resolution are soft throughout, and JPEG's
+    own noise stays under 6 levels. At radius 4 on the small copy it says whether there is any
+    structure at all (a plain gradient has none).
+    """
+    grey = image.convert("L")
+    if min(grey.size) < 2 * radius + 1:
+        return 0.0
+    off = ImageChops.difference(grey, grey.filter(ImageFilter.BoxBlur(radius))).histogram()
+    return sum(off[levels:]) / max(1, grey.width * grey.height)
 
 
 def _symmetry(luma: np.ndarray, dark: np.ndarray) -> float:

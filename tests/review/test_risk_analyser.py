@@ -266,16 +266,50 @@ def test_a_greyscale_photo_in_a_black_frame_is_not_a_scan():
     assert "frame" in analyse(framed).reasons["medical"]
 
 
-def test_smooth_grey_alone_stays_below_the_line_but_a_caption_lifts_it():
+def _grey_cells(grain: float = 0.0) -> Image.Image:
+    """Smooth grey blobs without a surround; ``grain`` adds pixel-scale noise (levels, sd)."""
     rng = np.random.default_rng(11)
     base = rng.normal(0, 1, (300, 300))
     blobs = np.fft.ifft2(np.fft.fft2(base) * np.exp(-np.add.outer(
         np.fft.fftfreq(300) ** 2, np.fft.fftfreq(300) ** 2) * 3000)).real  # fmt: skip
     t = (blobs - blobs.min()) / (blobs.max() - blobs.min())
-    img = Image.fromarray((60 + 120 * t).astype(np.uint8), "L")  # grey cells, no surround
-    report = analyse(img)
+    arr = 60 + 120 * t + rng.normal(0, grain, t.shape)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+
+
+def test_soft_grey_without_pixel_scale_detail_reads_as_transmission_imaging():
+    # a radiograph or a micrograph is soft at the scale of one pixel everywhere
+    report = analyse(_grey_cells(), with_features=True)
+    assert report.features["fine_detail"] < 0.001
+    assert combine(report).flags == ["medical"], report.reasons
+    assert "soft throughout" in report.reasons["medical"]
+    # a half-size JPEG copy is sharper but still has no grain
+    assert combine(analyse(risk_samples.thumbnail(_grey_cells()))).flags == ["medical"]
+
+
+def test_a_plain_grey_gradient_is_soft_but_shows_nothing():
+    # dithered so that it is not flat fills either: soft, but there is nothing to see
+    ramp = np.tile(np.linspace(60, 200, 300), (300, 1))
+    ramp += np.random.default_rng(0).normal(0, 1.0, ramp.shape)
+    report = analyse(Image.fromarray(ramp.astype(np.uint8), "L"), with_features=True)
+    assert report.features["fine_detail"] < 0.001 and report.features["mid_detail"] < 0.005
+    assert report.scores["medical"] < 0.5, report.reasons
+
+
+def test_smooth_grey_with_grain_stays_below_the_line_but_a_caption_lifts_it():
+    # the same tones with film or sensor grain: a photograph is not soft everywhere
+    report = analyse(_grey_cells(grain=6.0), with_features=True)
+    assert report.features["fine_detail"] > 0.01
     assert 0.3 <= report.scores["medical"] < 0.5, report.reasons
     assert combine(report, ["cells under a microscope"]).flags == ["medical"]
+
+
+def test_greyscale_photos_with_specks_or_focus_are_not_soft():
+    from skimage import data
+
+    for arr in (data.moon()[100:400, 100:400], data.camera(), data.brick()):
+        features = analyse(Image.fromarray(arr), with_features=True).features
+        assert features["fine_detail"] >= 0.004, features["fine_detail"]
 
 
 def test_file_metadata_from_a_plotting_library_or_screenshot_tool_counts():

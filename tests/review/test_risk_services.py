@@ -53,11 +53,11 @@ def test_computing_twice_keeps_one_row_per_category_and_the_task_reports_flags()
 def test_captions_are_read_after_captioning_and_can_tip_a_borderline_image():
     project = ProjectFactory()
     image = stored(project, risk_samples.ct_slice())
-    risk.risk_flags_compute(image=image, thresholds={"medical": 0.95})
+    risk.risk_flags_compute(image=image, thresholds={"medical": 0.99})
     before = flags_of(image)["medical"]
-    assert not before.flagged  # scores about 0.85 from pixels alone
+    assert not before.flagged  # scores about 0.98 from pixels alone
     CaptionFactory(image=image, text="a ct scan of the chest showing the lungs")
-    risk.risk_flags_compute(image=image, thresholds={"medical": 0.95})
+    risk.risk_flags_compute(image=image, thresholds={"medical": 0.99})
     after = flags_of(image)["medical"]
     assert after.score > before.score
     assert after.flagged
