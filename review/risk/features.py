@@ -76,6 +76,7 @@ class Features:
     busy_share: float  # blocks off the glass that are textured throughout (cells, not sky)
     fine_detail: float  # detail-copy pixels >= 6 levels off their 3x3 mean (focus, grain, specks)
     mid_detail: float  # small-copy pixels >= 4 levels off their 9x9 mean (any structure at all)
+    top_bar: float  # height share of a one-colour bar across the top that no margin repeats
 
     def as_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -350,6 +351,7 @@ def measure(image: Image.Image) -> Features | None:
         busy_share=busy_share,
         fine_detail=_off_mean_share(detail, radius=1, levels=6),
         mid_detail=_off_mean_share(small, radius=4, levels=4),
+        top_bar=_top_bar(s),
     )
 
 
@@ -445,6 +447,30 @@ def _axes(luma: np.ndarray, h: tuple[np.ndarray, ...], v: tuple[np.ndarray, ...]
             if strip.size and np.count_nonzero(np.abs(strip - np.median(strip)) > 40) >= 4:
                 return True
     return False
+
+
+def _top_bar(rgb: np.ndarray) -> float:
+    """Height share (1.5-15%) of a one-colour bar across the top: a title, menu or navigation bar.
+
+    Rows from the top count while 75% of each is within 8 levels of the first row's colour. A
+    chart's figure background also fills the top rows, but it goes on down the side and bottom
+    margins; a bar that the page below does not repeat is an application's or a site's.
+    """
+    height = rgb.shape[0]
+    if height < 20:
+        return 0.0
+    ref = np.median(rgb[0], axis=0)
+    if ref.min() >= 235:  # a white top margin is page, not a bar
+        return 0.0
+    near = np.abs(rgb - ref).max(axis=2) <= 8
+    uniform = near.mean(axis=1) >= 0.75  # a bar carries a title or a few menu words
+    rows = int(np.argmin(uniform)) if not uniform.all() else height
+    if rows < 3 or not 0.015 * height <= rows <= 0.15 * height:
+        return 0.0
+    margins = np.concatenate([near[rows:, 0], near[rows:, -1], near[-1]])
+    if margins.mean() > 0.5 or near[rows:].mean() > 0.5:
+        return 0.0
+    return rows / height
 
 
 def _off_mean_share(image: Image.Image, *, radius: int, levels: int) -> float:

@@ -228,3 +228,22 @@ def phantom_like(size: int = 400) -> Image.Image:
     for dx in (-25, 0, 25):
         ellipse(6, 4, dx, 120, 125)
     return img.convert("RGB")
+
+
+def sparse_form_png(size: tuple[int, int] = (1440, 900)) -> Image.Image:
+    """A sign-up page: a coloured navigation bar, a card with four empty inputs, little text."""
+    w, h = size
+    img = Image.new("RGB", size, (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=16)
+    d.rectangle([0, 0, w, 48], fill=(51, 103, 214))
+    d.text((20, 14), "Acme Cloud", fill=(255, 255, 255), font=font)
+    d.text((w - 220, 14), "Docs  Pricing  Sign in", fill=(255, 255, 255), font=font)
+    x0, x1 = w // 2 - 190, w // 2 + 190
+    d.rounded_rectangle([x0, 90, x1, 520], radius=8, outline=(200, 200, 200))
+    for i, label in enumerate(["Phone", "Name", "Password", "Email"]):
+        y = 150 + 80 * i
+        d.text((x0 + 20, y), label, fill=(34, 34, 34), font=font)
+        d.rectangle([x0 + 20, y + 24, x1 - 20, y + 52], outline=(150, 150, 150))
+    d.rectangle([x0 + 20, 470, x0 + 120, 500], fill=(51, 103, 214))
+    return img

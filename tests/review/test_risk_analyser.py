@@ -206,6 +206,21 @@ def test_a_tall_phone_capture_and_a_document_viewer_are_screenshots():
     assert combine(report).flags == ["screenshot"], report.reasons
 
 
+def test_a_sparse_form_under_a_navigation_bar_is_a_screenshot():
+    # little text and four input boxes look like marks; the bar across the top is an app's
+    report = analyse(risk_samples.sparse_form_png(), with_features=True)
+    assert report.features["top_bar"] > 0
+    assert combine(report).flags == ["screenshot"], report.reasons
+
+
+def test_a_figure_background_round_a_chart_is_not_a_top_bar():
+    # ggplot and bmh fill the figure with grey on every side; the default figure is white
+    for style in ("ggplot", "bmh", "default"):
+        report = analyse(pixels_only(risk_samples.chart_png("bar", style)), with_features=True)
+        assert report.features["top_bar"] == 0, style
+        assert combine(report).flags == ["chart"], (style, report.reasons)
+
+
 def test_plot_axes_need_ink_outside_the_corner():
     assert analyse(pixels_only(risk_samples.chart_png("bar")), with_features=True).features["axes"]
     box = Image.new("RGB", (800, 600), (90, 90, 90))
