@@ -2,6 +2,7 @@
 
     python benchmarks/risk_eval.py [--quick] [--devset var/risk_devset] [--misses] [--split dev]
                                    [--degrade] [--greyscale]
+    python benchmarks/risk_eval.py --folder DIR [--misses] [--degrade] [--greyscale]
 
 Reads the labelled set that ``scripts/build_risk_devset.py`` writes (and builds it first when it
 is missing). Prints, for the dev and the held-out split, per category: precision, recall and the
@@ -13,6 +14,9 @@ every image after a trip most web images take (half size, then JPEG quality 70),
 each figure depends on pristine pixels. ``--greyscale`` analyses a black-and-white copy of every
 image: black-and-white photographs are natural photos too, and the set's own greyscale photos are
 few (stained slides lose the colour they are found by, so medical recall drops by design).
+``--folder DIR`` analyses every image under DIR instead, with no labels: how many of a folder of
+your own photos (or of any pictures outside the set) each category would flag, and with
+``--misses`` which ones and why.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +107,59 @@ def time_per_megapixel(rows: list[dict], devset: Path, reps: int) -> float:
     return statistics.median(samples)
 
 
+FOLDER_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def folder_report(folder: Path, *, degraded: bool, greyscale: bool, listing: bool) -> dict:
+    """Flag every readable image of at least 64 px under ``folder``; print the counts."""
+    warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on odd palettes
+    counts = dict.fromkeys(CATEGORIES, 0)
+    counts_any = analysed = 0
+    flagged_rows = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in FOLDER_SUFFIXES):
+        try:
+            with Image.open(path) as img:
+                img.load()
+                if min(img.size) < 64:
+                    continue
+                pixels = degrade(img) if degraded else img.convert("RGB")
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            continue
+        if greyscale:
+            pixels = pixels.convert("L").convert("RGB")
+        report = analyse(pixels)
+        flags = combine(report).flags
+        analysed += 1
+        counts_any += bool(flags)
+        for c in flags:
+            counts[c] += 1
+        if flags:
+            flagged_rows.append((path, flags, report))
+    print(f"{analysed} images under {folder}")
+    for c in CATEGORIES:
+        print(f"  flagged {c:11s} {counts[c]:6d}  {counts[c] / max(1, analysed):6.3f}")
+    print(f"  flagged any        {counts_any:6d}  {counts_any / max(1, analysed):6.3f}")
+    if listing:
+        for path, flags, report in flagged_rows:
+            scores = " ".join(f"{c[:3]}={report.scores[c]:.2f}" for c in CATEGORIES)
+            print(f"  {path.relative_to(folder)}: {','.join(flags)} ({scores}); "
+                  f"{report.reasons[flags[0]][:90]}")  # fmt: skip
+    share = counts_any / analysed if analysed else 0.0
+    return {
+        "benchmark": "risk_eval",
+        "value": round(share, 4),
+        "baseline": None,
+        "ratio": None,
+        "unit": "share of the folder's images flagged in any category (no labels)",
+        "goal": f"<= {GOAL_FPR} for a folder of natural photos",
+        "folder": str(folder),
+        "images": analysed,
+        "flagged": counts,
+        "degraded": degraded,
+        "greyscale": greyscale,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="every 4th image, fewer timings")
@@ -122,7 +180,17 @@ def main() -> int:
         "--greyscale", action="store_true",
         help="analyse a black-and-white copy of every image (after --degrade, if given)",
     )  # fmt: skip
+    parser.add_argument(
+        "--folder", default=None,
+        help="analyse every image under this folder instead of the labelled set (no labels)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.folder:
+        summary = folder_report(
+            Path(args.folder), degraded=args.degrade, greyscale=args.greyscale, listing=args.misses
+        )
+        print(json.dumps(summary))
+        return 0
     devset = Path(args.devset)
     rows = load_rows(devset, args.quick)
 
