@@ -5,7 +5,8 @@ for particular files: rendered graphics are made of flat regions that meet at ab
 survive JPEG and downscaling better than exact flatness) while camera and scanner images vary
 continuously; the ink of a screen is mostly lines of text, the ink of a plot mostly marks, with
 axes that have tick labels outside their corner; radiology is grey and continuous, and sits on a
-black or dark-grey surround, or is left-right symmetric, or is soft at the scale of one pixel
+black or dark-grey surround, or is left-right symmetric across each row (not merely banded like
+sky over land), or is soft at the scale of one pixel
 everywhere (X-ray scatter and a microscope's optics blur everything; a photograph has focus, grain
 or specks somewhere); microscopy is stained pink and purple,
 or its colours are a mix of two dyes on bright slide glass (optical densities on one plane,
@@ -26,7 +27,7 @@ from PIL import Image
 
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-1.8"
+ANALYSER_VERSION = "risk-1.9"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 
@@ -226,7 +227,7 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     e.add(-1.0, frame * (1.0 - unboxed), "a straight-edged picture in a black frame")
     e.add(1.0, grey * _ramp(f.dark_frac, 0.1, 0.3) * unboxed, "wide black background")
     e.add(1.0, grey * _ramp(f.centre_contrast, 0.1, 0.35) * unboxed, "bright centre, dark edges")
-    e.add(2.5, grey * _ramp(f.symmetry, 0.5, 0.8), "left-right symmetric anatomy")
+    e.add(2.5, grey * _ramp(f.cross_symmetry, 0.5, 0.8), "left-right symmetric anatomy")
     # dense texture over the whole frame, not inside a subject on black
     on_black = max(frame, _ramp(f.dark_frac, 0.1, 0.25))
     texture = _ramp(f.edge_frac, 0.06, 0.15) * (1.0 - on_black)

@@ -55,6 +55,7 @@ class Features:
     dark_border: float  # share of the outer frame that is near-black
     centre_contrast: float  # centre brightness minus border brightness (0..1)
     symmetry: float  # left-right mirror correlation of the content (0..1)
+    cross_symmetry: float  # the same without each row's mean: structure that varies across rows
     tone_smooth: float  # non-dark pixels that vary continuously (not flat, not crisp)
     lit_flat_frac: float  # flat pixels among the non-dark ones
     text_tiles: float  # share of full-resolution tiles whose ink is laid out like lines of text
@@ -293,7 +294,7 @@ def measure(image: Image.Image) -> Features | None:
     )  # fmt: skip
     centre = luma_s[sh // 4 : sh - sh // 4, sw // 4 : sw - sw // 4]
     centre_contrast = (float(centre.mean()) - border_luma) / 255.0 if centre.size else 0.0
-    symmetry = _symmetry(luma_s, dark)
+    symmetry, cross_symmetry = _symmetry(luma_s, dark)
     lit = luma[:-1, :-1] >= 20
     varied = ~flat & ~(crisp_x[:-1, :] | crisp_y[:, :-1]) & lit
     n_lit = max(1, int(np.count_nonzero(lit)))
@@ -330,6 +331,7 @@ def measure(image: Image.Image) -> Features | None:
         dark_border=dark_border,
         centre_contrast=centre_contrast,
         symmetry=symmetry,
+        cross_symmetry=cross_symmetry,
         tone_smooth=tone_smooth,
         lit_flat_frac=lit_flat_frac,
         text_tiles=text_tiles,
@@ -489,17 +491,24 @@ def _off_mean_share(image: Image.Image, *, radius: int, levels: int) -> float:
     return sum(off[levels:]) / max(1, grey.width * grey.height)
 
 
-def _symmetry(luma: np.ndarray, dark: np.ndarray) -> float:
-    """Correlation of the lit content with its mirror image, centred on the content."""
+def _symmetry(luma: np.ndarray, dark: np.ndarray) -> tuple[float, float]:
+    """Correlation of the lit content with its mirror image, centred on the content: of the
+    whole content (a fan or a body outline on black), and without each row's mean.
+
+    Horizontal bands (sky over land, a horizon, a sunset) mirror onto themselves; only what
+    varies across each row, the same way on both sides, is the bilateral symmetry of anatomy.
+    """
     cols = np.flatnonzero((~dark).any(axis=0))
     rows = np.flatnonzero((~dark).any(axis=1))
     if len(cols) < 8 or len(rows) < 8:
-        return 0.0
+        return 0.0, 0.0
     box = luma[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
-    a = box - box.mean()
-    m = a[:, ::-1]
-    denom = float(np.sqrt((a * a).sum() * (m * m).sum()))
-    return max(0.0, float((a * m).sum()) / denom) if denom else 0.0
+    out = []
+    for a in (box - box.mean(), box - box.mean(axis=1, keepdims=True)):
+        m = a[:, ::-1]
+        denom = float(np.sqrt((a * a).sum() * (m * m).sum()))
+        out.append(max(0.0, float((a * m).sum()) / denom) if denom else 0.0)
+    return out[0], out[1]
 
 
 def _steps(luma: np.ndarray) -> tuple[float, float]:

@@ -10,7 +10,7 @@ import io
 import random
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 
 def chart_png(kind: str = "bar", style: str = "default") -> Image.Image:
@@ -247,3 +247,15 @@ def sparse_form_png(size: tuple[int, int] = (1440, 900)) -> Image.Image:
         d.rectangle([x0 + 20, y + 24, x1 - 20, y + 52], outline=(150, 150, 150))
     d.rectangle([x0 + 20, 470, x0 + 120, 500], fill=(51, 103, 214))
     return img
+
+
+def grey_landscape() -> Image.Image:
+    """A black-and-white landscape: sky over land below a ragged horizon, with film grain."""
+    rng = np.random.default_rng(4)
+    h, w = 400, 600
+    horizon = (220 + np.cumsum(rng.normal(0, 2, w))).astype(int)
+    yy = np.arange(h)[:, None]
+    arr = np.where(yy < horizon[None, :], 200 - 60 * yy / h, 80 + 0.1 * (yy - horizon[None, :]))
+    arr = arr + rng.normal(0, 6, (h, w))
+    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+    return img.filter(ImageFilter.GaussianBlur(1.0))

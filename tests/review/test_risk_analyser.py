@@ -271,6 +271,16 @@ def test_greyscale_photos_are_not_medical_without_a_scanner_cue():
         assert report.scores["medical"] < 0.5, report.reasons
 
 
+def test_a_horizon_is_not_bilateral_anatomy():
+    # sky over land mirrors onto itself; anatomy varies across each row the same way both sides
+    report = analyse(risk_samples.grey_landscape(), with_features=True)
+    assert report.features["symmetry"] > 0.8 > 0.5 > report.features["cross_symmetry"]
+    assert report.scores["medical"] < 0.5, report.reasons
+    chest = analyse(risk_samples.xray_like(), with_features=True)
+    assert chest.features["cross_symmetry"] > 0.8
+    assert "left-right symmetric anatomy" in chest.reasons["medical"]
+
+
 def test_a_greyscale_photo_in_a_black_frame_is_not_a_scan():
     from skimage import data
 
