@@ -253,6 +253,8 @@ REVIEW_UNDO_SECONDS = env.int("REVIEW_UNDO_SECONDS", default=30)
 # Default flag thresholds per category, e.g. RISK_THRESHOLDS=chart=0.5,screenshot=0.5,medical=0.4
 # (a project's review policy can override them).
 RISK_THRESHOLDS = {k: float(v) for k, v in env.dict("RISK_THRESHOLDS", default={}).items()}
+# Images whose flags are re-checked per beat tick (every 10 min) after the analyser changes.
+RISK_REFRESH_PER_TICK = env.int("RISK_REFRESH_PER_TICK", default=5000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

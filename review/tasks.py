@@ -78,7 +78,7 @@ def risk_flags_compute_many(image_ids: list[int], reanalyse: bool = True) -> int
 
 
 @shared_task(name="review.tasks.risk_flags_refresh_stale")
-def risk_flags_refresh_stale(limit: int = 500) -> int:
+def risk_flags_refresh_stale(limit: int | None = None) -> int:
     """Periodic: recompute flags written by an older analyser version (or never written)."""
     from review.services import risk
 

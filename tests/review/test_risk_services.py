@@ -85,9 +85,27 @@ def test_an_unreadable_file_gets_unflagged_rows_saying_why():
     assert "could not be analysed" in rows["chart"].reason
 
 
-def test_flags_from_an_older_analyser_version_are_found_and_recomputed(
-    django_capture_on_commit_callbacks,
-):
+@pytest.fixture
+def enqueued(monkeypatch):
+    """What the refresh enqueues, instead of publishing it: a list of image-id lists."""
+    from django.core.cache import cache
+
+    from review import tasks
+
+    cache.delete(risk.REFRESH_CURSOR)
+    sent: list[list[int]] = []
+    monkeypatch.setattr(
+        tasks.risk_flags_compute_many,
+        "delay_on_commit",
+        lambda *, image_ids: sent.append(list(image_ids)),
+    )
+    yield sent
+    cache.delete(risk.REFRESH_CURSOR)
+
+
+def test_flags_from_an_older_analyser_version_are_found_and_recomputed(enqueued):
+    from review.tasks import risk_flags_compute_many
+
     project = ProjectFactory()
     fresh = stored(project, risk_samples.photo())
     old = stored(project, risk_samples.screenshot_png())
@@ -96,13 +114,40 @@ def test_flags_from_an_older_analyser_version_are_found_and_recomputed(
     risk.risk_flags_compute(image=old)
     RiskFlag.objects.filter(image=old).update(analyser_version="risk-0.1")
     assert risk.risk_flags_stale() == [old.pk, never.pk]
-    with django_capture_on_commit_callbacks(execute=True):
-        assert risk.risk_flags_refresh_stale() == 2
-    # eager or not, the rows are current once the enqueued tasks have run
-    for image in (old, never):
-        compute_task(image.pk)
+    assert risk.risk_flags_stale(after_id=old.pk) == [never.pk]
+    assert risk.risk_flags_refresh_stale() == 2
+    assert enqueued == [[old.pk, never.pk]]  # one message for the batch
+    # what the worker does with it: the images are analysed again by this version
+    risk_flags_compute_many(image_ids=enqueued[0])
     assert risk.risk_flags_stale() == []
     assert flags_of(old)["screenshot"].flagged
+    assert flags_of(old)["screenshot"].analyser_version == ANALYSER_VERSION
+
+
+def test_the_refresh_carries_on_after_the_last_image_it_enqueued(enqueued, monkeypatch):
+    # ticks that come before earlier messages are done do not enqueue the same images again;
+    # past the last image the refresh starts over, which picks up any message that was lost
+    monkeypatch.setattr(risk, "REFRESH_CHUNK", 1)
+    project = ProjectFactory()
+    a, b, c = (stored(project, risk_samples.photo(), f"{n}.png") for n in "abc")
+    assert risk.risk_flags_refresh_stale(limit=2) == 2
+    assert enqueued == [[a.pk], [b.pk]]
+    assert risk.risk_flags_refresh_stale(limit=2) == 1
+    assert enqueued[2:] == [[c.pk]]
+    assert risk.risk_flags_refresh_stale(limit=2) == 2  # nothing after c: from the start again
+    assert enqueued[3:] == [[a.pk], [b.pk]]
+    for image in (a, b, c):
+        risk.risk_flags_compute(image=image)
+    assert risk.risk_flags_refresh_stale(limit=2) == 0
+    assert len(enqueued) == 5
+
+
+@override_settings(RISK_REFRESH_PER_TICK=1)
+def test_the_batch_per_tick_comes_from_settings(enqueued):
+    project = ProjectFactory()
+    stored(project, risk_samples.photo(), "a.png")
+    stored(project, risk_samples.photo(), "b.png")
+    assert risk.risk_flags_refresh_stale() == 1
 
 
 def test_a_flagged_image_is_served_first_and_needs_the_stricter_review():
