@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from labeling.models import Image, Membership, Project
@@ -74,6 +74,17 @@ def review_policy_for(*, project: Project) -> ReviewPolicy:
     return policy or ReviewPolicy(project=project)
 
 
+def risk_corrections_latest(*, image_ids: list[int]) -> dict[tuple[int, str], bool]:
+    """An admin's latest word on each (image, category) that was corrected."""
+    corrections = (
+        RiskCorrection.objects.filter(image_id__in=image_ids)
+        .order_by("created_at", "id")
+        .values_list("image_id", "category", "flagged")
+    )
+    # oldest first: the latest one wins
+    return {(image_id, category): is_flagged for image_id, category, is_flagged in corrections}
+
+
 def image_risk_categories(*, image_ids: list[int]) -> dict[int, set[str]]:
     """Categories each image is flagged in, an admin's latest correction overriding the analyser."""
     flagged: dict[int, set[str]] = {image_id: set() for image_id in image_ids}
@@ -83,17 +94,42 @@ def image_risk_categories(*, image_ids: list[int]) -> dict[int, set[str]]:
         image_id__in=image_ids, flagged=True
     ).values_list("image_id", "category"):
         flagged[image_id].add(category)
-    corrections = (
-        RiskCorrection.objects.filter(image_id__in=image_ids)
-        .order_by("created_at", "id")
-        .values_list("image_id", "category", "flagged")
-    )
-    for image_id, category, is_flagged in corrections:  # oldest first: the latest one wins
+    for (image_id, category), is_flagged in risk_corrections_latest(image_ids=image_ids).items():
         if is_flagged:
             flagged[image_id].add(category)
         else:
             flagged[image_id].discard(category)
     return flagged
+
+
+def image_flagged_q(*, category: str = "") -> Q:
+    """For an ``Image`` queryset: flagged in ``category`` (or in any), in SQL, an admin's latest
+    correction overriding the analyser (``image_risk_categories`` does this for a list of ids).
+
+    Either the admin's latest word on a category is "flagged", or there is none and the
+    analyser's row is flagged.
+    """
+    scope = {"category": category} if category else {}
+    later = RiskCorrection.objects.filter(
+        Q(created_at__gt=OuterRef("created_at"))
+        | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id")),
+        image_id=OuterRef("image_id"),
+        category=OuterRef("category"),
+    )
+    admin_says_yes = RiskCorrection.objects.filter(
+        ~Exists(later), image_id=OuterRef("pk"), flagged=True, **scope
+    )
+    uncorrected = RiskFlag.objects.filter(
+        ~Exists(
+            RiskCorrection.objects.filter(
+                image_id=OuterRef("image_id"), category=OuterRef("category")
+            )
+        ),
+        image_id=OuterRef("pk"),
+        flagged=True,
+        **scope,
+    )
+    return Q(Exists(admin_says_yes)) | Q(Exists(uncorrected))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from labeling.models import Image, Project
+from review import selectors as review_selectors
 from review.models import RiskFlag
 from routing import policy
 from routing.models import Caption, CaptionRun, Chain, ChainRule, ChainStep, Route
@@ -64,13 +65,14 @@ def images_select(*, project: Project, selection: ImageSelection) -> list[int]:
     if selection.mode in (CaptionRun.Selection.FILTERED, CaptionRun.Selection.SAMPLE):
         if selection.status:
             qs = qs.filter(status=selection.status)
-        flagged = RiskFlag.objects.filter(flagged=True)
+        # an admin's correction counts over the analyser, as in the review queue; EXISTS, not
+        # IN: a list of every flagged image does not belong in a query plan
         if selection.risk == "flagged":
-            qs = qs.filter(pk__in=flagged.values("image_id"))
+            qs = qs.filter(review_selectors.image_flagged_q())
         elif selection.risk == "unflagged":
-            qs = qs.exclude(pk__in=flagged.values("image_id"))
+            qs = qs.exclude(review_selectors.image_flagged_q())
         elif selection.risk:
-            qs = qs.filter(pk__in=flagged.filter(category=selection.risk).values("image_id"))
+            qs = qs.filter(review_selectors.image_flagged_q(category=selection.risk))
     ids = list(qs.order_by("id").values_list("id", flat=True))
     if selection.mode == CaptionRun.Selection.SAMPLE:
         size = max(0, selection.size or 0)
@@ -140,13 +142,23 @@ def image_chains(
     ]
     if not rules:
         return {image_id: base_chain.pk for image_id in image_ids}
+    # an admin's correction counts over the analyser: a flag they added is certain (score 1)
+    corrected = review_selectors.risk_corrections_latest(image_ids=list(image_ids))
     flags: dict[int, list[policy.RiskSignal]] = {}
     for image_id, category, score, flagged in RiskFlag.objects.filter(
         image_id__in=image_ids
     ).values_list("image_id", "category", "score", "flagged"):
+        says = corrected.pop((image_id, category), None)
+        if says is not None:
+            flagged, score = says, (1.0 if says else score)
         flags.setdefault(image_id, []).append(
             policy.RiskSignal(category=category, score=score, flagged=flagged)
         )
+    for (image_id, category), says in corrected.items():  # corrected before it was analysed
+        if says:
+            flags.setdefault(image_id, []).append(
+                policy.RiskSignal(category=category, score=1.0, flagged=True)
+            )
     return {
         image_id: policy.choose_chain(
             flags=flags.get(image_id, []), rules=rules, default_chain_id=base_chain.pk
