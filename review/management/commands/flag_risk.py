@@ -11,11 +11,13 @@ Folders are walked for files with an image extension.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 
 from review.risk import ANALYSER_VERSION, CATEGORIES, analyse_file, combine
 
@@ -104,13 +106,16 @@ class Command(BaseCommand):
             raise CommandError("no image files found")
         failures = 0
         rows = []
-        for path in files:
+        # progress on stderr, only on a terminal: stdout stays one JSON object per line
+        bar = tqdm(files, unit="file", desc="Analysing", file=sys.stderr, disable=None)
+        for path in bar:
             row = flag_file(path, captions=options["caption"], thresholds=thresholds)
             failures += "error" in row
             if options["json"]:
                 self.stdout.write(json.dumps(row, ensure_ascii=False))
             else:
                 rows.append(row)
+        bar.close()
         if not options["json"]:
             self._table(rows)
         if failures == len(files):
