@@ -6,11 +6,10 @@ survive JPEG and downscaling better than exact flatness) while camera and scanne
 continuously; the ink of a screen is mostly lines of text, the ink of a plot mostly marks, with
 axes that have tick labels outside their corner; radiology is grey and continuous, and sits on a
 black or dark-grey surround, or is left-right symmetric across each row (not merely banded like
-sky over land), or is soft at the scale of one pixel
-everywhere (X-ray scatter and a microscope's optics blur everything; a photograph has focus, grain
-or specks somewhere); microscopy is stained pink and purple,
-or its colours are a mix of two dyes on bright slide glass (optical densities on one plane,
-fanning out between two dye directions) with cells textured everywhere off the glass.
+sky over land), or is soft at the scale of one pixel everywhere (X-ray scatter and a microscope's
+optics blur everything; a photograph has focus, grain or specks somewhere); microscopy is stained
+pink and purple, or its colours are a mix of two dyes on bright slide glass (optical densities on
+one plane, fanning out between two dye directions) with cells textured everywhere off the glass.
 Greyness alone is not enough for medical. The weights were set by reasoning about those
 properties and checked on the development set and on half-size JPEG copies of it (see
 ``benchmarks/risk_eval.py``).
