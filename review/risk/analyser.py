@@ -22,11 +22,11 @@ import os
 from dataclasses import dataclass, field
 from typing import IO
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-1.9"
+ANALYSER_VERSION = "risk-1.10"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 
@@ -317,7 +317,13 @@ def analyse_file(fp: str | os.PathLike[str] | IO[bytes]) -> RiskReport:
         if img.size[0] * img.size[1] > MAX_PIXELS:
             raise ValueError(f"image too large ({img.size[0]}x{img.size[1]})")
         img.draft("RGB", (1600, 1600))  # JPEG decodes at reduced size: several times faster
-        return analyse(img)
+        # the picture as it is shown: a phone's sideways pixels turned upright, so that text
+        # rows, a top bar and left-right symmetry are where the cues look for them
+        try:
+            upright = ImageOps.exif_transpose(img)
+        except Exception:  # noqa: BLE001 - broken EXIF must not break the analysis
+            upright = img
+        return analyse(upright or img)
 
 
 def analyse(image: Image.Image, *, with_features: bool = False) -> RiskReport:

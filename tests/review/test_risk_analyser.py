@@ -427,6 +427,17 @@ def test_images_too_small_to_judge_say_so():
     assert "too small" in report.reasons["chart"]
 
 
+def test_analyse_file_turns_a_sideways_file_upright_by_its_exif_orientation():
+    # phones store pixels sideways and an EXIF tag that says how to show them
+    sideways = risk_samples.screenshot_png().transpose(Image.Transpose.ROTATE_270)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    buf = io.BytesIO()
+    sideways.save(buf, format="JPEG", quality=90, exif=exif.tobytes())
+    report = analyse_file(io.BytesIO(buf.getvalue()))
+    assert report.scores["screenshot"] >= 0.9, report.reasons  # 0.53 read sideways
+
+
 def test_analyse_file_reads_jpeg_and_png_bytes_and_refuses_garbage():
     buf = io.BytesIO()
     risk_samples.screenshot_png().save(buf, format="JPEG", quality=80)
