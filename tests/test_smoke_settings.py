@@ -19,3 +19,12 @@ def test_every_periodic_task_is_a_registered_task_routed_to_a_served_queue():
         assert route["queue"].name in queues
     names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {"routing.tasks.caption_sweep", "review.tasks.leases_expire"} <= names
+
+
+def test_postgresql_connections_run_without_jit(db):
+    # short queries with large cost estimates must not pay for compiling (see settings)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
