@@ -148,6 +148,9 @@ if REDIS_URL:
         # Task time limits stay below this, so a slow task is never redelivered while it runs.
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     }
+    # Several deployments (or test runs) can share one Redis database under distinct prefixes.
+    if env.str("CELERY_BROKER_KEY_PREFIX", default=""):
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env.str("CELERY_BROKER_KEY_PREFIX")
 else:
     # A broker that needs no server, for a first run on one machine.
     _broker_dir = VAR_DIR / "broker"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -127,37 +128,92 @@ def make_image_bytes() -> Callable[..., bytes]:
     return make
 
 
-def _switch_broker(url: str) -> None:
-    """Point this process's Celery producer at another broker URL (pools are rebuilt lazily)."""
+#: This pytest process's namespace in Redis. Broker keys are prefixed with it (kombu's
+#: ``global_keyprefix``), so two test runs on one machine never read or flush each other's queues.
+RUN_ID = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def switch_broker(url: str, prefix: str = "") -> None:
+    """Point this process's Celery producer at another broker URL and key prefix. kombu keeps
+    connection and producer pools in process-wide registries keyed by URL, so those are reset too
+    (closing a pool without dropping it from the registry leaves a closed pool for the next user
+    of that URL)."""
+    from kombu import pools
+
     from captiondesk.celery import app
 
     if app._pool is not None:
         app._pool.force_close_all()
-        app._pool = None
+    app._pool = None
     app.amqp._producer_pool = None
+    pools.reset()
+    options = dict(app.conf.broker_transport_options or {})
+    if prefix:
+        options["global_keyprefix"] = prefix
+    else:
+        options.pop("global_keyprefix", None)
+    app.conf.broker_transport_options = options
     app.conf.broker_url = url
+
+
+class BrokerSpace:
+    """A private corner of the test Redis for one test's Celery messages: publish there with
+    ``switch_broker(space.url, space.prefix)``, read what was enqueued with
+    ``space.messages("api")`` -> [(task name, kwargs)], oldest first."""
+
+    def __init__(self, url: str, name: str) -> None:
+        import redis
+
+        self.url = url
+        self.prefix = f"test:{RUN_ID}:{name}:{uuid.uuid4().hex[:6]}:"
+        self.client = redis.Redis.from_url(url)
+
+    def messages(self, queue: str) -> list[tuple[str, dict]]:
+        import base64
+        import json
+
+        out = []
+        for raw in self.client.lrange(self.prefix + queue, 0, -1):
+            message = json.loads(raw)
+            body = json.loads(base64.b64decode(message["body"]))
+            out.append((message["headers"]["task"], body[1]))
+        # Redis lists are consumed from the right: oldest message last.
+        return out[::-1]
+
+    def clear(self) -> None:
+        keys = list(self.client.scan_iter(match=self.prefix + "*", count=1000))
+        if keys:
+            self.client.delete(*keys)
+
+
+@pytest.fixture
+def broker_space(settings):
+    """Publish this test's Celery messages into its own key prefix (see ``BrokerSpace``)."""
+    space = BrokerSpace(settings.REDIS_URL, "broker")
+    switch_broker(space.url, space.prefix)
+    yield space
+    space.clear()
+    switch_broker(settings.REDIS_URL)
 
 
 @pytest.fixture
 def celery_worker_process(transactional_db, settings, _media_root):
     """Start real Celery workers (separate processes) on Redis against the test database.
 
-    Usage: `celery_worker_process(queues="default")`; returns the Popen. Each test gets a fresh
-    Redis database so leftover messages from other tests cannot leak in.
+    Usage: `celery_worker_process(queues="default")`; returns the Popen. Each test gets a key
+    prefix of its own in Redis, so leftover messages from other tests (or other test runs on the
+    same machine) cannot leak in.
     """
     import signal
     import subprocess
     import sys
     from pathlib import Path
 
-    import redis
-
     db = settings.DATABASES["default"]
-    base = settings.REDIS_URL.rsplit("/", 1)[0]
-    broker = f"{base}/14"
-    redis.Redis.from_url(broker).flushdb()
+    space = BrokerSpace(settings.REDIS_URL, "workers")
+    broker = space.url
     settings.CELERY_BROKER_URL = broker
-    _switch_broker(broker)
+    switch_broker(broker, space.prefix)
     procs: list[subprocess.Popen] = []
 
     def start(
@@ -167,6 +223,7 @@ def celery_worker_process(transactional_db, settings, _media_root):
         env.update(
             DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             REDIS_URL=broker,
+            CELERY_BROKER_KEY_PREFIX=space.prefix,
             MEDIA_ROOT=str(_media_root),
             SECRET_KEY=settings.SECRET_KEY,
             **(extra_env or {}),
@@ -206,7 +263,8 @@ def celery_worker_process(transactional_db, settings, _media_root):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-    _switch_broker(settings.REDIS_URL)
+    space.clear()
+    switch_broker(settings.REDIS_URL)
 
 
 def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.2):

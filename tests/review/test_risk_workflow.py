@@ -4,8 +4,6 @@ re-apply to the project's flags in background chunks."""
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 
 import pytest
@@ -25,30 +23,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def broker(settings):
-    """Publish to a Redis database of these tests and read what was enqueued:
+def broker(broker_space):
+    """Publish to this test's own Redis key prefix and read what was enqueued:
     ``broker.messages("default")`` -> [(task name, kwargs)], oldest first."""
-    import redis
-
-    from tests.routing.conftest import switch_broker
-
-    url = settings.REDIS_URL.rsplit("/", 1)[0] + "/11"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    switch_broker(url)
-
-    class Broker:
-        def messages(self, queue_name: str) -> list[tuple[str, dict]]:
-            out = []
-            for raw in client.lrange(queue_name, 0, -1):
-                message = json.loads(raw)
-                body = json.loads(base64.b64decode(message["body"]))
-                out.append((message["headers"]["task"], body[1]))
-            return out[::-1]
-
-    yield Broker()
-    client.flushdb()
-    switch_broker(settings.REDIS_URL)
+    return broker_space
 
 
 @pytest.fixture

@@ -3,14 +3,13 @@ settings, per-test Redis keys and a broker whose queues a test can read."""
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 
 import pytest
 
 from routing.fakes import FakeEdenAI, FakeOllama, FakeReplicate
 from routing.models import Chain, ChainStep, Route
+from tests.conftest import switch_broker as _switch_broker
 from tests.factories import ImageFactory, RouteFactory
 
 
@@ -77,18 +76,7 @@ def image(project):
     return ImageFactory(project=project)
 
 
-def switch_broker(url: str) -> None:
-    """Point this process's Celery producer at another broker. kombu keeps connection and producer
-    pools in process-wide registries keyed by URL, so those are reset too (closing a pool without
-    dropping it from the registry leaves a closed pool for the next user of that URL)."""
-    from kombu import pools
-
-    from captiondesk.celery import app
-
-    app._pool = None
-    app.amqp._producer_pool = None
-    pools.reset()
-    app.conf.broker_url = url
+switch_broker = _switch_broker  # kept under this name for the tests that import it
 
 
 @pytest.fixture(autouse=True)
@@ -102,29 +90,7 @@ def _own_broker(request):
 
 
 @pytest.fixture
-def broker(settings):
-    """Publish to a Redis database of the routing tests (flushed) and read what was enqueued:
+def broker(broker_space):
+    """Publish to this test's own Redis key prefix and read what was enqueued:
     ``broker.messages("api")`` -> [(task name, kwargs)], oldest first."""
-    import redis
-
-    url = settings.REDIS_URL.rsplit("/", 1)[0] + "/13"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    switch_broker(url)
-
-    class Broker:
-        def messages(self, queue: str) -> list[tuple[str, dict]]:
-            out = []
-            for raw in client.lrange(queue, 0, -1):
-                message = json.loads(raw)
-                body = json.loads(base64.b64decode(message["body"]))
-                out.append((message["headers"]["task"], body[1]))
-            # Redis lists are consumed from the right: oldest message last.
-            return out[::-1]
-
-        def clear(self) -> None:
-            client.flushdb()
-
-    yield Broker()
-    client.flushdb()
-    switch_broker(settings.REDIS_URL)
+    return broker_space
