@@ -264,6 +264,10 @@ REVIEW_UNDO_SECONDS = env.int("REVIEW_UNDO_SECONDS", default=30)
 RISK_THRESHOLDS = {k: float(v) for k, v in env.dict("RISK_THRESHOLDS", default={}).items()}
 # Images whose flags are re-checked per beat tick (every 10 min) after the analyser changes.
 RISK_REFRESH_PER_TICK = env.int("RISK_REFRESH_PER_TICK", default=5000)
+# Comparisons and dashboards: reviewer time is costed at this rate when set (0 = left out), and a
+# comparison reads "not enough data yet" until every compared route has this many decided images.
+REVIEWER_HOURLY_USD = env.float("REVIEWER_HOURLY_USD", default=0.0)
+COMPARISON_MIN_IMAGES = env.int("COMPARISON_MIN_IMAGES", default=30)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,504 @@
+"""Metric selectors: which route (or model) gives the most accepted captions per dollar, how
+reliable and fast each was, how much correcting each needed. Every figure is aggregated in
+PostgreSQL (``FILTER`` aggregates, ``percentile_cont``, a window for fallbacks); Python only
+turns sums into intervals.
+
+The measures (the same definitions in the UI, CSV downloads and benchmarks):
+
+- **Outputs produced**: succeeded captions. A caption belongs to the route it was asked of
+  (``target_route``: comparison runs, the caption command) or else to the route that served it (a
+  chain's fallback that answered). Questions the risk analyser asks the model are not outputs.
+- **Reviewed**: outputs whose review item is decided (approved or rejected). **Accepted as-is** /
+  **accepted after edit**: approved with the model's text / with an edited text. **Rejected**.
+  **Disputed**: reviewers disagreed (awaiting adjudication now, or adjudicated).
+- **Accepted-output rate** = accepted (as-is + after edit) / reviewed, with a 95% Wilson interval.
+- **Model spend**: every attempt (retries and fallbacks included) of the outputs in scope. A local
+  GPU call without a recorded cost is costed at its latency times the route's $/GPU-hour (the
+  default rate when the route has none), so local and hosted routes compare.
+- **Cost per accepted output** = spend on the reviewed outputs and on the captions that failed
+  outright (the price of getting outputs at all) / accepted outputs, with a 95% bootstrap interval
+  over images. "Incl. review" adds reviewers' time (every verdict, skips included) at
+  ``REVIEWER_HOURLY_USD`` when that is set.
+- **Latency** p50 / p95 per attempt (the call log, cached answers left out) and end to end (the
+  caption's own latency, every attempt and wait included).
+- **Timeout / error / fallback / malformed-output rates** per attempt from the call log, Wilson
+  intervals. Error: the attempt failed or its worker was lost. Fallback: the next attempt on the
+  same caption was a fallback to another route. Malformed: the answer was empty, a refusal,
+  failed its schema or could not be parsed. Cached answers and calls still in flight are not
+  attempts.
+- **Correction effort**: mean normalised edit distance (characters and words, 0..1) between the
+  model's caption and the approved text, over outputs accepted after an edit.
+- **Review time**: median of the reviewers' time per decided item (every verdict on it).
+- **Agreement**: share of items with two or more counted verdicts on which all reviewers agreed
+  (all approved the same text, or all rejected), Wilson interval.
+
+Scope filters: project, run, prompt, routes, date range (when the output was made), risk category
+(an admin's latest correction overriding the analyser), reviewer (outputs that reviewer gave a
+verdict on). A comparison also keeps only the images that every compared route captioned and
+that review has decided, so every route is measured on the same images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from labeling.models import Project
+from review.risk.captions import RISK_QUESTION
+from review.stats import (
+    BOOTSTRAP_MAX_IMAGES,
+    Interval,
+    Rate,
+    bootstrap_ratio,
+    ratio_normal,
+)
+
+# SQL here is assembled from fixed fragments and the column names in GROUPS only (hence the S608
+# exemptions); every value reaches PostgreSQL as a query parameter.
+GROUPS = {"route": "name", "model": "model"}
+DECIDED = ("approved", "rejected")
+MALFORMED_CLASSES = ("malformed", "empty", "refusal", "schema")
+
+
+def reviewer_hourly_usd() -> float:
+    return float(getattr(settings, "REVIEWER_HOURLY_USD", 0.0) or 0.0)
+
+
+def comparison_min_images() -> int:
+    return int(getattr(settings, "COMPARISON_MIN_IMAGES", 30))
+
+
+def default_gpu_hour_usd() -> Decimal:
+    from routing.services.routes import DEFAULT_GPU_HOUR_USD
+
+    return DEFAULT_GPU_HOUR_USD
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which outputs a measure is computed over."""
+
+    project: Project
+    run_id: int | None = None
+    route_ids: tuple[int, ...] = ()
+    prompt: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None  # inclusive
+    risk_category: str = ""
+    reviewer_id: int | None = None
+    group_by: str = "route"
+    same_images: bool = False  # only images every route in route_ids captioned and review decided
+
+    def __post_init__(self) -> None:
+        if self.group_by not in GROUPS:
+            raise ValueError(f"group_by must be one of {sorted(GROUPS)}")
+        if self.same_images and len(self.route_ids) < 2:
+            raise ValueError("A same-images comparison needs at least two routes.")
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def scope_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """The ``caps`` CTE (captions in scope with their route, ``arm``) and ``scoped`` (narrowed to
+    the shared, decided images for a comparison), with their parameters."""
+    where = [
+        "i.project_id = %(project)s",
+        "NOT (c.task = 'question' AND c.prompt = %(risk_question)s)",
+    ]
+    params: dict[str, Any] = {"project": scope.project.pk, "risk_question": RISK_QUESTION}
+    if scope.run_id is not None:
+        where.append("c.run_id = %(run)s")
+        params["run"] = scope.run_id
+    if scope.prompt is not None:
+        where.append("c.prompt = %(prompt)s")
+        params["prompt"] = scope.prompt
+    if scope.route_ids:
+        where.append("COALESCE(c.target_route_id, c.route_id) = ANY(%(routes)s)")
+        params["routes"] = list(scope.route_ids)
+    if scope.date_from:
+        where.append("c.created_at >= %(date_from)s")
+        params["date_from"] = _day_start(scope.date_from)
+    if scope.date_to:
+        where.append("c.created_at < %(date_to)s")
+        params["date_to"] = _day_start(scope.date_to + timedelta(days=1))
+    if scope.risk_category:
+        # An admin's latest correction wins; without one, the analyser's flag.
+        where.append(
+            "COALESCE((SELECT rc.flagged FROM review_riskcorrection rc"
+            " WHERE rc.image_id = c.image_id AND rc.category = %(risk)s"
+            " ORDER BY rc.created_at DESC, rc.id DESC LIMIT 1),"
+            " EXISTS (SELECT 1 FROM review_riskflag rf WHERE rf.image_id = c.image_id"
+            " AND rf.category = %(risk)s AND rf.flagged))"
+        )
+        params["risk"] = scope.risk_category
+    if scope.reviewer_id is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM review_verdict rv WHERE rv.caption_id = c.id"
+            " AND rv.reviewer_id = %(reviewer)s)"
+        )
+        params["reviewer"] = scope.reviewer_id
+    sql = f"""
+caps AS MATERIALIZED (
+  SELECT c.id, c.image_id, c.status, c.latency_ms, c.created_at,
+         COALESCE(c.target_route_id, c.route_id) AS arm
+  FROM routing_caption c JOIN labeling_image i ON i.id = c.image_id
+  WHERE {" AND ".join(where)}
+)"""  # noqa: S608
+    if scope.same_images:
+        params["arm_count"] = len(set(scope.route_ids))
+        sql += """,
+common AS (
+  SELECT caps.image_id FROM caps JOIN review_reviewitem ri ON ri.caption_id = caps.id
+  WHERE ri.state IN ('approved', 'rejected')
+  GROUP BY caps.image_id HAVING count(DISTINCT caps.arm) = %(arm_count)s
+),
+scoped AS MATERIALIZED (SELECT caps.* FROM caps JOIN common USING (image_id))"""
+    else:
+        sql += ",\nscoped AS (SELECT * FROM caps)"
+    return sql, params
+
+
+def _fetch(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [col.name for col in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CostFigure:
+    usd: float | None
+    interval: Interval | None
+
+
+@dataclass
+class RouteMetrics:
+    """One row of the comparison table: a route (or a model) in its scope."""
+
+    key: str
+    produced: int = 0
+    reviewed: int = 0
+    accepted_as_is: int = 0
+    accepted_after_edit: int = 0
+    rejected: int = 0
+    awaiting_adjudication: int = 0
+    adjudicated: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    spend_usd: float = 0.0
+    counted_spend_usd: float = 0.0
+    review_usd: float = 0.0
+    images: int = 0
+    cost_per_accepted: CostFigure = field(default_factory=lambda: CostFigure(None, None))
+    cost_per_accepted_with_review: CostFigure = field(
+        default_factory=lambda: CostFigure(None, None)
+    )
+    attempts: int = 0
+    retries: int = 0
+    cached: int = 0
+    timeouts: int = 0
+    errors: int = 0
+    fallbacks: int = 0
+    malformed: int = 0
+    attempt_p50_ms: float | None = None
+    attempt_p95_ms: float | None = None
+    e2e_p50_ms: float | None = None
+    e2e_p95_ms: float | None = None
+    char_effort: float | None = None
+    word_effort: float | None = None
+    review_ms_median: float | None = None
+    multi_reviewed: int = 0
+    agreed: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return self.accepted_as_is + self.accepted_after_edit
+
+    @property
+    def disputed(self) -> int:
+        return self.awaiting_adjudication + self.adjudicated
+
+    @property
+    def accepted_rate(self) -> Rate:
+        return Rate(self.accepted, self.reviewed)
+
+    @property
+    def timeout_rate(self) -> Rate:
+        return Rate(self.timeouts, self.attempts)
+
+    @property
+    def error_rate(self) -> Rate:
+        return Rate(self.errors, self.attempts)
+
+    @property
+    def fallback_rate(self) -> Rate:
+        return Rate(self.fallbacks, self.attempts)
+
+    @property
+    def malformed_rate(self) -> Rate:
+        return Rate(self.malformed, self.attempts)
+
+    @property
+    def agreement(self) -> Rate:
+        return Rate(self.agreed, self.multi_reviewed)
+
+
+@dataclass
+class MetricsTable:
+    scope: Scope
+    rows: list[RouteMetrics]
+    images: int  # images in scope (for a comparison: shared and decided by every route)
+
+    def row(self, key: str) -> RouteMetrics | None:
+        return next((r for r in self.rows if r.key == key), None)
+
+
+def _outcomes(cte: str, params: dict[str, Any], keycol: str) -> list[dict[str, Any]]:
+    return _fetch(
+        f"""
+WITH {cte}
+SELECT ar.{keycol} AS key,
+  count(*) FILTER (WHERE s.status = 'succeeded') AS produced,
+  count(ri.id) FILTER (WHERE ri.state IN ('approved', 'rejected')) AS reviewed,
+  count(ri.id) FILTER (WHERE ri.state = 'approved' AND ri.edited IS NOT TRUE) AS accepted_as_is,
+  count(ri.id) FILTER (WHERE ri.state = 'approved' AND ri.edited) AS accepted_after_edit,
+  count(ri.id) FILTER (WHERE ri.state = 'rejected') AS rejected,
+  count(ri.id) FILTER (WHERE ri.state = 'adjudication') AS awaiting_adjudication,
+  count(adj.id) AS adjudicated,
+  avg(ri.char_effort) FILTER (WHERE ri.state = 'approved' AND ri.edited) AS char_effort,
+  avg(ri.word_effort) FILTER (WHERE ri.state = 'approved' AND ri.edited) AS word_effort,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY s.latency_ms)
+    FILTER (WHERE s.status = 'succeeded') AS e2e_p50_ms,
+  percentile_cont(0.95) WITHIN GROUP (ORDER BY s.latency_ms)
+    FILTER (WHERE s.status = 'succeeded') AS e2e_p95_ms
+FROM scoped s
+JOIN routing_route ar ON ar.id = s.arm
+LEFT JOIN review_reviewitem ri ON ri.caption_id = s.id
+LEFT JOIN review_adjudication adj ON adj.item_id = ri.id
+GROUP BY 1""",  # noqa: S608
+        params,
+    )
+
+
+_COST = """COALESCE(mc.cost_usd, CASE WHEN r.provider = 'local' AND mc.latency_ms IS NOT NULL
+  THEN mc.latency_ms / 3600000.0 * COALESCE(r.gpu_hour_usd, %(gpu_hour_usd)s) END, 0)"""
+
+
+def _per_image_cte(cte: str, keycol: str) -> str:
+    """``img``: per (key, image) the counted spend x, accepted outputs y and review time."""
+    return f"""
+WITH {cte},
+spend AS (
+  SELECT s.id AS caption_id, s.image_id, s.status, COALESCE(s.arm, mc.route_id) AS arm,
+         sum({_COST}) AS usd
+  FROM scoped s
+  LEFT JOIN routing_modelcall mc ON mc.caption_id = s.id
+  LEFT JOIN routing_route r ON r.id = mc.route_id
+  GROUP BY 1, 2, 3, 4
+),
+review_time AS (
+  SELECT v.caption_id, sum(v.time_spent_ms) AS ms
+  FROM review_verdict v JOIN scoped s ON s.id = v.caption_id GROUP BY 1
+),
+img AS (
+  SELECT ar.{keycol} AS key, sp.image_id,
+    coalesce(sum(sp.usd), 0) AS spend_all,
+    coalesce(sum(sp.usd) FILTER (
+      WHERE ri.state IN ('approved', 'rejected') OR sp.status = 'failed'), 0) AS x,
+    count(ri.id) FILTER (WHERE ri.state = 'approved') AS y,
+    coalesce(sum(rt.ms) FILTER (WHERE ri.state IN ('approved', 'rejected')), 0) AS review_ms,
+    bool_or(ri.state IN ('approved', 'rejected') OR sp.status = 'failed') AS counts
+  FROM spend sp
+  JOIN routing_route ar ON ar.id = sp.arm
+  LEFT JOIN review_reviewitem ri ON ri.caption_id = sp.caption_id
+  LEFT JOIN review_time rt ON rt.caption_id = sp.caption_id
+  GROUP BY 1, 2
+)"""  # noqa: S608
+
+
+def _costs(cte: str, params: dict[str, Any], keycol: str) -> list[dict[str, Any]]:
+    return _fetch(
+        _per_image_cte(cte, keycol)
+        + """
+SELECT key, sum(spend_all)::float8 AS spend_usd, sum(x)::float8 AS counted_spend_usd,
+  sum(review_ms)::float8 AS review_ms,
+  count(*) FILTER (WHERE counts) AS images,
+  sum(y) FILTER (WHERE counts) AS sum_y,
+  (sum(x * x) FILTER (WHERE counts))::float8 AS sum_xx,
+  sum(y * y) FILTER (WHERE counts) AS sum_yy,
+  (sum(x * y) FILTER (WHERE counts))::float8 AS sum_xy
+FROM img GROUP BY key""",  # noqa: S608
+        params,
+    )
+
+
+def _cost_rows(cte: str, params: dict[str, Any], keycol: str) -> dict[str, list[tuple]]:
+    rows = _fetch(
+        _per_image_cte(cte, keycol)
+        + "\nSELECT key, x::float8 AS x, y, review_ms::float8 AS review_ms"
+        " FROM img WHERE counts ORDER BY key, image_id",  # noqa: S608
+        params,
+    )
+    out: dict[str, list[tuple]] = {}
+    for row in rows:
+        out.setdefault(row["key"], []).append((row["x"], row["y"], row["review_ms"]))
+    return out
+
+
+def _reliability(cte: str, params: dict[str, Any], keycol: str) -> list[dict[str, Any]]:
+    attempt = "status NOT IN ('in_flight', 'cached')"
+    return _fetch(
+        f"""
+WITH {cte},
+calls AS (
+  SELECT mc.route_id, mc.status, mc.error_class, mc.latency_ms, mc.trigger,
+         lead(mc.trigger) OVER (PARTITION BY mc.caption_id ORDER BY mc.attempt) AS next_trigger
+  FROM scoped s JOIN routing_modelcall mc ON mc.caption_id = s.id
+)
+SELECT r.{keycol} AS key,
+  count(*) FILTER (WHERE {attempt}) AS attempts,
+  count(*) FILTER (WHERE {attempt} AND trigger = 'retry') AS retries,
+  count(*) FILTER (WHERE status = 'cached') AS cached,
+  count(*) FILTER (WHERE {attempt} AND error_class = 'timeout') AS timeouts,
+  count(*) FILTER (WHERE status IN ('failed', 'lost')) AS errors,
+  count(*) FILTER (WHERE {attempt} AND next_trigger LIKE 'fallback:%%') AS fallbacks,
+  count(*) FILTER (WHERE {attempt} AND (error_class = ANY(%(malformed)s)
+    OR error_class LIKE 'malformed%%')) AS malformed,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE {attempt})
+    AS attempt_p50_ms,
+  percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE {attempt})
+    AS attempt_p95_ms
+FROM calls JOIN routing_route r ON r.id = calls.route_id
+GROUP BY 1""",  # noqa: S608
+        {**params, "malformed": list(MALFORMED_CLASSES)},
+    )
+
+
+def _review(cte: str, params: dict[str, Any], keycol: str) -> list[dict[str, Any]]:
+    return _fetch(
+        f"""
+WITH {cte},
+per_item AS (
+  SELECT ar.{keycol} AS key, v.item_id, ri.state,
+    sum(v.time_spent_ms) AS ms,
+    count(*) FILTER (WHERE v.decision <> 'skip') AS counted,
+    (bool_and(v.decision IN ('accept', 'edit')) FILTER (WHERE v.decision <> 'skip')
+      AND count(DISTINCT regexp_replace(btrim(v.final_text), '\\s+', ' ', 'g'))
+        FILTER (WHERE v.decision <> 'skip') = 1)
+    OR coalesce(bool_and(v.decision = 'reject') FILTER (WHERE v.decision <> 'skip'), false)
+      AS agreed
+  FROM scoped s
+  JOIN routing_route ar ON ar.id = s.arm
+  JOIN review_verdict v ON v.caption_id = s.id
+  JOIN review_reviewitem ri ON ri.id = v.item_id
+  GROUP BY 1, 2, 3
+)
+SELECT key,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)
+    FILTER (WHERE state IN ('approved', 'rejected')) AS review_ms_median,
+  count(*) FILTER (WHERE counted >= 2) AS multi_reviewed,
+  count(*) FILTER (WHERE counted >= 2 AND agreed) AS agreed
+FROM per_item GROUP BY key""",  # noqa: S608
+        params,
+    )
+
+
+def _reasons(cte: str, params: dict[str, Any], keycol: str) -> list[dict[str, Any]]:
+    return _fetch(
+        f"""
+WITH {cte}
+SELECT ar.{keycol} AS key, reason, count(*) AS n
+FROM scoped s
+JOIN routing_route ar ON ar.id = s.arm
+JOIN review_verdict v ON v.caption_id = s.id AND v.decision = 'reject'
+CROSS JOIN LATERAL jsonb_array_elements_text(v.reasons) AS reason
+GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2""",  # noqa: S608
+        params,
+    )
+
+
+def _count_images(cte: str, params: dict[str, Any]) -> int:
+    sql = f"WITH {cte} SELECT count(DISTINCT image_id) AS n FROM scoped"  # noqa: S608
+    return _fetch(sql, params)[0]["n"]
+
+
+def _cost_figures(row: RouteMetrics, moments: dict[str, Any], samples: list[tuple] | None) -> None:
+    rate = reviewer_hourly_usd()
+    n, sum_y = moments["images"] or 0, float(moments["sum_y"] or 0)
+    x_total, review_ms = float(moments["counted_spend_usd"] or 0), float(moments["review_ms"] or 0)
+    row.images = n
+    row.spend_usd = float(moments["spend_usd"] or 0)
+    row.counted_spend_usd = x_total
+    row.review_usd = review_ms / 3_600_000 * rate
+    if sum_y <= 0:
+        return
+    if samples is not None:
+        xs = [s[0] for s in samples]
+        ys = [s[1] for s in samples]
+        interval = bootstrap_ratio(xs, ys)
+        with_review = (
+            bootstrap_ratio([s[0] + s[2] / 3_600_000 * rate for s in samples], ys) if rate else None
+        )
+    else:
+        interval = ratio_normal(
+            n=n,
+            sum_x=x_total,
+            sum_y=sum_y,
+            sum_xx=float(moments["sum_xx"] or 0),
+            sum_yy=float(moments["sum_yy"] or 0),
+            sum_xy=float(moments["sum_xy"] or 0),
+        )
+        with_review = None
+    row.cost_per_accepted = CostFigure(x_total / sum_y, interval)
+    if rate:
+        row.cost_per_accepted_with_review = CostFigure(
+            (x_total + row.review_usd) / sum_y, with_review
+        )
+
+
+def route_metrics(*, scope: Scope) -> MetricsTable:
+    """Every measure per route (or per model) over the scope, one row each, ordered by key."""
+    cte, params = scope_sql(scope)
+    params["gpu_hour_usd"] = default_gpu_hour_usd()
+    keycol = GROUPS[scope.group_by]
+    rows: dict[str, RouteMetrics] = {}
+
+    def row(key: str) -> RouteMetrics:
+        return rows.setdefault(key, RouteMetrics(key=key))
+
+    for found in _outcomes(cte, params, keycol):
+        r = row(found.pop("key"))
+        for name, value in found.items():
+            setattr(r, name, value)
+    for found in _reliability(cte, params, keycol):
+        r = row(found.pop("key"))
+        for name, value in found.items():
+            setattr(r, name, value)
+    for found in _review(cte, params, keycol):
+        r = row(found.pop("key"))
+        for name, value in found.items():
+            setattr(r, name, value)
+    for found in _reasons(cte, params, keycol):
+        row(found["key"]).reject_reasons[found["reason"]] = found["n"]
+    costs = _costs(cte, params, keycol)
+    samples: dict[str, list[tuple]] | None = None
+    if costs and max(c["images"] or 0 for c in costs) <= BOOTSTRAP_MAX_IMAGES:
+        samples = _cost_rows(cte, params, keycol)
+    for moments in costs:
+        key = moments["key"]
+        _cost_figures(row(key), moments, samples.get(key, []) if samples is not None else None)
+    return MetricsTable(
+        scope=scope,
+        rows=[rows[k] for k in sorted(rows)],
+        images=_count_images(cte, params),
+    )

@@ -1,0 +1,114 @@
+"""Intervals for the comparison measures: Wilson for proportions, bootstrap over images for costs,
+Bradley-Terry scores for blind pairwise preferences. Pure functions, no ORM.
+
+Every rate is shown with its sample size and a 95% interval. Proportions (accepted-output rate,
+timeout / error / fallback / malformed rates, agreement) use the Wilson score interval, which stays
+inside [0, 1] and is honest at small n and at 0% or 100%. A cost per accepted output is a ratio of
+sums over images (spend / accepted outputs); its interval comes from resampling images with
+replacement (the percentile bootstrap), so images with several attempts weigh as they should.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Z95 = 1.959963984540054
+#: Above this many images the bootstrap's resamples would cost more than a page may spend; the
+#: normal approximation of the ratio (the delta method, which the bootstrap converges to at this
+#: size) is used instead and labelled so.
+BOOTSTRAP_MAX_IMAGES = 20_000
+BOOTSTRAP_RESAMPLES = 2_000
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    method: str = "wilson"
+
+
+@dataclass(frozen=True)
+class Rate:
+    """k out of n, with its Wilson interval (None when n is 0)."""
+
+    k: int
+    n: int
+
+    @property
+    def value(self) -> float | None:
+        return self.k / self.n if self.n else None
+
+    @property
+    def interval(self) -> Interval | None:
+        return wilson(self.k, self.n)
+
+
+def wilson(k: int, n: int, z: float = Z95) -> Interval | None:
+    """The Wilson score interval for k successes in n trials (None for n = 0)."""
+    if n <= 0:
+        return None
+    if not 0 <= k <= n:
+        raise ValueError(f"k={k} is not within 0..n={n}")
+    p = k / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    # At k = 0 or k = n the exact bound is 0 or 1; rounding must not move it.
+    low = 0.0 if k == 0 else max(0.0, centre - half)
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return Interval(low, high, "wilson")
+
+
+def bootstrap_ratio(
+    numerators: Sequence[float],
+    denominators: Sequence[float],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval | None:
+    """Percentile-bootstrap interval of sum(numerators) / sum(denominators), resampling the paired
+    rows (images) with replacement. Resamples whose denominator is 0 have no ratio and are left
+    out; None when the ratio itself is undefined. Seeded: the same data shows the same interval.
+    """
+    num = np.asarray(numerators, dtype=np.float64)
+    den = np.asarray(denominators, dtype=np.float64)
+    n = len(num)
+    if n == 0 or den.sum() <= 0:
+        return None
+    rng = np.random.default_rng(seed)
+    # Each resample as counts per row (multinomial): the same as drawing n rows with replacement.
+    ratios = np.empty(0)
+    step = max(1, 2_000_000 // n)
+    for start in range(0, resamples, step):
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(step, resamples - start))
+        sums_den = counts @ den
+        keep = sums_den > 0
+        ratios = np.concatenate([ratios, (counts[keep] @ num) / sums_den[keep]])
+    if len(ratios) == 0:
+        return None
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
+    return Interval(float(low), float(high), "bootstrap")
+
+
+def ratio_normal(
+    *, n: int, sum_x: float, sum_y: float, sum_xx: float, sum_yy: float, sum_xy: float
+) -> Interval | None:
+    """Normal (delta-method) interval of sum(x) / sum(y) over n paired rows, from their moments.
+
+    What the bootstrap of a ratio tends to for many images; used above BOOTSTRAP_MAX_IMAGES.
+    """
+    if n < 2 or sum_y <= 0:
+        return None
+    r = sum_x / sum_y
+    mean_y = sum_y / n
+    # Residuals e_i = x_i - r * y_i; Var(r) ~= sum(e_i^2) / (n (n-1)) / mean_y^2.
+    sse = sum_xx - 2 * r * sum_xy + r * r * sum_yy
+    var = max(0.0, sse) / (n * (n - 1)) / (mean_y * mean_y)
+    half = Z95 * math.sqrt(var)
+    return Interval(max(0.0, r - half), r + half, "normal")
