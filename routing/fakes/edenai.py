@@ -8,9 +8,30 @@ import time
 import uuid
 from typing import Any
 
-from routing.fakes.server import FakeServer, RecordedRequest, Reply, Response
+from routing.fakes.server import (
+    FakeServer,
+    RecordedRequest,
+    Reply,
+    Response,
+    data_url_bytes,
+    image_format,
+)
 
 V2_ERROR_TYPES = {400: "Invalid request", 404: "Not Found", 500: "Internal server error"}
+V2_FILE_EXTENSIONS = ("jpg", "jpeg", "png", "tiff")
+V2_FILE_FORMATS = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "TIFF": "image/tiff",
+}
+MB = 1024 * 1024
+# What the upstream vision models take: (Pillow formats, max bytes, max longest side).
+V3_IMAGE_LIMITS: dict[str, tuple[frozenset[str], int, int | None]] = {
+    "openai": (frozenset({"PNG", "JPEG", "MPO", "GIF", "WEBP"}), 20 * MB, None),
+    "google": (frozenset({"PNG", "JPEG", "MPO", "WEBP"}), 20 * MB, None),
+    "anthropic": (frozenset({"PNG", "JPEG", "MPO", "GIF", "WEBP"}), 5 * MB, 8000),
+}
 
 
 class FakeEdenAI(FakeServer):
@@ -82,6 +103,9 @@ class FakeEdenAI(FakeServer):
         if failure is not None:
             return failure
         body = request.json if isinstance(request.json, dict) else {}
+        refused = self._v3_image_refusal(body)
+        if refused is not None:
+            return refused
         model = reply.served_model or str(body.get("model") or "openai/gpt-4o")
         request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if reply.kind == "provider_fail":
@@ -128,6 +152,35 @@ class FakeEdenAI(FakeServer):
             }
         return Response.json(200, payload, delay_s=delay)
 
+    def _v3_image_refusal(self, body: dict[str, Any]) -> Response | None:
+        """The upstream vendor refuses inline images in formats or sizes it does not take."""
+        vendor = str(body.get("model") or "openai/gpt-4o").split("/", 1)[0]
+        limits = V3_IMAGE_LIMITS.get(vendor)
+        if limits is None:
+            return None
+        formats, max_bytes, max_side = limits
+        for url in _image_urls(body):
+            data = data_url_bytes(url)
+            if data is None:
+                continue  # a web URL: fetched upstream, not checked here
+            found = image_format(data)
+            if found is None or found[0] not in formats:
+                kind = found[0].lower() if found else "unknown"
+                return _v3_error(
+                    "unsupported_format",
+                    f"{vendor} does not support image format '{kind}'; "
+                    f"supported: {', '.join(sorted(f.lower() for f in formats - {'MPO'}))}",
+                )
+            if len(data) > max_bytes:
+                return _v3_error(
+                    "image_too_large", f"image is {len(data)} bytes; {vendor} takes {max_bytes}"
+                )
+            if max_side is not None and max(found[1]) > max_side:
+                return _v3_error(
+                    "image_too_large", f"image side {max(found[1])} px is over {max_side} px"
+                )
+        return None
+
     def _sse(
         self,
         request_id: str,
@@ -173,6 +226,11 @@ class FakeEdenAI(FakeServer):
         fields: dict[str, Any] = dict(request.form)
         if isinstance(request.json, dict):
             fields.update(request.json)
+        invalid = _v2_validation_errors(request, fields)
+        if invalid:
+            return Response.json(
+                400, {"error": {"type": V2_ERROR_TYPES[400], "message": invalid}}, delay_s=delay
+            )
         providers = _names(fields.get("providers")) or ["openai"]
         fallbacks = _names(fields.get("fallback_providers"))
         primary = providers[0]
@@ -205,3 +263,58 @@ def _names(value: object) -> list[str]:
     if isinstance(value, list):
         return [str(v).strip() for v in value if str(v).strip()]
     return []
+
+
+def _image_urls(body: dict[str, Any]) -> list[str]:
+    urls: list[str] = []
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                image_url = part.get("image_url")
+                url = image_url.get("url") if isinstance(image_url, dict) else image_url
+                if isinstance(url, str):
+                    urls.append(url)
+    return urls
+
+
+def _v3_error(code: str, message: str) -> Response:
+    return Response.json(400, {"error": {"code": code, "message": message}})
+
+
+def _v2_validation_errors(request: RecordedRequest, fields: dict[str, Any]) -> dict[str, list[str]]:
+    """Field errors in Django REST framework's words, as the v2 API answers them."""
+    errors: dict[str, list[str]] = {}
+    upload = request.files.get("file")
+    if upload is not None:
+        filename, content_type, data = upload
+        extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+        found = image_format(data)
+        if extension not in V2_FILE_EXTENSIONS:
+            errors["file"] = [
+                f"File extension “{extension}” is not allowed. Allowed extensions are: "
+                f"{', '.join(V2_FILE_EXTENSIONS)}."
+            ]
+        elif found is None or found[0] not in V2_FILE_FORMATS:
+            errors["file"] = [
+                "Upload a valid image. The file you uploaded was not a jpg, png or tiff."
+            ]
+        elif content_type not in V2_FILE_FORMATS.values():
+            errors["file"] = [f"Unsupported media type “{content_type}”."]
+    for name, low, high, cast in (
+        ("temperature", 0.0, 1.0, float),
+        ("max_tokens", 1, 2048, int),
+    ):
+        if name not in fields:
+            continue
+        try:
+            value = cast(fields[name])
+        except (TypeError, ValueError):
+            errors[name] = ["A valid number is required."]
+            continue
+        if value < low:
+            errors[name] = [f"Ensure this value is greater than or equal to {low}."]
+        elif value > high:
+            errors[name] = [f"Ensure this value is less than or equal to {high}."]
+    return errors

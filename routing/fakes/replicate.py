@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from routing.fakes.server import FakeServer, RecordedRequest, Reply, Response
+from routing.fakes.server import FakeServer, RecordedRequest, Reply, Response, data_url_bytes
 
+DATA_URL_MAX_BYTES = 256 * 1024
 _PREFER_RE = re.compile(r"^wait(?:=([1-9]|[1-9][0-9]|60))?$")
 
 
@@ -100,6 +101,9 @@ class FakeReplicate(FakeServer):
                     "status": 422,
                 },
             )
+        refused = _input_refusal(inputs)
+        if refused is not None:
+            return refused
         prefer = request.header("prefer")
         match = _PREFER_RE.match(prefer.strip()) if prefer else None
         if prefer and not match:
@@ -184,6 +188,38 @@ class FakeReplicate(FakeServer):
         if terminal and prediction.status != "canceled":
             payload["metrics"] = {"predict_time": reply.predict_time}
         return payload
+
+
+def _input_refusal(inputs: dict[str, Any]) -> Response | None:
+    """What Replicate refuses before running BLIP-2: big data URLs and inputs out of range."""
+    image = inputs.get("image")
+    if isinstance(image, str) and image.startswith("data:"):
+        data = data_url_bytes(image)
+        if data is not None and len(data) > DATA_URL_MAX_BYTES:
+            return Response.json(
+                413,
+                {
+                    "title": "Request Entity Too Large",
+                    "detail": f"data URL of {len(data)} bytes; use an HTTP URL for files over "
+                    f"{DATA_URL_MAX_BYTES // 1024} KB",
+                    "status": 413,
+                },
+            )
+    problems: list[str] = []
+    temperature = inputs.get("temperature")
+    if temperature is not None:
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+            problems.append("- input.temperature: Invalid type. Expected: number, given: string")
+        elif temperature < 0.5:
+            problems.append("- input.temperature: Must be greater than or equal to 0.5")
+        elif temperature > 1:
+            problems.append("- input.temperature: Must be less than or equal to 1")
+    if problems:
+        return Response.json(
+            422,
+            {"title": "Input validation failed", "detail": "\n".join(problems), "status": 422},
+        )
+    return None
 
 
 def _problem(reply: Reply) -> dict[str, Any]:

@@ -8,6 +8,9 @@ benchmark can keep many calls in flight.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import json
 import threading
 import time
@@ -18,6 +21,8 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+from PIL import Image, UnidentifiedImageError
 
 DEFAULT_TEXT = "a photo of a cat sitting on a wooden table"
 REFUSAL_TEXT = "I'm sorry, but I can't help with describing this image."
@@ -133,6 +138,27 @@ class Reply:
         if self.kind == "refusal":
             return self.text or REFUSAL_TEXT
         return DEFAULT_TEXT if self.text is None else self.text
+
+
+def image_format(data: bytes) -> tuple[str, tuple[int, int]] | None:
+    """``(Pillow format, (width, height))`` of image bytes, or None when Pillow cannot read them:
+    the fakes look at the bytes, as the vendors do, not at the label we send."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return str(image.format or ""), image.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def data_url_bytes(url: str) -> bytes | None:
+    """The bytes of a ``data:<mime>;base64,`` URL, else None."""
+    header, _, payload = url.partition(",")
+    if not header.startswith("data:") or not header.endswith(";base64"):
+        return None
+    try:
+        return base64.b64decode(payload)
+    except (binascii.Error, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

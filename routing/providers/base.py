@@ -117,6 +117,82 @@ class CaptionResult:
         object.__setattr__(self, "usage", _frozen_mapping(self.usage))
 
 
+# --- what a vendor accepts ---------------------------------------------------------------------
+
+IMAGE_MIME_TYPES: tuple[str, ...] = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/bmp",
+    "image/tiff",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderCapabilities:
+    """What one configured client can send to its vendor without a refusal, so that the caller can
+    prepare a request for it (``routing.providers.prepare.prepare_request``) instead of learning
+    the limits from a 4xx that turns a fallback into a permanent failure.
+
+    - ``image_mime_types``: image formats the vendor decodes, as MIME types.
+    - ``max_image_bytes``: the largest image sent as bytes (None: no documented limit). It applies
+      to images we send inline (bytes or a ``data:`` URL), not to web URLs the vendor fetches.
+    - ``max_image_side_px``: the longest side the vendor accepts, where it documents one.
+    - ``params``: the generic decoding parameters (``CaptionRequest.params`` names such as
+      ``max_new_tokens``, ``temperature``) that the client maps for this vendor; others are not
+      sent, so the caller should drop them.
+    - ``param_ranges``: inclusive ``(min, max)`` per generic name, in the vendor's units
+      (``math.inf`` for no upper bound); values outside are refused by the vendor.
+    """
+
+    image_mime_types: frozenset[str]
+    max_image_bytes: int | None = None
+    max_image_side_px: int | None = None
+    params: frozenset[str] = frozenset()
+    param_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_mime_types", frozenset(self.image_mime_types))
+        object.__setattr__(self, "params", frozenset(self.params))
+        object.__setattr__(self, "param_ranges", MappingProxyType(dict(self.param_ranges)))
+        if not self.image_mime_types:
+            raise ValueError("a provider must accept at least one image type")
+        unknown = set(self.param_ranges) - self.params
+        if unknown:
+            raise ValueError(f"ranges for parameters the provider does not take: {sorted(unknown)}")
+        for name, (low, high) in self.param_ranges.items():
+            if not low <= high:
+                raise ValueError(f"{name}: empty range ({low}, {high})")
+
+    def intersect(self, other: ProviderCapabilities) -> ProviderCapabilities:
+        """What both accept: for a vendor that may hand a request on to another model."""
+        ranges: dict[str, tuple[float, float]] = {}
+        params = self.params & other.params
+        for name in params:
+            mine = self.param_ranges.get(name)
+            theirs = other.param_ranges.get(name)
+            if mine and theirs:
+                ranges[name] = (max(mine[0], theirs[0]), min(mine[1], theirs[1]))
+            elif mine or theirs:
+                ranges[name] = mine or theirs  # type: ignore[assignment]
+        return ProviderCapabilities(
+            image_mime_types=self.image_mime_types & other.image_mime_types,
+            max_image_bytes=_smaller(self.max_image_bytes, other.max_image_bytes),
+            max_image_side_px=_smaller(self.max_image_side_px, other.max_image_side_px),
+            params=params,
+            param_ranges=ranges,
+        )
+
+
+def _smaller(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 
@@ -250,6 +326,11 @@ class Provider(abc.ABC):
     def caption(self, request: CaptionRequest) -> CaptionResult:
         """Answer one request, or raise a ``ProviderError`` subclass. Never raises anything else
         for vendor trouble."""
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> ProviderCapabilities:
+        """What this client (with its configured model) can send without a vendor refusal."""
 
     def caption_batch(
         self, requests: Sequence[CaptionRequest]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from math import inf
 from typing import Any, Self
 
 from routing.providers.base import (
@@ -26,6 +27,7 @@ from routing.providers.base import (
     CostSource,
     MalformedOutput,
     Provider,
+    ProviderCapabilities,
     ServerError,
 )
 from routing.providers.http import (
@@ -44,6 +46,54 @@ DEFAULT_V2_PROVIDER = "openai"
 SUCCESS_STATUSES = frozenset({"success", "sucess"})
 MAX_V3_FALLBACKS = 3
 MAX_V2_FALLBACKS = 5
+
+
+V3_PARAMS = frozenset({"max_new_tokens", "temperature", "top_p", "seed"})
+V2_PARAMS = frozenset({"max_new_tokens", "temperature"})
+MB = 1024 * 1024
+# Image limits per upstream vendor. Formats: OpenAI vision takes png/jpeg/gif/webp; Gemini
+# png/jpeg/webp/heic/heif; Claude jpeg/png/gif/webp. Sizes come from Eden AI's former "Vision
+# Capabilities" page (20 MB OpenAI/Google, 5 MB Anthropic); Claude refuses sides over 8000 px.
+_V3_VENDOR_CAPABILITIES: Mapping[str, ProviderCapabilities] = {
+    "openai": ProviderCapabilities(
+        image_mime_types=frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"}),
+        max_image_bytes=20 * MB,
+        params=V3_PARAMS,
+        param_ranges={"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "max_new_tokens": (1, inf)},
+    ),
+    "google": ProviderCapabilities(
+        image_mime_types=frozenset({"image/png", "image/jpeg", "image/webp"}),
+        max_image_bytes=20 * MB,
+        params=V3_PARAMS,
+        param_ranges={"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "max_new_tokens": (1, inf)},
+    ),
+    "anthropic": ProviderCapabilities(
+        image_mime_types=frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"}),
+        max_image_bytes=5 * MB,
+        max_image_side_px=8000,
+        params=V3_PARAMS,
+        param_ranges={"temperature": (0.0, 1.0), "top_p": (0.0, 1.0), "max_new_tokens": (1, inf)},
+    ),
+}
+# Any other vision model: the formats and the size every one of the above takes.
+_V3_DEFAULT_CAPABILITIES = ProviderCapabilities(
+    image_mime_types=frozenset({"image/png", "image/jpeg"}),
+    max_image_bytes=5 * MB,
+    params=V3_PARAMS,
+    param_ranges={"temperature": (0.0, 1.0), "top_p": (0.0, 1.0), "max_new_tokens": (1, inf)},
+)
+# v2 ``file`` takes jpg/jpeg/png/tiff (OpenAPI pattern) and is answered by OpenAI or Google, neither
+# of which documents TIFF, so TIFF is not offered; ranges from the v2 OpenAPI spec.
+V2_CAPABILITIES = ProviderCapabilities(
+    image_mime_types=frozenset({"image/jpeg", "image/png"}),
+    params=V2_PARAMS,
+    param_ranges={"temperature": (0.0, 1.0), "max_new_tokens": (1, 2048)},
+)
+
+
+def v3_model_capabilities(model: str) -> ProviderCapabilities:
+    """What an Eden AI v3 ``provider/model`` accepts, by its upstream vendor."""
+    return _V3_VENDOR_CAPABILITIES.get(model.split("/", 1)[0], _V3_DEFAULT_CAPABILITIES)
 
 
 def _base_url(config: Mapping[str, Any]) -> str:
@@ -122,6 +172,14 @@ class EdenAIProvider(Provider):
 
     def close(self) -> None:
         self.http.close()
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """The model's vendor limits; with fallbacks, what every model in the list accepts."""
+        caps = v3_model_capabilities(self.model)
+        for fallback in self.fallbacks:
+            caps = caps.intersect(v3_model_capabilities(fallback))
+        return caps
 
     def build_body(self, request: CaptionRequest) -> dict[str, Any]:
         if request.image is not None:
@@ -281,6 +339,10 @@ class EdenAIV2Provider(Provider):
 
     def close(self) -> None:
         self.http.close()
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        return V2_CAPABILITIES
 
     def build_fields(self, request: CaptionRequest) -> dict[str, str]:
         """Form fields (all strings); the same keys go into a JSON body for URL images."""

@@ -35,15 +35,18 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from math import inf
 from typing import Any, Literal, Self
 
 from routing.providers.base import (
+    IMAGE_MIME_TYPES,
     BadRequest,
     CaptionRequest,
     CaptionResult,
     MalformedOutput,
     PermanentError,
     Provider,
+    ProviderCapabilities,
     ProviderError,
     ProviderTimeout,
     ServerError,
@@ -86,6 +89,34 @@ class LoadedModel:
     encoder_decoder: bool
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+
+# Pillow opens the image, so any format it reads works; ranges are what generate() validates
+# (temperature and repetition_penalty must be strictly positive, top_p within 0-1).
+LOCAL_CAPABILITIES = ProviderCapabilities(
+    image_mime_types=frozenset(IMAGE_MIME_TYPES),
+    params=frozenset(
+        {
+            "max_new_tokens",
+            "min_new_tokens",
+            "num_beams",
+            "use_nucleus_sampling",
+            "do_sample",
+            "top_p",
+            "temperature",
+            "repetition_penalty",
+            "seed",
+            "detail",
+        }
+    ),
+    param_ranges={
+        "max_new_tokens": (1, inf),
+        "min_new_tokens": (0, inf),
+        "num_beams": (1, inf),
+        "top_p": (0.0, 1.0),
+        "temperature": (0.01, inf),
+        "repetition_penalty": (0.01, inf),
+    },
+)
 
 _CACHE: dict[tuple[str, str, str], LoadedModel] = {}
 _CACHE_LOCK = threading.Lock()
@@ -322,6 +353,10 @@ class LocalProvider(Provider):
                 revision=self.revision,
             )
         return self._loaded
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        return LOCAL_CAPABILITIES
 
     def close(self) -> None:
         self._loaded = None  # the process-wide cache keeps the model for the next provider

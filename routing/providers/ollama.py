@@ -15,6 +15,7 @@ import base64
 import json
 from collections.abc import Mapping
 from decimal import Decimal
+from math import inf
 from typing import Any, Self
 
 from routing.providers.base import (
@@ -24,6 +25,7 @@ from routing.providers.base import (
     CaptionResult,
     MalformedOutput,
     Provider,
+    ProviderCapabilities,
     ServerError,
 )
 from routing.providers.http import Deadline, HttpClient, HttpResponse, decode_data_url
@@ -32,6 +34,12 @@ from routing.providers.output import finish_text, instruction_for, to_decimal, u
 OLLAMA_BASE_URL = "http://localhost:11434"
 DEFAULT_MODEL = "llava"
 NS_PER_S = 1_000_000_000
+# Both of Ollama's engines decode JPEG and PNG (the llama.cpp runner's stb_image has no WebP).
+OLLAMA_CAPABILITIES = ProviderCapabilities(
+    image_mime_types=frozenset({"image/jpeg", "image/png"}),
+    params=frozenset({"max_new_tokens", "temperature", "top_p", "seed", "repetition_penalty"}),
+    param_ranges={"temperature": (0.0, inf), "top_p": (0.0, 1.0)},
+)
 
 
 class OllamaProvider(Provider):
@@ -72,6 +80,10 @@ class OllamaProvider(Provider):
 
     def close(self) -> None:
         self.http.close()
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        return OLLAMA_CAPABILITIES
 
     def build_body(self, request: CaptionRequest) -> dict[str, Any]:
         image = request.image

@@ -29,10 +29,12 @@ from typing import Any, Self
 
 from routing.providers.base import (
     DEFAULT_CONNECT_TIMEOUT_S,
+    IMAGE_MIME_TYPES,
     CaptionRequest,
     CaptionResult,
     MalformedOutput,
     Provider,
+    ProviderCapabilities,
     ProviderError,
     ProviderTimeout,
     ServerError,
@@ -44,6 +46,9 @@ REPLICATE_BASE_URL = "https://api.replicate.com"
 BLIP2_MODEL = "andreasjansson/blip-2"
 BLIP2_VERSION = "f677695e5e89f8b236e52ecd1d3f01beb44c34606419bcc19345e046d8f786f9"
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+#: Replicate takes data URLs for files up to about 256 KB; bigger request bodies get HTTP 413.
+DATA_URL_MAX_BYTES = 256 * 1024
+REPLICATE_PARAMS = frozenset({"context", "use_nucleus_sampling", "temperature"})
 CANCEL_TIMEOUT_S = 5.0
 
 
@@ -98,6 +103,18 @@ class ReplicateProvider(Provider):
 
     def close(self) -> None:
         self.http.close()
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """Images go inline as data URLs (256 KB at most); the predictor opens them with Pillow.
+        ``andreasjansson/blip-2`` takes ``temperature`` 0.5-1; other models' ranges are unknown."""
+        ranges = {"temperature": (0.5, 1.0)} if self.model == BLIP2_MODEL else {}
+        return ProviderCapabilities(
+            image_mime_types=frozenset(IMAGE_MIME_TYPES),
+            max_image_bytes=DATA_URL_MAX_BYTES,
+            params=REPLICATE_PARAMS,
+            param_ranges=ranges,
+        )
 
     def build_input(self, request: CaptionRequest) -> dict[str, Any]:
         image = (

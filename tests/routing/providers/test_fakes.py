@@ -19,10 +19,10 @@ from routing.providers import CaptionRequest, RateLimited, get_provider
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_64_calls_in_flight_at_300_ms_overlap():
+def test_64_calls_in_flight_at_300_ms_overlap(png):
     with FakeEdenAI(latency_ms=300) as fake:
         provider = get_provider("edenai", {"base_url": fake.url, "api_key": "k"})
-        request = CaptionRequest(image=b"\x89PNG fake", timeout_s=10)
+        request = CaptionRequest(image=png, mime_type="image/png", timeout_s=10)
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=64) as pool:
             results = list(pool.map(lambda _: provider.caption(request), range(64)))
@@ -33,11 +33,11 @@ def test_64_calls_in_flight_at_300_ms_overlap():
     assert elapsed < 5.0  # 64 x 300 ms one at a time would take 19 s
 
 
-def test_script_then_default_and_recorded_requests():
+def test_script_then_default_and_recorded_requests(png):
     with FakeEdenAI() as fake:
         fake.script(["429", Reply.success("first")], default=Reply.success("later"))
         provider = get_provider("edenai", {"base_url": fake.url, "api_key": "secret-key"})
-        request = CaptionRequest(image=b"img", timeout_s=5)
+        request = CaptionRequest(image=png, mime_type="image/png", timeout_s=5)
 
         with pytest.raises(RateLimited):
             provider.caption(request)
