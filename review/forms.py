@@ -58,6 +58,7 @@ class ReviewPolicyForm(forms.ModelForm):
             "show_model_name",
             "risk_ask_model",
             "risk_ask_scope",
+            "annotators_see_metrics",
         ]
         widgets = {
             "approvals_required": forms.NumberInput(attrs={"min": 1, "max": MAX_REVIEWS}),
@@ -121,3 +122,43 @@ class AdjudicationForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 4}), label="Approved text"
     )
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class MetricFilterForm(forms.Form):
+    """What the comparison and dashboards are computed over (every field optional, GET)."""
+
+    run = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any run")
+    routes = forms.ModelMultipleChoiceField(
+        queryset=None, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    group = forms.ChoiceField(
+        choices=[("route", "Per route"), ("model", "Per model")], required=False
+    )
+    risk = forms.ChoiceField(
+        choices=[("", "Any image"), *RiskCategory.choices], required=False, label="Risk"
+    )
+    reviewer = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any reviewer")
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    show = forms.ChoiceField(choices=(), required=False, label="Images")
+
+    def __init__(self, *args: Any, runs, routes, reviewers, image_filters, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["run"].queryset = runs
+        self.fields["run"].label_from_instance = lambda run: (
+            f"#{run.pk} {run.get_kind_display().lower()} · {run.created_at:%Y-%m-%d}"
+        )
+        self.fields["routes"].queryset = routes
+        self.fields["reviewer"].queryset = reviewers
+        self.fields["show"].choices = list(image_filters.items())
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end comes before the start.")
+        return data

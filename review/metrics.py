@@ -502,3 +502,111 @@ def route_metrics(*, scope: Scope) -> MetricsTable:
         rows=[rows[k] for k in sorted(rows)],
         images=_count_images(cte, params),
     )
+
+
+# --- the per-image side-by-side view -----------------------------------------------------------
+
+IMAGE_FILTERS = {
+    "": "Every shared image",
+    "differ": "Routes differ (one accepted, another rejected)",
+    "one_accepted": "Only one route accepted",
+    "disputed": "Reviewers disagreed",
+}
+_IMAGE_CONDITIONS = {
+    "": "TRUE",
+    "differ": "accepted > 0 AND rejected > 0",
+    "one_accepted": "accepted = 1",
+    "disputed": "disputed > 0",
+}
+
+
+def _image_sql(scope: Scope, show: str) -> tuple[str, dict[str, Any]]:
+    if show not in _IMAGE_CONDITIONS:
+        raise ValueError(f"Unknown image filter {show!r}")
+    cte, params = scope_sql(scope)
+    sql = f"""
+WITH {cte},
+per AS (
+  SELECT s.image_id,
+    count(ri.id) FILTER (WHERE ri.state = 'approved') AS accepted,
+    count(ri.id) FILTER (WHERE ri.state = 'rejected') AS rejected,
+    count(adj.id) + count(ri.id) FILTER (WHERE ri.state = 'adjudication') AS disputed,
+    array_agg(s.id ORDER BY s.id) AS caption_ids
+  FROM scoped s
+  LEFT JOIN review_reviewitem ri ON ri.caption_id = s.id
+  LEFT JOIN review_adjudication adj ON adj.item_id = ri.id
+  WHERE s.arm IS NOT NULL
+  GROUP BY s.image_id
+)
+SELECT image_id, caption_ids FROM per WHERE {_IMAGE_CONDITIONS[show]}"""  # noqa: S608
+    return sql, params
+
+
+def comparison_image_count(*, scope: Scope, show: str = "") -> int:
+    sql, params = _image_sql(scope, show)
+    return _fetch(f"SELECT count(*) AS n FROM ({sql}) x", params)[0]["n"]  # noqa: S608
+
+
+def comparison_image_page(
+    *, scope: Scope, show: str = "", after: int = 0, offset: int = 0, limit: int = 20
+) -> list[tuple[int, list[int]]]:
+    """(image id, caption ids in scope) for images in id order, after ``after`` (keyset) and
+    skipping ``offset`` of those."""
+    sql, params = _image_sql(scope, show)
+    params.update(after=after, offset=offset, limit=limit)
+    sql += " AND image_id > %(after)s ORDER BY image_id LIMIT %(limit)s OFFSET %(offset)s"
+    return [(row["image_id"], row["caption_ids"]) for row in _fetch(sql, params)]
+
+
+@dataclass
+class CaptionCell:
+    caption: Any
+    item: Any | None
+    verdicts: list
+    adjudication: Any | None
+
+
+@dataclass
+class ImageRow:
+    image: Any
+    cells: dict[str, list[CaptionCell]]
+
+
+def comparison_image_rows(*, scope: Scope, page: list[tuple[int, list[int]]]) -> list[ImageRow]:
+    """The images of one page with every caption in scope, its review item, verdicts (oldest
+    first) and adjudication, grouped per route (or model)."""
+    from django.db.models import Prefetch
+
+    from labeling.models import Image
+    from review.models import Adjudication, Verdict
+    from routing.models import Caption
+
+    caption_ids = [pk for _, ids in page for pk in ids]
+    captions = (
+        Caption.objects.filter(pk__in=caption_ids)
+        .select_related("route", "target_route", "review_item")
+        .prefetch_related(
+            Prefetch(
+                "review_item__verdicts",
+                queryset=Verdict.objects.select_related("reviewer").order_by("created_at", "id"),
+            )
+        )
+        .order_by("id")
+    )
+    images = Image.objects.in_bulk([image_id for image_id, _ in page])
+    adjudications = {
+        a.item_id: a for a in Adjudication.objects.filter(item__caption_id__in=caption_ids)
+    }
+    rows = {image_id: ImageRow(image=images[image_id], cells={}) for image_id, _ in page}
+    for caption in captions:
+        route = caption.target_route or caption.route
+        key = route.name if scope.group_by == "route" else route.model
+        item = getattr(caption, "review_item", None)
+        cell = CaptionCell(
+            caption=caption,
+            item=item,
+            verdicts=list(item.verdicts.all()) if item else [],
+            adjudication=adjudications.get(item.pk) if item else None,
+        )
+        rows[caption.image_id].cells.setdefault(key, []).append(cell)
+    return [rows[image_id] for image_id, _ in page]

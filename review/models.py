@@ -111,6 +111,10 @@ class ReviewPolicy(models.Model):
         help_text="Borderline: only images whose image-only score in some category lies between "
         "0.2 and that category's threshold, where the answer can change the decision.",
     )
+    annotators_see_metrics = models.BooleanField(
+        default=False,
+        help_text="Let annotators open the comparison and dashboards (admins always can).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -47,6 +47,15 @@ def can_manage(*, project: Project, user) -> bool:
     return project_role(project=project, user=user) == Membership.Role.ADMIN
 
 
+def can_see_metrics(*, project: Project, user) -> bool:
+    """Admins always; annotators where the project's review policy opens the comparison and
+    dashboards to them; nobody else."""
+    role = project_role(project=project, user=user)
+    if role == Membership.Role.ADMIN:
+        return True
+    return role is not None and review_policy_for(project=project).annotators_see_metrics
+
+
 def review_projects_for(*, user) -> QuerySet[Project]:
     """Projects whose queue the user may work: their own, or all of them for site admins."""
     qs = Project.objects.all()

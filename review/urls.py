@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import metrics_views, views
 
 app_name = "review"
 
@@ -12,6 +12,16 @@ urlpatterns = [
     path("projects/<slug:slug>/leases/", views.leases, name="leases"),
     path("projects/<slug:slug>/adjudication/", views.adjudication_list, name="adjudication"),
     path("projects/<slug:slug>/policy/", views.policy, name="policy"),
+    path("projects/<slug:slug>/compare/", metrics_views.compare, name="compare"),
+    path("projects/<slug:slug>/compare.csv", metrics_views.compare_csv, name="compare-csv"),
+    path(
+        "projects/<slug:slug>/compare/images/", metrics_views.compare_images, name="compare-images"
+    ),
+    path(
+        "projects/<slug:slug>/compare/images.csv",
+        metrics_views.compare_images_csv,
+        name="compare-images-csv",
+    ),
     path("leases/<int:pk>/verdict/", views.verdict, name="verdict"),
     path("leases/<int:pk>/heartbeat/", views.heartbeat, name="heartbeat"),
     path("leases/<int:pk>/release/", views.lease_release, name="lease-release"),

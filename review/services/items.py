@@ -267,6 +267,7 @@ def review_policy_save(
     risk_thresholds: dict[str, float] | None = None,
     risk_ask_model: bool | None = None,
     risk_ask_scope: str | None = None,
+    annotators_see_metrics: bool | None = None,
 ) -> ReviewPolicy:
     """Save the project's policy; open items follow it in a background task.
 
@@ -274,6 +275,7 @@ def review_policy_save(
     given; when they changed, the project's flags are recomputed in chunks in the background.
     ``risk_ask_model`` / ``risk_ask_scope`` (when given) say whether new images are also asked
     about through the project's default chain; images already analysed are not asked.
+    ``annotators_see_metrics`` (when given) opens the comparison and dashboards to annotators.
     """
     from review import tasks  # tasks import this module
 
@@ -294,6 +296,8 @@ def review_policy_save(
         defaults["risk_ask_model"] = risk_ask_model
     if risk_ask_scope:
         defaults["risk_ask_scope"] = risk_ask_scope
+    if annotators_see_metrics is not None:
+        defaults["annotators_see_metrics"] = annotators_see_metrics
     if risk_thresholds is not None:
         defaults["risk_thresholds"] = {k: float(v) for k, v in sorted(risk_thresholds.items())}
     policy, _ = ReviewPolicy.objects.update_or_create(project=project, defaults=defaults)
