@@ -59,3 +59,75 @@ class ImageFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *Image.Status.choices], required=False)
     batch = forms.IntegerField(required=False, min_value=1)
     near = forms.BooleanField(required=False, label="Near-duplicates only")
+
+
+class ExportForm(forms.Form):
+    """What to export; turned into an ExportSpec by the view."""
+
+    format = forms.ChoiceField(
+        choices=[
+            ("jsonl", "JSON Lines (one caption per line)"),
+            ("csv", "CSV (RFC 4180)"),
+            ("coco", "COCO captions"),
+            ("hf", "Hugging Face imagefolder (zip with images)"),
+            ("labelstudio", "Label Studio JSON (image captioning)"),
+        ]
+    )
+    include = forms.ChoiceField(
+        choices=[
+            ("approved", "Approved captions"),
+            ("reviewed", "Every reviewed caption, rejected ones too (JSONL, CSV, Label Studio)"),
+        ],
+        initial="approved",
+    )
+    images = forms.ChoiceField(
+        choices=[("url", "Referenced by URL"), ("bundle", "Bundled in a zip")],
+        initial="url",
+        help_text="URLs point at this site's permission-checked image pages.",
+    )
+    variant = forms.ChoiceField(
+        choices=[
+            ("display", "Served copy (EXIF and GPS stripped)"),
+            ("original", "Original bytes as imported"),
+        ],
+        initial="display",
+        label="Bundled image bytes",
+    )
+    provenance = forms.BooleanField(
+        required=False,
+        help_text="Route, model, prompt, cost, latency, every verdict (reviewers as pseudonyms), "
+        "adjudication, edit distance and risk flags.",
+    )
+    parquet = forms.BooleanField(
+        required=False, label="Parquet metadata", help_text="Hugging Face only."
+    )
+    run = forms.IntegerField(required=False, min_value=1, label="Caption run #")
+    route = forms.CharField(required=False, max_length=100, label="Route name")
+    model = forms.CharField(required=False, max_length=200, label="Model name")
+    decided_from = forms.DateField(
+        required=False, label="Decided from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    decided_to = forms.DateField(
+        required=False, label="Decided until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    risk = forms.ChoiceField(required=False, choices=[], label="Risk")
+    decision = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Any decision"),
+            ("accepted", "Accepted as-is"),
+            ("edited", "Accepted after edit"),
+            ("rejected", "Rejected"),
+        ],
+    )
+    batch = forms.IntegerField(required=False, min_value=1, label="Import batch #")
+
+    def __init__(self, *args, **kwargs):
+        from review.models import RiskCategory
+
+        super().__init__(*args, **kwargs)
+        self.fields["risk"].choices = [
+            ("", "Any image"),
+            ("any", "Flagged in any risk category"),
+            *RiskCategory.choices,
+        ]

@@ -4,6 +4,16 @@ from django.conf import settings
 from django.db import models
 
 
+class RiskCategory(models.TextChoices):
+    """Kinds of image that are easy to caption subtly wrong. Defined here, beside ``Image``,
+    because both routing (risk rules choose chains) and review (flags, stricter review) use them
+    and routing must not import review."""
+
+    CHART = "chart", "Chart"
+    SCREENSHOT = "screenshot", "Screenshot"
+    MEDICAL = "medical", "Medical-looking"
+
+
 class Project(models.Model):
     class TaskType(models.TextChoices):
         CAPTION = "caption", "Caption"
@@ -187,3 +197,62 @@ class ImportItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.status}"
+
+
+class Export(models.Model):
+    """One export of a project's reviewed captions: its options, progress and the file it made."""
+
+    class Format(models.TextChoices):
+        JSONL = "jsonl", "JSON Lines"
+        CSV = "csv", "CSV"
+        COCO = "coco", "COCO captions"
+        HF = "hf", "Hugging Face imagefolder"
+        LABELSTUDIO = "labelstudio", "Label Studio JSON"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=12, choices=Format.choices)
+    # Filters and options as given (labeling.services.export.ExportSpec.as_options).
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    total = models.PositiveBigIntegerField(default=0, help_text="Rows and image files to write.")
+    done = models.PositiveBigIntegerField(default=0)
+    rows = models.PositiveBigIntegerField(default=0, help_text="Caption rows in the file.")
+    # Written through the storage API; downloaded only through the permission-checked view.
+    file = models.FileField(upload_to="exports/%Y/%m/", max_length=300, blank=True)
+    file_name = models.CharField(max_length=200, blank=True, help_text="Name offered on download.")
+    byte_size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "-id"], name="export_project_recent")]
+
+    def __str__(self) -> str:
+        return f"Export #{self.pk} ({self.get_format_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.RUNNING)
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.total:
+            return 0
+        return min(100, round(100 * self.done / self.total))

@@ -30,3 +30,15 @@ def batch_process(*, batch_id: int) -> None:
     if batch is None or batch.status in (ImportBatch.Status.DONE, ImportBatch.Status.FAILED):
         return
     batch_process_payload(batch=batch)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, max_retries=0)
+def export_run(*, export_id: int) -> None:
+    """One export job on the `default` queue; progress and the file are on the Export row."""
+    from labeling.models import Export
+    from labeling.services.export import export_run as run
+
+    export = Export.objects.select_related("project").filter(pk=export_id).first()
+    if export is None or not export.is_active:
+        return
+    run(export=export)

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling import selectors
 from labeling.forms import (
+    ExportForm,
     ImageFilterForm,
     MemberForm,
     ProjectForm,
@@ -20,9 +21,10 @@ from labeling.forms import (
     UrlListForm,
     ZipForm,
 )
-from labeling.models import Image, ImportBatch, ImportItem, Membership, Project
+from labeling.models import Export, Image, ImportBatch, ImportItem, Membership, Project
 from labeling.services import batches as batch_services
 from labeling.services import derivatives
+from labeling.services import export as export_services
 from labeling.services.ingest import batch_create
 from labeling.services.projects import ProjectError, member_add, member_remove, project_create
 
@@ -329,3 +331,114 @@ def image_display(request: HttpRequest, pk: int) -> FileResponse:
     _project(request, image.project.slug)
     derivatives.image_display_file(image=image)
     return _serve(image.display, "image/webp")
+
+
+# --- Exports --------------------------------------------------------------------------------------
+
+
+def _export(request: HttpRequest, pk: int) -> Export:
+    """Exports are for the project's admins; anyone else gets a 404 (another project) or 403."""
+    export = get_object_or_404(Export.objects.select_related("project"), pk=pk)
+    _project(request, export.project.slug, admin=True)
+    return export
+
+
+def _spec_from_form(form: ExportForm, base_url: str) -> export_services.ExportSpec:
+    data = form.cleaned_data
+    return export_services.ExportSpec(
+        format=data["format"],
+        scope=data["include"],
+        images=data["images"],
+        variant=data["variant"],
+        provenance=data["provenance"],
+        parquet=data["parquet"],
+        base_url=base_url,
+        run_id=data["run"],
+        route=data["route"].strip(),
+        model=data["model"].strip(),
+        decided_from=data["decided_from"],
+        decided_to=data["decided_to"],
+        risk=data["risk"],
+        decision=data["decision"],
+        batch_id=data["batch"],
+    )
+
+
+@login_required
+def export_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = _project(request, slug, admin=True)
+    form = ExportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        base_url = request.build_absolute_uri("/").rstrip("/")
+        try:
+            spec = _spec_from_form(form, base_url)
+        except export_services.ExportInvalid as exc:
+            form.add_error(None, str(exc))
+        else:
+            export = export_services.export_create(project=project, user=request.user, spec=spec)
+            return redirect("labeling:export-detail", pk=export.pk)
+    page = Paginator(project.exports.select_related("created_by").order_by("-id"), 20).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "labeling/export_list.html",
+        {"project": project, "form": form, "page": page, "ls_config": _ls_config()},
+    )
+
+
+def _ls_config() -> str:
+    from labeling.services.export.formats import LABEL_STUDIO_CONFIG
+
+    return LABEL_STUDIO_CONFIG
+
+
+@login_required
+@require_GET
+def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    export = _export(request, pk)
+    return render(
+        request,
+        "labeling/export_detail.html",
+        {
+            "export": export,
+            "project": export.project,
+            "options": [(k, v) for k, v in export.options.items() if v not in (None, "", False)],
+            "ls_config": _ls_config(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def export_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    export = _export(request, pk)
+    return render(request, "labeling/_export_progress.html", {"export": export})
+
+
+@login_required
+@require_POST
+def export_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    export = _export(request, pk)
+    if export_services.export_cancel(export=export):
+        messages.success(request, f"{export} cancelled.")
+    else:
+        messages.info(request, f"{export} had already ended.")
+    return redirect("labeling:export-detail", pk=export.pk)
+
+
+@login_required
+@require_GET
+def export_download(request: HttpRequest, pk: int) -> FileResponse:
+    export = _export(request, pk)
+    if export.status != Export.Status.DONE or not export.file:
+        raise Http404("This export has no file.")
+    response = FileResponse(
+        export.file.open("rb"),
+        as_attachment=True,
+        filename=export.file_name,
+        content_type="application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
