@@ -48,9 +48,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "labeling",
     "routing",
     "review",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -269,15 +272,58 @@ RISK_REFRESH_PER_TICK = env.int("RISK_REFRESH_PER_TICK", default=5000)
 REVIEWER_HOURLY_USD = env.float("REVIEWER_HOURLY_USD", default=0.0)
 COMPARISON_MIN_IMAGES = env.int("COMPARISON_MIN_IMAGES", default=30)
 
+# The API (/api/): per-user tokens (Authorization: Bearer ...) for scripts, the session for the
+# browser; no HTTP Basic. Throttling counts per token (per user for sessions, per IP anonymous).
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "integrations.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "integrations.api_common.IdCursorPagination",
     "PAGE_SIZE": 100,
+    "DEFAULT_THROTTLE_CLASSES": ["integrations.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env.str("API_THROTTLE_RATE", default="1200/minute"),
+        "anon": env.str("API_THROTTLE_ANON_RATE", default="60/minute"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "captiondesk API",
+    "DESCRIPTION": "Projects, images, captioning runs, review and webhooks of captiondesk.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "ENUM_NAME_OVERRIDES": {
+        "ImageStatusEnum": "labeling.models.Image.Status",
+        "BatchStatusEnum": "labeling.models.ImportBatch.Status",
+        "BatchKindEnum": "labeling.models.ImportBatch.Kind",
+        "ImportItemStatusEnum": "labeling.models.ImportItem.Status",
+        "RunStatusEnum": "routing.models.CaptionRun.Status",
+        "RunKindEnum": "routing.models.CaptionRun.Kind",
+        "CaptionStatusEnum": "routing.models.Caption.Status",
+        "CallStatusEnum": "routing.models.ModelCall.Status",
+        "VerdictDecisionEnum": "review.models.Verdict.Decision",
+        "AdjudicationDecisionEnum": "review.models.Adjudication.Decision",
+        "ReviewItemStateEnum": "review.models.ReviewItem.State",
+        "LeaseStateEnum": "review.models.Lease.State",
+    },
+}
+
+# --- Webhooks ----------------------------------------------------------------------------------
+# Deliveries pass the URL-import SSRF rules (URL_FETCH_ALLOW_NETWORKS opens private networks).
+WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_BACKOFF_BASE_S = env.float("WEBHOOK_BACKOFF_BASE_S", default=30.0)
 
 LOGGING = {
     "version": 1,

@@ -13,4 +13,6 @@ urlpatterns = [
     path("", include("labeling.urls")),
     path("routing/", include("routing.urls")),
     path("review/", include("review.urls")),
+    path("api/", include("captiondesk.api_urls")),
+    path("", include("integrations.urls")),
 ]

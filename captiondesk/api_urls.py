@@ -1,0 +1,76 @@
+"""The REST API under /api/: one list of every endpoint, with the schema and its docs."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from labeling import api as labeling_api
+from review import api as review_api
+from routing import api as routing_api
+
+app_name = "api"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # projects, members, images, import batches
+    path("projects/", labeling_api.ProjectList.as_view(), name="project-list"),
+    path("projects/<slug:slug>/", labeling_api.ProjectDetail.as_view(), name="project-detail"),
+    path("projects/<slug:slug>/members/", labeling_api.MemberList.as_view(), name="member-list"),
+    path(
+        "projects/<slug:slug>/members/<int:user_id>/",
+        labeling_api.MemberDetail.as_view(),
+        name="member-detail",
+    ),
+    path("projects/<slug:slug>/images/", labeling_api.ImageList.as_view(), name="image-list"),
+    path("images/<int:pk>/", labeling_api.ImageDetail.as_view(), name="image-detail"),
+    path("projects/<slug:slug>/batches/", labeling_api.BatchList.as_view(), name="batch-list"),
+    path("batches/<int:pk>/", labeling_api.BatchDetail.as_view(), name="batch-detail"),
+    path("batches/<int:pk>/items/", labeling_api.BatchItems.as_view(), name="batch-items"),
+    # routes, runs, captions
+    path("routes/", routing_api.RouteList.as_view(), name="route-list"),
+    path("routes/<int:pk>/", routing_api.RouteDetail.as_view(), name="route-detail"),
+    path("projects/<slug:slug>/runs/", routing_api.RunList.as_view(), name="run-list"),
+    path(
+        "projects/<slug:slug>/runs/estimate/",
+        routing_api.RunEstimate.as_view(),
+        name="run-estimate",
+    ),
+    path("runs/<int:pk>/", routing_api.RunDetail.as_view(), name="run-detail"),
+    path("runs/<int:pk>/pause/", routing_api.RunPause.as_view(), name="run-pause"),
+    path("runs/<int:pk>/resume/", routing_api.RunResume.as_view(), name="run-resume"),
+    path("runs/<int:pk>/cancel/", routing_api.RunCancel.as_view(), name="run-cancel"),
+    path(
+        "runs/<int:pk>/retry-failed/",
+        routing_api.RunRetryFailed.as_view(),
+        name="run-retry-failed",
+    ),
+    path("runs/<int:pk>/budget/", routing_api.RunBudget.as_view(), name="run-budget"),
+    path("runs/<int:pk>/captions/", routing_api.RunCaptions.as_view(), name="run-captions"),
+    path("captions/<int:pk>/", routing_api.CaptionDetail.as_view(), name="caption-detail"),
+    path("captions/<int:pk>/retry/", routing_api.CaptionRetry.as_view(), name="caption-retry"),
+    # review
+    path(
+        "projects/<slug:slug>/review-items/",
+        review_api.ReviewItemList.as_view(),
+        name="review-item-list",
+    ),
+    path(
+        "review-items/<int:pk>/", review_api.ReviewItemDetail.as_view(), name="review-item-detail"
+    ),
+    path(
+        "review-items/<int:pk>/verdicts/",
+        review_api.ReviewItemVerdicts.as_view(),
+        name="review-item-verdicts",
+    ),
+    path(
+        "review-items/<int:pk>/adjudicate/",
+        review_api.ReviewItemAdjudicate.as_view(),
+        name="review-item-adjudicate",
+    ),
+    path("projects/<slug:slug>/review/next/", review_api.ClaimNext.as_view(), name="claim-next"),
+    path("leases/<int:pk>/verdict/", review_api.LeaseVerdict.as_view(), name="lease-verdict"),
+    path("leases/<int:pk>/heartbeat/", review_api.LeaseHeartbeat.as_view(), name="lease-heartbeat"),
+    path("leases/<int:pk>/release/", review_api.LeaseRelease.as_view(), name="lease-release"),
+    path("verdicts/<int:pk>/undo/", review_api.VerdictUndo.as_view(), name="verdict-undo"),
+]

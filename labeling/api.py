@@ -1,0 +1,396 @@
+"""The labeling part of the REST API: projects, members, images (upload, list, detail), import
+batches. Thin: check the role, call the same services and selectors as the pages."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from integrations.api_common import (
+    NoFilters,
+    OldestFirstCursorPagination,
+    filters_from,
+    object_or_404,
+    project_or_404,
+)
+from labeling import selectors
+from labeling.models import Image, ImportBatch, ImportItem, Membership, Project
+from labeling.services import batches as batch_services
+from labeling.services.projects import ProjectError, member_add, member_remove, project_create
+
+# --- serializers ----------------------------------------------------------------------------
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField(help_text="Your role: admin or annotator.")
+    image_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Project
+        fields = ["id", "slug", "name", "caption_prompt", "task_type", "created_at", "role"]
+        fields += ["image_count"]
+        read_only_fields = fields
+
+    def get_role(self, project: Project) -> str | None:
+        return selectors.project_role(project=project, user=self.context["request"].user)
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=100, required=False, allow_blank=True, default="")
+    caption_prompt = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user_id", "username", "role", "created_at"]
+        read_only_fields = fields
+
+
+class MemberAddSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Image
+        fields = [
+            "id",
+            "project_id",
+            "batch_id",
+            "original_name",
+            "width",
+            "height",
+            "format",
+            "status",
+            "near_duplicate_of_id",
+            "near_duplicate_distance",
+        ]
+        read_only_fields = fields
+
+
+class FlagSerializer(serializers.Serializer):
+    category = serializers.CharField()
+    label = serializers.CharField()
+    score = serializers.FloatField(allow_null=True)
+    reason = serializers.CharField()
+    corrected = serializers.BooleanField(help_text="An admin's correction, not the analyser.")
+
+
+class ImageCaptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    origin = serializers.CharField()
+    status = serializers.CharField()
+    text = serializers.CharField()
+    model_name = serializers.CharField(help_text="Empty when the review policy hides models.")
+    created_at = serializers.DateTimeField()
+
+
+class ApprovedTextSerializer(serializers.Serializer):
+    caption_id = serializers.IntegerField()
+    text = serializers.CharField()
+    edited = serializers.BooleanField()
+    adjudicated = serializers.BooleanField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class ImageDetailSerializer(ImageSerializer):
+    """Needs ``show_models`` in its context: whether model names may be shown to this user."""
+
+    flags = serializers.SerializerMethodField()
+    captions = serializers.SerializerMethodField()
+    approved = serializers.SerializerMethodField()
+
+    class Meta(ImageSerializer.Meta):
+        fields = [
+            *ImageSerializer.Meta.fields,
+            "sha256",
+            "mode",
+            "byte_size",
+            "source",
+            "source_detail",
+            "created_at",
+            "flags",
+            "captions",
+            "approved",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(FlagSerializer(many=True))
+    def get_flags(self, image: Image) -> list[dict]:
+        from review.selectors import image_risk_flags
+
+        return FlagSerializer(image_risk_flags(image=image), many=True).data
+
+    @extend_schema_field(ImageCaptionSerializer(many=True))
+    def get_captions(self, image: Image) -> list[dict]:
+        show = self.context["show_models"]
+        captions = image.captions.filter(task="caption").order_by("id")[:100]
+        return [
+            {
+                "id": c.pk,
+                "origin": c.origin,
+                "status": c.status,
+                "text": c.text,
+                "model_name": c.model_name if show else "",
+                "created_at": c.created_at,
+            }
+            for c in captions
+        ]
+
+    @extend_schema_field(ApprovedTextSerializer(many=True))
+    def get_approved(self, image: Image) -> list[dict]:
+        from review.selectors import image_approved_texts
+
+        return ApprovedTextSerializer(image_approved_texts(image=image), many=True).data
+
+
+class ImageFilters(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
+    batch = serializers.IntegerField(required=False, min_value=1)
+    near_duplicates = serializers.BooleanField(required=False)
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    progress_percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ImportBatch
+        fields = [
+            "id",
+            "project_id",
+            "kind",
+            "status",
+            "label",
+            "expected",
+            "total",
+            "imported",
+            "duplicates",
+            "rejected",
+            "error",
+            "progress_percent",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ImportItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ImportItem
+        fields = ["id", "source", "status", "reason", "image_id"]
+        read_only_fields = fields
+
+
+class ImportItemFilters(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ImportItem.Status.choices, required=False)
+
+
+class UploadSerializer(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(), min_length=1, help_text="One or many image files."
+    )
+
+
+# --- projects and members -------------------------------------------------------------------
+
+
+class ProjectList(generics.ListCreateAPIView):
+    """Projects you are a member of (every project for site admins); site admins create."""
+
+    serializer_class = ProjectSerializer
+
+    def get_queryset(self):
+        filters_from(self.request, NoFilters)
+        return selectors.project_list_for(user=self.request.user)
+
+    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
+    def post(self, request: Request) -> Response:
+        if not selectors.user_is_admin(request.user):
+            raise exceptions.PermissionDenied("Only site admins create projects.")
+        ser = ProjectCreateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            project = project_create(created_by=request.user, **ser.validated_data)
+        except ProjectError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        out = ProjectSerializer(project, context={"request": request})
+        return Response(out.data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetail(generics.GenericAPIView):
+    serializer_class = ProjectSerializer
+
+    def get(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug)
+        return Response(ProjectSerializer(project, context={"request": request}).data)
+
+
+class MemberList(generics.ListCreateAPIView):
+    """A project's members (project admins), who add members or change a member's role."""
+
+    serializer_class = MemberSerializer
+    pagination_class = OldestFirstCursorPagination
+
+    def get_queryset(self):
+        project, _ = project_or_404(self.request, self.kwargs["slug"], admin=True)
+        filters_from(self.request, NoFilters)
+        return project.memberships.select_related("user")
+
+    @extend_schema(request=MemberAddSerializer, responses={201: MemberSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = MemberAddSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            membership = member_add(project=project, **ser.validated_data)
+        except ProjectError as exc:
+            raise exceptions.ValidationError({"username": [str(exc)]}) from exc
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetail(generics.GenericAPIView):
+    serializer_class = MemberSerializer
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, slug: str, user_id: int) -> Response:
+        project, _ = project_or_404(request, slug, admin=True)
+        if not project.memberships.filter(user_id=user_id).exists():
+            raise exceptions.NotFound("No such member.")
+        member_remove(project=project, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- images ---------------------------------------------------------------------------------
+
+
+def _show_models(request: Request, project: Project, role: str) -> bool:
+    """Admins always see which model wrote a caption; annotators when the policy says so."""
+    from review.selectors import review_policy_for
+
+    if role == Membership.Role.ADMIN:
+        return True
+    return review_policy_for(project=project).show_model_name
+
+
+class ImageList(generics.ListCreateAPIView):
+    """A project's images, newest first; project admins upload one or many files."""
+
+    serializer_class = ImageSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, enum=Image.Status.values),
+            OpenApiParameter("batch", OpenApiTypes.INT),
+            OpenApiParameter("near_duplicates", OpenApiTypes.BOOL),
+        ]
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        project, _ = project_or_404(self.request, self.kwargs["slug"])
+        filters = filters_from(self.request, ImageFilters)
+        return selectors.image_list(
+            project=project,
+            status=filters.get("status", ""),
+            batch_id=filters.get("batch"),
+            near_duplicates=bool(filters.get("near_duplicates")),
+        )
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={
+            201: inline_serializer(
+                "UploadResult",
+                {
+                    "batch": BatchSerializer(),
+                    "results": ImportItemSerializer(many=True),
+                },
+            )
+        },
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug, admin=True)
+        files = request.FILES.getlist("files")
+        ser = UploadSerializer(data={"files": files})
+        ser.is_valid(raise_exception=True)
+        batch = batch_services.batch_upload_files(project=project, user=request.user, files=files)
+        batch.refresh_from_db()
+        return Response(
+            {
+                "batch": BatchSerializer(batch).data,
+                "results": ImportItemSerializer(batch.items.order_by("id"), many=True).data,
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ImageDetail(generics.GenericAPIView):
+    """One image with its risk flags, captions and approved texts."""
+
+    serializer_class = ImageDetailSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        image = object_or_404(request, Image.objects.select_related("project"), pk=pk)
+        role = selectors.project_role(project=image.project, user=request.user)
+        context = {"show_models": _show_models(request, image.project, role)}
+        return Response(ImageDetailSerializer(image, context=context).data)
+
+
+# --- import batches -------------------------------------------------------------------------
+
+
+class BatchList(generics.ListAPIView):
+    serializer_class = BatchSerializer
+
+    def get_queryset(self):
+        project, _ = project_or_404(self.request, self.kwargs["slug"])
+        filters_from(self.request, NoFilters)
+        return project.batches.all()
+
+
+class BatchDetail(generics.GenericAPIView):
+    """An import batch's status and counters (poll it while a zip or URL list is processed)."""
+
+    serializer_class = BatchSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        batch = object_or_404(request, ImportBatch.objects.select_related("project"), pk=pk)
+        return Response(BatchSerializer(batch).data)
+
+
+class BatchItems(generics.ListAPIView):
+    """Every file's outcome in a batch: imported, duplicate or rejected with the reason."""
+
+    serializer_class = ImportItemSerializer
+    pagination_class = OldestFirstCursorPagination
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=ImportItem.Status.values)]
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        batch = object_or_404(
+            self.request, ImportBatch.objects.select_related("project"), pk=self.kwargs["pk"]
+        )
+        filters = filters_from(self.request, ImportItemFilters)
+        return selectors.batch_items(batch=batch, status=filters.get("status", ""))

@@ -1,0 +1,551 @@
+"""The routing part of the REST API: routes, captioning runs (estimate, launch, progress, pause,
+resume, cancel, retry), captions with their call log.
+
+Thin: the run and route input goes through the pages' own forms (RunForm, RouteForm), so the API
+and the pages accept exactly the same requests; writes go through routing/services/runs.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from integrations.api_common import (
+    NoFilters,
+    OldestFirstCursorPagination,
+    filters_from,
+    model_errors,
+    object_or_404,
+    project_or_404,
+)
+from labeling.models import Image
+from labeling.selectors import user_is_admin
+from review.models import RiskCategory
+from routing import selectors
+from routing.forms import BudgetForm, RouteForm, RunForm
+from routing.models import Caption, CaptionRun, ModelCall, Route
+from routing.services.runs import (
+    ImageSelection,
+    RunError,
+    caption_retry,
+    images_select,
+    run_cancel,
+    run_launch,
+    run_pause,
+    run_plan,
+    run_resume,
+    run_retry_failed,
+    run_set_budget,
+)
+
+# --- serializers ----------------------------------------------------------------------------
+
+PRICE_FIELDS = [
+    "usd_per_call",
+    "usd_per_second",
+    "gpu_hour_usd",
+    "usd_per_1k_input_tokens",
+    "usd_per_1k_output_tokens",
+]
+
+
+class RouteSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Route
+        fields = [
+            "id",
+            "name",
+            "provider",
+            "model",
+            "params",
+            "config",
+            "base_url",
+            "timeout_s",
+            "max_attempts",
+            "enabled",
+            *PRICE_FIELDS,
+            "expected_seconds",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class RouteWriteSerializer(serializers.Serializer):
+    """What a route accepts; ``base_url`` only from site admins (as on the routes page)."""
+
+    name = serializers.SlugField(max_length=100)
+    provider = serializers.ChoiceField(choices=Route.Provider.choices)
+    model = serializers.CharField(max_length=200)
+    params = serializers.DictField(required=False)
+    config = serializers.DictField(required=False)
+    base_url = serializers.URLField(required=False, allow_blank=True)
+    timeout_s = serializers.FloatField(required=False)
+    max_attempts = serializers.IntegerField(required=False)
+    enabled = serializers.BooleanField(required=False)
+    usd_per_call = serializers.DecimalField(14, 8, required=False, allow_null=True)
+    usd_per_second = serializers.DecimalField(14, 8, required=False, allow_null=True)
+    gpu_hour_usd = serializers.DecimalField(14, 8, required=False, allow_null=True)
+    usd_per_1k_input_tokens = serializers.DecimalField(14, 8, required=False, allow_null=True)
+    usd_per_1k_output_tokens = serializers.DecimalField(14, 8, required=False, allow_null=True)
+    expected_seconds = serializers.FloatField(required=False)
+
+
+class ProgressSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    running = serializers.IntegerField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    calls_in_flight = serializers.IntegerField()
+    cached = serializers.IntegerField()
+    percent = serializers.IntegerField()
+
+
+class RunSerializer(serializers.ModelSerializer):
+    route_ids = serializers.PrimaryKeyRelatedField(source="routes", many=True, read_only=True)
+
+    class Meta:
+        model = CaptionRun
+        fields = [
+            "id",
+            "project_id",
+            "kind",
+            "status",
+            "chain_id",
+            "apply_rules",
+            "route_ids",
+            "task",
+            "prompt",
+            "params",
+            "use_cache",
+            "selection",
+            "selection_detail",
+            "image_count",
+            "caption_count",
+            "skipped",
+            "budget_usd",
+            "estimated_usd",
+            "spent_usd",
+            "reserved_usd",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class RunDetailSerializer(RunSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "progress"]
+        read_only_fields = fields
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, run: CaptionRun) -> dict[str, Any]:
+        progress = selectors.run_progress(run=run)
+        return ProgressSerializer(progress).data
+
+
+class RunRequestSerializer(serializers.Serializer):
+    """A run as the run page asks for it: a chain, or routes side by side, over some images."""
+
+    kind = serializers.ChoiceField(choices=CaptionRun.Kind.choices)
+    chain = serializers.IntegerField(required=False, allow_null=True, help_text="Chain id.")
+    routes = serializers.ListField(
+        child=serializers.IntegerField(), required=False, help_text="Route ids (comparison)."
+    )
+    apply_rules = serializers.BooleanField(required=False, default=True)
+    selection = serializers.ChoiceField(choices=CaptionRun.Selection.choices, default="all")
+    status = serializers.ChoiceField(
+        choices=[("", "Any"), *Image.Status.choices], required=False, default=""
+    )
+    risk = serializers.ChoiceField(
+        choices=[("", "Any"), ("flagged", "Flagged"), ("unflagged", "Not flagged")]
+        + list(RiskCategory.choices),
+        required=False,
+        default="",
+    )
+    sample_size = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    seed = serializers.IntegerField(required=False, allow_null=True)
+    prompt = serializers.CharField(required=False, allow_blank=True, default="")
+    params = serializers.DictField(required=False)
+    json_schema = serializers.DictField(required=False, allow_null=True)
+    budget_usd = serializers.DecimalField(14, 6, required=False, allow_null=True)
+    use_cache = serializers.BooleanField(required=False, default=True)
+
+
+class EstimateLineSerializer(serializers.Serializer):
+    route = serializers.CharField(source="route.name")
+    calls = serializers.IntegerField()
+    per_call_usd = serializers.DecimalField(14, 8, source="per_call", allow_null=True)
+    total_usd = serializers.DecimalField(14, 8, source="total", allow_null=True)
+    price_source = serializers.CharField(source="source")
+
+
+class EstimateSerializer(serializers.Serializer):
+    image_count = serializers.IntegerField()
+    new_requests = serializers.IntegerField()
+    skipped = serializers.IntegerField(help_text="Requests that already have a live caption.")
+    total_usd = serializers.DecimalField(14, 8, source="total", allow_null=True)
+    worst_case_usd = serializers.DecimalField(14, 8, source="worst_case", allow_null=True)
+    unknown_price_routes = serializers.ListField(child=serializers.CharField())
+    lines = EstimateLineSerializer(many=True)
+
+
+class BudgetSerializer(serializers.Serializer):
+    budget_usd = serializers.DecimalField(14, 6, allow_null=True)
+
+
+class CaptionSerializer(serializers.ModelSerializer):
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = Caption
+        fields = [
+            "id",
+            "image_id",
+            "run_id",
+            "chain_id",
+            "route",
+            "origin",
+            "model_name",
+            "task",
+            "prompt",
+            "params",
+            "status",
+            "text",
+            "error",
+            "cost_usd",
+            "latency_ms",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class CallSerializer(serializers.ModelSerializer):
+    route = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = ModelCall
+        fields = [
+            "id",
+            "attempt",
+            "route",
+            "route_attempt",
+            "trigger",
+            "status",
+            "error_class",
+            "error",
+            "http_status",
+            "started_at",
+            "finished_at",
+            "latency_ms",
+            "timeout_s",
+            "cost_usd",
+            "cost_source",
+            "served_model",
+            "text",
+            "usage",
+        ]
+        read_only_fields = fields
+
+
+class CaptionDetailSerializer(CaptionSerializer):
+    calls = CallSerializer(many=True, read_only=True, source="call_log")
+
+    class Meta(CaptionSerializer.Meta):
+        fields = [*CaptionSerializer.Meta.fields, "calls"]
+        read_only_fields = fields
+
+
+class CaptionFilters(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Caption.Status.choices, required=False)
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+
+def _route_form(request: Request, data: dict[str, Any], route: Route | None) -> RouteForm:
+    """The routes page's form, fed the JSON body (its JSON fields take text)."""
+    if not selectors.can_manage_routes(user=request.user):
+        raise exceptions.PermissionDenied("Only admins manage routes.")
+    ser = RouteWriteSerializer(data=data, partial=route is not None)
+    ser.is_valid(raise_exception=True)
+    allow_base_url = user_is_admin(request.user)
+    if "base_url" in ser.validated_data and not allow_base_url:
+        raise exceptions.PermissionDenied("Only site admins point a route at another host.")
+    current = RouteForm(instance=route, allow_base_url=allow_base_url).initial if route else {}
+    merged: dict[str, Any] = {**current, **ser.validated_data}
+    for key in ("params", "config"):
+        merged[key] = json.dumps(merged.get(key) or {})
+    merged = {k: ("" if v is None else v) for k, v in merged.items()}
+    if not merged.get("enabled", True):
+        merged.pop("enabled", None)  # an unchecked box is an absent one
+    elif route is None and "enabled" not in ser.validated_data:
+        merged["enabled"] = True
+    form = RouteForm(merged, instance=route, allow_base_url=allow_base_url)
+    if not form.is_valid():
+        raise model_errors(form.errors)
+    return form
+
+
+class RouteList(generics.ListCreateAPIView):
+    """Model routes (shared by every project). Admins of a project or the site create them."""
+
+    serializer_class = RouteSerializer
+    pagination_class = OldestFirstCursorPagination
+
+    def get_queryset(self):
+        filters_from(self.request, NoFilters)
+        return Route.objects.all()
+
+    @extend_schema(request=RouteWriteSerializer, responses={201: RouteSerializer})
+    def post(self, request: Request) -> Response:
+        route = _route_form(request, request.data, None).save()
+        return Response(RouteSerializer(route).data, status=status.HTTP_201_CREATED)
+
+
+class RouteDetail(generics.GenericAPIView):
+    serializer_class = RouteSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        route = Route.objects.filter(pk=pk).first()
+        if route is None:
+            raise exceptions.NotFound("No such route.")
+        return Response(RouteSerializer(route).data)
+
+    @extend_schema(request=RouteWriteSerializer, responses={200: RouteSerializer})
+    def patch(self, request: Request, pk: int) -> Response:
+        route = Route.objects.filter(pk=pk).first()
+        if route is None:
+            raise exceptions.NotFound("No such route.")
+        route = _route_form(request, request.data, route).save()
+        return Response(RouteSerializer(route).data)
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+def _run_form(request: Request, project) -> RunForm:
+    ser = RunRequestSerializer(data=request.data)
+    ser.is_valid(raise_exception=True)
+    data = dict(ser.validated_data)
+    data["params"] = json.dumps(data.get("params") or {})
+    data["json_schema"] = json.dumps(data["json_schema"]) if data.get("json_schema") else ""
+    data["routes"] = data.get("routes") or []
+    form_data = {k: ("" if v is None else v) for k, v in data.items()}
+    for flag in ("apply_rules", "use_cache"):
+        if not form_data.get(flag):
+            form_data.pop(flag, None)
+    form = RunForm(form_data, project=project)
+    if not form.is_valid():
+        raise model_errors(form.errors)
+    return form
+
+
+def _run_options(project, data: dict[str, Any]) -> dict[str, Any]:
+    is_chain = data["kind"] == CaptionRun.Kind.CHAIN
+    return {
+        "kind": data["kind"],
+        "chain": data["chain"] if is_chain else None,
+        "routes": list(data["routes"]) if not is_chain else [],
+        "apply_rules": data["apply_rules"],
+        "task": project.task_type,
+        "prompt": data["prompt"],
+        "params": data["params"],
+        "json_schema": data["json_schema"],
+    }
+
+
+def _selection(data: dict[str, Any]) -> ImageSelection:
+    return ImageSelection(
+        mode=data["selection"],
+        status=data.get("status") or "",
+        risk=data.get("risk") or "",
+        size=data.get("sample_size"),
+        seed=data.get("seed"),
+    )
+
+
+class RunList(generics.ListCreateAPIView):
+    """A project's captioning runs (project admins), newest first; POST launches one."""
+
+    serializer_class = RunSerializer
+
+    def get_queryset(self):
+        project, _ = project_or_404(self.request, self.kwargs["slug"], admin=True)
+        filters_from(self.request, NoFilters)
+        return selectors.runs_for_project(project=project).prefetch_related("routes")
+
+    @extend_schema(request=RunRequestSerializer, responses={201: RunDetailSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug, admin=True)
+        data = _run_form(request, project).cleaned_data
+        try:
+            run = run_launch(
+                project=project,
+                user=request.user,
+                selection=_selection(data),
+                budget_usd=data["budget_usd"],
+                use_cache=data["use_cache"],
+                **_run_options(project, data),
+            )
+        except RunError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        return Response(RunDetailSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class RunEstimate(generics.GenericAPIView):
+    """What a run would ask and cost, without starting it (same input as launching)."""
+
+    serializer_class = EstimateSerializer
+
+    @extend_schema(request=RunRequestSerializer, responses={200: EstimateSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug, admin=True)
+        data = _run_form(request, project).cleaned_data
+        try:
+            image_ids = images_select(project=project, selection=_selection(data))
+            plan = run_plan(project=project, image_ids=image_ids, **_run_options(project, data))
+        except RunError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        return Response(EstimateSerializer(plan).data)
+
+
+def _run(request: Request, pk: int) -> CaptionRun:
+    return object_or_404(
+        request, CaptionRun.objects.select_related("project", "chain"), pk=pk, admin=True
+    )
+
+
+class RunDetail(generics.GenericAPIView):
+    """A run with its live progress (poll it)."""
+
+    serializer_class = RunDetailSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(RunDetailSerializer(_run(request, pk)).data)
+
+
+class _RunAction(generics.GenericAPIView):
+    serializer_class = RunDetailSerializer
+
+    def act(self, run: CaptionRun, request: Request) -> None:
+        raise NotImplementedError
+
+    @extend_schema(request=None, responses={200: RunDetailSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        run = _run(request, pk)
+        try:
+            self.act(run, request)
+        except RunError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        run.refresh_from_db()
+        return Response(RunDetailSerializer(run).data)
+
+
+class RunPause(_RunAction):
+    """Stop starting new calls; calls in flight finish."""
+
+    def act(self, run: CaptionRun, request: Request) -> None:
+        if not run_pause(run=run):
+            raise RunError("Only a running run can be paused.")
+
+
+class RunResume(_RunAction):
+    def act(self, run: CaptionRun, request: Request) -> None:
+        run_resume(run=run)
+
+
+class RunCancel(_RunAction):
+    """Pending captions are cancelled; calls in flight finish."""
+
+    def act(self, run: CaptionRun, request: Request) -> None:
+        run_cancel(run=run)
+
+
+class RunRetryFailed(_RunAction):
+    def act(self, run: CaptionRun, request: Request) -> None:
+        run_retry_failed(run=run)
+
+
+class RunBudget(generics.GenericAPIView):
+    """Change (or remove, with null) the run's budget cap."""
+
+    serializer_class = RunDetailSerializer
+
+    @extend_schema(request=BudgetSerializer, responses={200: RunDetailSerializer})
+    def put(self, request: Request, pk: int) -> Response:
+        run = _run(request, pk)
+        ser = BudgetSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        budget = ser.validated_data["budget_usd"]
+        form = BudgetForm({"budget_usd": "" if budget is None else budget})
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        try:
+            run_set_budget(run=run, budget_usd=form.cleaned_data["budget_usd"])
+        except RunError as exc:
+            raise exceptions.ValidationError({"budget_usd": [str(exc)]}) from exc
+        run.refresh_from_db()
+        return Response(RunDetailSerializer(run).data)
+
+
+class RunCaptions(generics.ListAPIView):
+    serializer_class = CaptionSerializer
+    pagination_class = OldestFirstCursorPagination
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=Caption.Status.values)]
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        run = _run(self.request, self.kwargs["pk"])
+        filters = filters_from(self.request, CaptionFilters)
+        return selectors.run_captions(run=run, status=filters.get("status", ""))
+
+
+def _caption(request: Request, pk: int) -> Caption:
+    return object_or_404(
+        request,
+        Caption.objects.select_related("image__project", "route", "run"),
+        pk=pk,
+        project_of=lambda c: c.image.project,
+        admin=True,
+    )
+
+
+class CaptionDetail(generics.GenericAPIView):
+    """A caption with its call log: one row per attempt (route, status, latency, cost)."""
+
+    serializer_class = CaptionDetailSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        caption = _caption(request, pk)
+        caption.call_log = list(selectors.caption_calls(caption=caption)[:200])
+        return Response(CaptionDetailSerializer(caption).data)
+
+
+class CaptionRetry(generics.GenericAPIView):
+    serializer_class = CaptionSerializer
+
+    @extend_schema(request=None, responses={200: CaptionSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        caption = _caption(request, pk)
+        try:
+            caption_retry(caption=caption)
+        except RunError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        caption.refresh_from_db()
+        return Response(CaptionSerializer(caption).data)

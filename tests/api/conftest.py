@@ -1,0 +1,112 @@
+"""A small world for API tests: one project with an annotator, another project with its own
+annotator, and one of everything the API serves, each reachable by id."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from integrations.services.tokens import api_token_create
+from labeling.models import ImportBatch, ImportItem, Membership
+from review.models import Lease, ReviewItem, Verdict
+from review.services.items import review_items_sync
+from review.services.queue import lease_claim_next
+from review.services.verdict import verdict_submit
+from routing.models import Caption, CaptionRun, ModelCall
+from tests.factories import CaptionFactory, ImageFactory, ProjectFactory, RouteFactory, UserFactory
+
+
+@dataclass
+class World:
+    project: object
+    other_project: object
+    image: object
+    batch: ImportBatch
+    route: object
+    run: CaptionRun
+    caption: Caption
+    item: ReviewItem
+    lease: Lease
+    verdict: Verdict
+
+
+@pytest.fixture
+def other_annotator(db):
+    """An annotator of another project: for them, this project's objects do not exist."""
+    user = UserFactory(username="oscar-other")
+    user.save()
+    Membership.objects.create(
+        project=ProjectFactory(slug="other-project"), user=user, role=Membership.Role.ANNOTATOR
+    )
+    return user
+
+
+@pytest.fixture
+def world(project, annotator, other_annotator) -> World:
+    batch = ImportBatch.objects.create(
+        project=project, kind=ImportBatch.Kind.UPLOAD, status=ImportBatch.Status.DONE, total=2
+    )
+    image = ImageFactory(project=project, batch=batch, original_name="harbour-at-dusk.png")
+    second = ImageFactory(project=project, batch=batch)
+    ImportItem.objects.create(
+        batch=batch, source="harbour-at-dusk.png", status="imported", image=image
+    )
+    route = RouteFactory(name="gpt4o-eden", usd_per_call=Decimal("0.002"))
+    run = CaptionRun.objects.create(
+        project=project, kind=CaptionRun.Kind.COMPARISON, status=CaptionRun.Status.RUNNING
+    )
+    run.routes.add(route)
+    caption = CaptionFactory(
+        image=image, run=run, route=route, text="Fishing boats in a harbour at dusk."
+    )
+    ModelCall.objects.create(
+        caption=caption,
+        run=run,
+        route=route,
+        attempt=1,
+        trigger="first",
+        status=ModelCall.Status.SUCCEEDED,
+        started_at=timezone.now(),
+        latency_ms=840,
+        cost_usd=Decimal("0.002"),
+    )
+    CaptionFactory(image=second, text="A red bicycle against a wall.")
+    review_items_sync(project=project)
+    # The annotator has reviewed one item and holds a lease on the other.
+    first = lease_claim_next(project=project, reviewer=annotator)
+    verdict = verdict_submit(
+        lease=first, reviewer=annotator, decision="accept", idempotency_key=uuid.uuid4()
+    ).verdict
+    lease = lease_claim_next(project=project, reviewer=annotator)
+    assert lease is not None and lease.item_id != first.item_id
+    return World(
+        project=project,
+        other_project=other_annotator.memberships.get().project,
+        image=image,
+        batch=batch,
+        route=route,
+        run=run,
+        caption=caption,
+        item=lease.item,
+        lease=lease,
+        verdict=verdict,
+    )
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user) -> an APIClient sending that user's fresh API token (None: anonymous)."""
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            secret = api_token_create(user=user, name="tests").secret
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        return client
+
+    return make

@@ -1,0 +1,160 @@
+"""Every API endpoint and method, for every role, against one table of expected status codes.
+
+Roles: nobody (no credentials), an annotator of the project, an annotator of another project
+(to whom the project's objects do not exist: 404, never 403), and a site admin. Bodies are the
+smallest a client might send; a 400 for the admin means "allowed, but fix the input".
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+ROLES = ("anonymous", "annotator", "other_annotator", "admin")
+
+# (url name, method): (anonymous, annotator, annotator of another project, admin)
+EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
+    ("schema", "GET"): (200, 200, 200, 200),
+    ("docs", "GET"): (200, 200, 200, 200),
+    ("redoc", "GET"): (200, 200, 200, 200),
+    ("project-list", "GET"): (401, 200, 200, 200),
+    ("project-list", "POST"): (401, 403, 403, 201),
+    ("project-detail", "GET"): (401, 200, 404, 200),
+    ("member-list", "GET"): (401, 403, 404, 200),
+    ("member-list", "POST"): (401, 403, 404, 201),
+    ("member-detail", "DELETE"): (401, 403, 404, 204),
+    ("image-list", "GET"): (401, 200, 404, 200),
+    ("image-list", "POST"): (401, 403, 404, 400),
+    ("image-detail", "GET"): (401, 200, 404, 200),
+    ("batch-list", "GET"): (401, 200, 404, 200),
+    ("batch-detail", "GET"): (401, 200, 404, 200),
+    ("batch-items", "GET"): (401, 200, 404, 200),
+    ("route-list", "GET"): (401, 200, 200, 200),
+    ("route-list", "POST"): (401, 403, 403, 400),
+    ("route-detail", "GET"): (401, 200, 200, 200),
+    ("route-detail", "PATCH"): (401, 403, 403, 200),
+    ("run-list", "GET"): (401, 403, 404, 200),
+    ("run-list", "POST"): (401, 403, 404, 400),
+    ("run-estimate", "POST"): (401, 403, 404, 200),
+    ("run-detail", "GET"): (401, 403, 404, 200),
+    ("run-pause", "POST"): (401, 403, 404, 200),
+    ("run-resume", "POST"): (401, 403, 404, 400),
+    ("run-cancel", "POST"): (401, 403, 404, 200),
+    ("run-retry-failed", "POST"): (401, 403, 404, 200),
+    ("run-budget", "PUT"): (401, 403, 404, 200),
+    ("run-captions", "GET"): (401, 403, 404, 200),
+    ("caption-detail", "GET"): (401, 403, 404, 200),
+    ("caption-retry", "POST"): (401, 403, 404, 400),
+    ("review-item-list", "GET"): (401, 200, 404, 200),
+    ("review-item-detail", "GET"): (401, 200, 404, 200),
+    ("review-item-verdicts", "GET"): (401, 403, 404, 200),
+    ("review-item-adjudicate", "POST"): (401, 403, 404, 400),
+    ("claim-next", "POST"): (401, 200, 404, 204),
+    ("lease-verdict", "POST"): (401, 201, 404, 404),
+    ("lease-heartbeat", "POST"): (401, 200, 404, 404),
+    ("lease-release", "POST"): (401, 200, 404, 200),
+    ("verdict-undo", "POST"): (401, 200, 404, 404),
+}
+
+
+def _kwargs(name: str, world) -> dict:
+    """URL arguments naming the world's objects (all in the annotator's project)."""
+    by_prefix = {
+        "project": {"slug": world.project.slug},
+        "member-list": {"slug": world.project.slug},
+        "member-detail": {"slug": world.project.slug, "user_id": None},
+        "image-list": {"slug": world.project.slug},
+        "image-detail": {"pk": world.image.pk},
+        "batch-list": {"slug": world.project.slug},
+        "batch": {"pk": world.batch.pk},
+        "route": {"pk": world.route.pk},
+        "run-list": {"slug": world.project.slug},
+        "run-estimate": {"slug": world.project.slug},
+        "run": {"pk": world.run.pk},
+        "caption": {"pk": world.caption.pk},
+        "review-item-list": {"slug": world.project.slug},
+        "review-item": {"pk": world.item.pk},
+        "claim-next": {"slug": world.project.slug},
+        "lease": {"pk": world.lease.pk},
+        "verdict": {"pk": world.verdict.pk},
+    }
+    if name in ("schema", "docs", "redoc", "project-list", "route-list"):
+        return {}
+    for prefix in sorted(by_prefix, key=len, reverse=True):
+        if name == prefix or name.startswith(prefix + "-") or name.startswith(prefix):
+            kwargs = dict(by_prefix[prefix])
+            if "user_id" in kwargs:
+                kwargs["user_id"] = world.lease.reviewer_id
+            if name == "project-detail":
+                return {"slug": world.project.slug}
+            return kwargs
+    raise AssertionError(f"no URL arguments for {name}")
+
+
+def _body(name: str, method: str, world, users) -> dict:
+    bodies = {
+        ("project-list", "POST"): {"name": "Product shots"},
+        ("member-list", "POST"): {
+            "username": users["other_annotator"].username,
+            "role": "annotator",
+        },
+        ("route-detail", "PATCH"): {"enabled": False},
+        ("run-estimate", "POST"): {"kind": "comparison", "routes": [world.route.pk]},
+        ("run-budget", "PUT"): {"budget_usd": "5.00"},
+        ("review-item-adjudicate", "POST"): {"decision": "approve", "text": "A harbour."},
+        ("lease-verdict", "POST"): {
+            "decision": "edit",
+            "text": "A red bicycle leaning on a brick wall.",
+            "idempotency_key": "1b4e28ba-2fa1-4d3b-883f-0016d3cca427",
+        },
+    }
+    return bodies.get((name, method), {})
+
+
+def api_endpoints() -> list[tuple[str, str]]:
+    """(name, method) of every view under /api/, from the URL resolver itself."""
+    resolver = get_resolver()
+    api = next(
+        p for p in resolver.url_patterns if isinstance(p, URLResolver) and p.namespace == "api"
+    )
+    found = []
+    for pattern in api.url_patterns:
+        assert isinstance(pattern, URLPattern)
+        view_class = pattern.callback.cls
+        for method in ("get", "post", "put", "patch", "delete"):
+            if hasattr(view_class, method):
+                found.append((pattern.name, method.upper()))
+    return found
+
+
+def test_every_api_endpoint_is_in_the_permission_table():
+    """A new endpoint (or method) without a row here fails, so none ships unchecked."""
+    missing = sorted(set(api_endpoints()) - set(EXPECTED))
+    assert not missing, f"endpoints missing from the permission table: {missing}"
+    stale = sorted(set(EXPECTED) - set(api_endpoints()))
+    assert not stale, f"table rows for endpoints that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("name", "method"), sorted(EXPECTED))
+def test_role_gets_expected_status(
+    name, method, role, world, admin, annotator, other_annotator, client_for
+):
+    users = {
+        "anonymous": None,
+        "annotator": annotator,
+        "other_annotator": other_annotator,
+        "admin": admin,
+    }
+    client = client_for(users[role])
+    url = reverse(f"api:{name}", kwargs=_kwargs(name, world))
+    # The upload endpoint takes files (multipart); everything else JSON.
+    fmt = "multipart" if (name, method) == ("image-list", "POST") else "json"
+    response = getattr(client, method.lower())(url, _body(name, method, world, users), format=fmt)
+    expected = EXPECTED[(name, method)][ROLES.index(role)]
+    assert response.status_code == expected, (
+        f"{role} {method} {url}: {response.status_code} {getattr(response, 'data', '')}"
+    )
+    if expected == 404 and role == "other_annotator":
+        # Nothing in a 404 tells an outsider what exists.
+        assert "Only" not in str(getattr(response, "data", ""))
