@@ -1,9 +1,13 @@
-"""Fake Replicate: ``POST /v1/predictions`` (honouring ``Prefer: wait[=N]``),
+"""Fake Replicate: ``POST /v1/predictions`` (honouring ``Prefer: wait[=N]`` and ``Cancel-After``),
 ``GET /v1/predictions/{id}`` and ``POST /v1/predictions/{id}/cancel``, in the shapes of
 ``shared/reference/providers.md`` §2.
 
-A prediction answers after the reply's ``latency_ms`` and after ``polls`` GETs that still say
-``processing``; ``stuck`` predictions never finish (until canceled).
+A prediction runs from its creation, answers after the reply's ``latency_ms`` and after ``polls``
+GETs that still say ``processing``; ``stuck`` predictions never finish. A prediction past its
+``Cancel-After`` deadline ends ``canceled`` (``aborted`` for the ``aborted`` reply, which never
+starts). Canceled predictions carry ``metrics.predict_time``: the seconds they ran, which
+Replicate bills; aborted ones carry none and cost nothing. ``poll_error`` makes the first GETs
+fail (5xx, 429 or a connection reset) while the prediction keeps running, as a real one does.
 """
 
 from __future__ import annotations
@@ -19,7 +23,18 @@ from typing import Any
 from routing.fakes.server import FakeServer, RecordedRequest, Reply, Response, data_url_bytes
 
 DATA_URL_MAX_BYTES = 256 * 1024
+TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 _PREFER_RE = re.compile(r"^wait(?:=([1-9]|[1-9][0-9]|60))?$")
+_DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
+
+
+def parse_duration(value: str) -> float | None:
+    """Seconds in a Go-style duration (``90s``, ``1m30s``, ``2h``, ``500ms``), else None."""
+    match = _DURATION_RE.match(value.strip())
+    if not match or not any(match.groups()):
+        return None
+    hours, minutes, seconds, millis = (int(g) if g else 0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds + millis / 1000
 
 
 @dataclass
@@ -31,8 +46,12 @@ class Prediction:
     created: float
     ready_at: float
     polls_left: int
+    poll_errors_left: int = 0
+    cancel_after_s: float | None = None
     status: str = "starting"
-    canceled: bool = False
+    canceled: bool = False  # someone called the cancel endpoint
+    predict_time: float | None = None  # billed seconds, once terminal
+    data_removed: bool = False
 
 
 class FakeReplicate(FakeServer):
@@ -47,6 +66,19 @@ class FakeReplicate(FakeServer):
     def canceled(self) -> list[str]:
         with self._pred_lock:
             return [p.id for p in self.predictions.values() if p.canceled]
+
+    def status_of(self, prediction_id: str) -> str:
+        """The prediction's status now (a deadline that has passed takes effect)."""
+        prediction = self.predictions[prediction_id]
+        self._advance(prediction, polling=False)
+        return prediction.status
+
+    def expire(self, prediction_id: str) -> None:
+        """Remove input and output, as Replicate does an hour after an API prediction."""
+        with self._pred_lock:
+            prediction = self.predictions[prediction_id]
+            prediction.data_removed = True
+            prediction.input = {}
 
     def unauthorized(self, request: RecordedRequest) -> Response:
         return Response.json(
@@ -81,10 +113,7 @@ class FakeReplicate(FakeServer):
         if reply.kind == "hang":
             return Response(status=0, hang_s=reply.hang_s)
         if reply.kind == "rate_limited":
-            headers = {"Retry-After": reply.retry_after} if reply.retry_after is not None else {}
-            reset = reply.retry_after or "30"
-            detail = reply.message or f"Request was throttled. Your rate limit resets in ~{reset}s."
-            return Response.json(429, {"detail": detail}, headers=headers)
+            return _throttled(reply.retry_after, reply.message)
         if reply.kind == "error":
             return Response.json(reply.status or 500, _problem(reply))
         if reply.kind == "malformed_json":
@@ -110,6 +139,12 @@ class FakeReplicate(FakeServer):
             return Response.json(
                 400, {"title": "Invalid Prefer header", "detail": prefer, "status": 400}
             )
+        cancel_after = request.header("cancel-after")
+        cancel_after_s = parse_duration(cancel_after) if cancel_after is not None else None
+        if cancel_after is not None and cancel_after_s is None:
+            return Response.json(
+                400, {"title": "Invalid Cancel-After header", "detail": cancel_after, "status": 400}
+            )
         now = time.monotonic()
         prediction = Prediction(
             id=uuid.uuid4().hex[:26],
@@ -119,9 +154,13 @@ class FakeReplicate(FakeServer):
             created=now,
             ready_at=now + delay,
             polls_left=reply.polls,
+            poll_errors_left=reply.poll_errors if reply.poll_error else 0,
+            cancel_after_s=cancel_after_s,
         )
         with self._pred_lock:
             self.predictions[prediction.id] = prediction
+        if reply.kind == "create_hang":  # created and running; the answer never comes
+            return Response(status=0, hang_s=reply.hang_s)
         if match and reply.polls == 0:
             wait = float(match.group(1) or 60)
             # Sync mode: hold the connection until the prediction is done or the wait ends.
@@ -130,40 +169,64 @@ class FakeReplicate(FakeServer):
             else:
                 self.wait(min(wait, delay))
             self._advance(prediction, polling=False)
-        return Response.json(201, self._object(prediction, request))
+        return Response.json(201, self._object(prediction))
 
     def get(self, prediction: Prediction) -> Response:
+        with self._pred_lock:
+            failing = prediction.poll_errors_left > 0
+            if failing:
+                prediction.poll_errors_left -= 1
+        if failing:
+            return _poll_failure(str(prediction.reply.poll_error))
         self._advance(prediction, polling=True)
-        return Response.json(200, self._object(prediction, None))
+        return Response.json(200, self._object(prediction))
 
     def cancel(self, prediction: Prediction) -> Response:
+        self._advance(prediction, polling=False)  # one that has finished stays finished
         with self._pred_lock:
-            if prediction.status not in ("succeeded", "failed", "canceled"):
+            if prediction.status not in TERMINAL:
                 prediction.status = "canceled"
+                prediction.predict_time = round(time.monotonic() - prediction.created, 3)
             prediction.canceled = True
-        return Response.json(200, self._object(prediction, None))
+        return Response.json(200, self._object(prediction))
 
     def _advance(self, prediction: Prediction, *, polling: bool) -> None:
         with self._pred_lock:
-            if prediction.status in ("succeeded", "failed", "canceled"):
+            if prediction.status in TERMINAL:
+                return
+            now = time.monotonic()
+            reply = prediction.reply
+            deadline = (
+                prediction.created + prediction.cancel_after_s
+                if prediction.cancel_after_s is not None
+                else None
+            )
+            if reply.kind == "aborted":
+                prediction.status = "aborted"  # its deadline came before a worker did
+                return
+            unfinished_at_deadline = deadline is not None and (
+                reply.kind == "stuck" or prediction.ready_at > deadline
+            )
+            if deadline is not None and now >= deadline and unfinished_at_deadline:
+                prediction.status = "canceled"
+                prediction.predict_time = round(prediction.cancel_after_s or 0.0, 3)
                 return
             if polling and prediction.polls_left > 0:
                 prediction.polls_left -= 1
                 prediction.status = "processing"
                 return
-            if prediction.reply.kind == "stuck" or time.monotonic() < prediction.ready_at:
+            if reply.kind == "stuck" or now < prediction.ready_at:
                 prediction.status = "processing" if polling else "starting"
                 return
             if prediction.polls_left > 0:
                 return
-            prediction.status = (
-                "failed" if prediction.reply.kind == "provider_fail" else "succeeded"
-            )
+            prediction.status = "failed" if reply.kind == "provider_fail" else "succeeded"
+            prediction.predict_time = reply.predict_time
 
-    def _object(self, prediction: Prediction, request: RecordedRequest | None) -> dict[str, Any]:
+    def _object(self, prediction: Prediction) -> dict[str, Any]:
         host = f"{self.url}/v1/predictions/{prediction.id}"
         reply = prediction.reply
-        terminal = prediction.status in ("succeeded", "failed", "canceled")
+        terminal = prediction.status in TERMINAL
         created = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         payload: dict[str, Any] = {
             "id": prediction.id,
@@ -175,19 +238,35 @@ class FakeReplicate(FakeServer):
             "error": None,
             "status": prediction.status,
             "created_at": created,
-            "started_at": created,
+            "started_at": None if prediction.status == "aborted" else created,
             "completed_at": created if terminal else None,
-            "data_removed": False,
+            "data_removed": prediction.data_removed,
             "metrics": {},
             "urls": {"get": host, "cancel": f"{host}/cancel", "stream": f"{host}/stream"},
         }
-        if prediction.status == "succeeded":
+        if prediction.status == "succeeded" and not prediction.data_removed:
             payload["output"] = reply.output_text()
         if prediction.status == "failed":
             payload["error"] = reply.message or "CUDA error: out of memory"
-        if terminal and prediction.status != "canceled":
-            payload["metrics"] = {"predict_time": reply.predict_time}
+        if prediction.predict_time is not None:
+            payload["metrics"] = {"predict_time": prediction.predict_time}
         return payload
+
+
+def _throttled(retry_after: str | None, message: str | None = None) -> Response:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    reset = retry_after or "30"
+    detail = message or f"Request was throttled. Your rate limit resets in ~{reset}s."
+    return Response.json(429, {"detail": detail}, headers=headers)
+
+
+def _poll_failure(error: str) -> Response:
+    if error == "reset":
+        return Response(status=0, reset=True)
+    status = int(error)
+    if status == 429:
+        return _throttled("1")
+    return Response.json(status, _problem(Reply.error(status)))
 
 
 def _input_refusal(inputs: dict[str, Any]) -> Response | None:

@@ -12,6 +12,8 @@ import base64
 import binascii
 import io
 import json
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -37,7 +39,12 @@ KINDS = (
     "stuck",  # Replicate: the prediction never reaches a terminal status
     "empty",  # success with an empty output
     "refusal",  # success whose text is a refusal
+    "aborted",  # Replicate: the prediction ends "aborted" (its deadline passed before it started)
+    "create_hang",  # Replicate: the prediction is created and runs, but the create never answers
+    "stream_error",  # Eden AI v3: an SSE stream that ends with an error frame after partial text
 )
+#: What ``poll_error`` may say: an HTTP status (``"500"``, ``"429"``...) or ``"reset"``.
+POLL_ERRORS = ("reset",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +65,20 @@ class Reply:
     fallback_succeeds: bool = False  # Eden AI v2 provider_fail: the fallback provider answers
     stream: bool = False  # Eden AI v3: answer as server-sent events
     served_model: str | None = None
+    # Replicate: the first ``poll_errors`` GETs of the prediction fail with this ("500", "429",
+    # "reset" for a connection reset) while the prediction keeps running.
+    poll_error: str | None = None
+    poll_errors: int = 1
+    finish_reason: str = "stop"  # Eden AI v3 finish_reason / Ollama done_reason ("length")
+    drip_ms: int = 0  # send the body one byte every drip_ms milliseconds
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown reply kind {self.kind!r}; expected one of {KINDS}")
+        if self.poll_error is not None and not (
+            self.poll_error.isdigit() or self.poll_error in POLL_ERRORS
+        ):
+            raise ValueError(f"poll_error must be an HTTP status or one of {POLL_ERRORS}")
 
     @classmethod
     def success(cls, text: str = DEFAULT_TEXT, **kwargs: Any) -> Self:
@@ -102,15 +119,40 @@ class Reply:
         return cls(kind="refusal", text=text, **kwargs)
 
     @classmethod
+    def aborted(cls, **kwargs: Any) -> Self:
+        return cls(kind="aborted", **kwargs)
+
+    @classmethod
+    def create_hang(cls, seconds: float = 120.0, **kwargs: Any) -> Self:
+        kwargs.setdefault("latency_ms", 60_000)
+        return cls(kind="create_hang", hang_s=seconds, **kwargs)
+
+    @classmethod
+    def poll_failure(cls, error: str = "500", *, times: int = 1, **kwargs: Any) -> Self:
+        """A prediction still running (``polls`` >= 1) whose first GETs fail with ``error``."""
+        kwargs.setdefault("polls", times + 1)
+        return cls(kind="success", poll_error=error, poll_errors=times, **kwargs)
+
+    @classmethod
+    def stream_error(
+        cls, text: str = "a photo of a cat", message: str = "Upstream provider error", **kwargs: Any
+    ) -> Self:
+        return cls(kind="stream_error", text=text, message=message, stream=True, **kwargs)
+
+    @classmethod
     def parse(cls, spec: str | Reply) -> Reply:
         """``"success"``, ``"429"``, ``"500"``, ``"402"``, ``"401"``, ``"hang"``, ``"malformed"``,
-        ``"fail"``, ``"stuck"``, ``"empty"``, ``"refusal"``; a Reply passes through."""
+        ``"fail"``, ``"stuck"``, ``"empty"``, ``"refusal"``, ``"aborted"``, ``"create_hang"``,
+        ``"poll_500"`` / ``"poll_429"`` / ``"poll_reset"``, ``"stream_error"``, ``"length"``,
+        ``"drip"``; a Reply passes through."""
         if isinstance(spec, Reply):
             return spec
         key = spec.strip().lower()
         if key.isdigit():
             status = int(key)
             return cls.rate_limited() if status == 429 else cls.error(status)
+        if key.startswith("poll_"):
+            return cls.poll_failure(key.removeprefix("poll_"))
         aliases = {
             "ok": "success",
             "malformed": "malformed_json",
@@ -127,6 +169,11 @@ class Reply:
             "stuck": cls.stuck,
             "empty": cls.empty,
             "refusal": cls.refusal,
+            "aborted": cls.aborted,
+            "create_hang": cls.create_hang,
+            "stream_error": cls.stream_error,
+            "length": lambda: cls.success(finish_reason="length"),
+            "drip": lambda: cls.success(drip_ms=100),
         }
         if key not in makers:
             raise ValueError(f"unknown reply {spec!r}")
@@ -184,6 +231,8 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     hang_s: float | None = None  # never answer; close after this long
+    reset: bool = False  # close the connection with a TCP reset instead of answering
+    drip_s: float = 0.0  # send the body one byte at a time, this long apart
 
     @classmethod
     def json(cls, status: int, payload: Any, **kwargs: Any) -> Response:
@@ -395,6 +444,13 @@ def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                     response = fake.unauthorized(record)
                 else:
                     response = fake.handle(record)
+                if response.reset:
+                    # SO_LINGER 0: close() sends RST, as a crashed proxy or load balancer does.
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.close_connection = True
+                    return
                 if response.hang_s is not None:
                     fake.wait(response.hang_s)
                     self.close_connection = True
@@ -408,10 +464,24 @@ def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 for name, value in response.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(response.body)
+                if response.drip_s > 0:
+                    self._drip(response)
+                else:
+                    self.wfile.write(response.body)
             finally:
                 with fake._lock:
                     fake.in_flight -= 1
+
+        def _drip(self, response: Response) -> None:
+            try:
+                for index in range(len(response.body)):
+                    self.wfile.write(response.body[index : index + 1])
+                    self.wfile.flush()
+                    if fake.wait(response.drip_s):
+                        break
+            except OSError:  # the client gave up: what a dripping server sees
+                pass
+            self.close_connection = True
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib naming
             self._serve()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
@@ -52,6 +52,19 @@ class CaptionRequest:
     must satisfy). ``params`` holds decoding parameters; clients map the ones their vendor knows:
     ``max_new_tokens``, ``min_new_tokens``, ``temperature``, ``top_p``, ``use_nucleus_sampling``,
     ``num_beams``, ``repetition_penalty``, ``seed``, ``context`` (Replicate BLIP-2 only).
+
+    Two hooks for vendors that run a request as a job with an id (Replicate predictions), so that
+    a call lost with its worker is resumed instead of paid for twice; clients without jobs ignore
+    them, and neither takes part in equality or ``repr``:
+
+    - ``on_submitted(request_id)`` is called as soon as the vendor has answered the create call
+      with the job's id, before any polling. Store it durably. If it raises an ``Exception``, the
+      job is cancelled (best effort) and the exception propagates; a ``BaseException`` (the worker
+      going away) propagates without cancelling, so that the job can be resumed.
+    - ``resume_request_id``: the id stored by an earlier attempt. The client creates nothing: it
+      looks that job up and polls it to its end within ``timeout_s`` (cancelling it at the
+      deadline), or returns its result or error (with its cost) if it has ended already. A job the
+      vendor no longer has raises ``PredictionLost`` (retryable: a new attempt starts afresh).
     """
 
     image: bytes | None = None
@@ -62,6 +75,8 @@ class CaptionRequest:
     json_schema: Mapping[str, Any] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     timeout_s: float = 60.0
+    on_submitted: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    resume_request_id: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.image is None and not self.image_url:
@@ -261,6 +276,20 @@ class RateLimited(TransientError):
     def __init__(self, message: str, *, retry_after_s: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after_s = retry_after_s
+
+
+class PredictionAborted(TransientError):
+    """The vendor ended the job at its deadline before it started running (Replicate
+    ``aborted``). Nothing ran and nothing is charged (``cost_usd`` is 0)."""
+
+    error_class = "aborted"
+
+
+class PredictionLost(TransientError):
+    """A job we tried to resume is gone (unknown id) or its output was removed; a new attempt
+    starts a new job. ``cost_usd`` is set when the lost job was billed."""
+
+    error_class = "prediction_lost"
 
 
 class PermanentError(ProviderError):

@@ -1,8 +1,18 @@
 """Replicate client for ``andreasjansson/blip-2`` (kind ``replicate``).
 
 ``POST /v1/predictions`` with the pinned version and ``Prefer: wait=N``; when the prediction is not
-terminal yet, poll it until ``succeeded`` / ``failed`` / ``canceled`` within the request's timeout,
-and cancel it when the deadline passes so it stops costing money.
+terminal yet, poll it until ``succeeded`` / ``failed`` / ``canceled`` / ``aborted`` within the
+request's timeout.
+
+A prediction is never left running for a retry to duplicate: every create carries a
+``Cancel-After`` header (the request's timeout, rounded up), so Replicate stops it itself even when
+the create's answer is lost; and any failure after the create (a poll's 5xx, 429, connection
+error, timeout or unreadable body) cancels it before the error propagates. Cancelled predictions
+are billed for the time they ran: the cancel response's ``metrics.predict_time`` becomes the
+error's ``cost_usd``. ``aborted`` (the deadline came before it started) costs nothing and raises
+``PredictionAborted``. ``CaptionRequest.on_submitted`` receives the prediction id as soon as the
+create answers (the create then skips sync mode, so that happens at once), and
+``CaptionRequest.resume_request_id`` polls that prediction instead of creating another.
 
 Config keys: ``api_key`` (``REPLICATE_API_TOKEN``), ``base_url`` (default
 ``https://api.replicate.com``), ``version`` (default: the pinned BLIP-2 version), ``model`` (a
@@ -19,7 +29,6 @@ nucleus sampling).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -30,9 +39,12 @@ from typing import Any, Self
 from routing.providers.base import (
     DEFAULT_CONNECT_TIMEOUT_S,
     IMAGE_MIME_TYPES,
+    BadRequest,
     CaptionRequest,
     CaptionResult,
     MalformedOutput,
+    PredictionAborted,
+    PredictionLost,
     Provider,
     ProviderCapabilities,
     ProviderError,
@@ -45,7 +57,7 @@ from routing.providers.output import finish_text, instruction_for, to_decimal, u
 REPLICATE_BASE_URL = "https://api.replicate.com"
 BLIP2_MODEL = "andreasjansson/blip-2"
 BLIP2_VERSION = "f677695e5e89f8b236e52ecd1d3f01beb44c34606419bcc19345e046d8f786f9"
-TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 #: Replicate takes data URLs for files up to about 256 KB; bigger request bodies get HTTP 413.
 DATA_URL_MAX_BYTES = 256 * 1024
 REPLICATE_PARAMS = frozenset({"context", "use_nucleus_sampling", "temperature"})
@@ -139,20 +151,72 @@ class ReplicateProvider(Provider):
 
     def caption(self, request: CaptionRequest) -> CaptionResult:
         deadline = Deadline(request.timeout_s)
+        if request.resume_request_id:
+            prediction = self._resume(request.resume_request_id, deadline)
+        else:
+            prediction = self._create(request, deadline)
+        try:
+            while str(prediction.get("status")) not in TERMINAL:
+                prediction = self._poll(prediction, deadline)
+        except ProviderError as exc:
+            # Whatever went wrong, a retry must not leave this prediction running and billing.
+            final = self._cancel(prediction)
+            if final is not None and final.get("status") == "succeeded":
+                return self._result(request, final, deadline)  # it finished meanwhile: use it
+            exc.request_id = exc.request_id or str(prediction["id"])
+            exc.cost_usd = self._cost(_usage(final)) if final is not None else None
+            exc.message += f"; prediction {prediction['id']} canceled"
+            exc.args = (exc.message,)
+            raise
+        return self._result(request, prediction, deadline)
+
+    def _create(self, request: CaptionRequest, deadline: Deadline) -> dict[str, Any]:
+        # Cancel-After makes Replicate stop the prediction at our deadline even when we never
+        # learn its id (the create timed out or the connection dropped).
+        headers = {"Cancel-After": cancel_after(request.timeout_s)}
         # Sync mode ends a second before our deadline so that we always learn the prediction id
         # (and can cancel it); below two seconds of budget we create asynchronously and poll.
+        # A caller that stores the id (on_submitted) gets it at once: no sync wait either.
         wait = min(self.wait_s, math.floor(request.timeout_s - 1))
+        if wait >= 1 and request.on_submitted is None:
+            headers["Prefer"] = f"wait={wait}"
         response = self.http.request(
             "POST",
             self.http.url("/v1/predictions"),
             deadline=deadline,
             json_body={"version": self.version, "input": self.build_input(request)},
-            headers={"Prefer": f"wait={wait}"} if wait >= 1 else {},
+            headers=headers,
         )
         prediction = self._prediction(response)
-        while str(prediction.get("status")) not in TERMINAL:
-            prediction = self._poll(prediction, deadline)
-        return self._result(request, prediction, deadline)
+        if request.on_submitted is not None:
+            try:
+                request.on_submitted(str(prediction["id"]))
+            except Exception:
+                self._cancel(prediction)  # nobody could find it again
+                raise
+        return prediction
+
+    def _resume(self, prediction_id: str, deadline: Deadline) -> dict[str, Any]:
+        """The prediction an earlier attempt started, as it is now."""
+        known = {"id": prediction_id}
+        try:
+            response = self.http.request("GET", self._url(known, "get"), deadline=deadline)
+        except BadRequest as exc:
+            if exc.http_status != 404:
+                raise
+            raise PredictionLost(
+                f"Replicate: prediction {prediction_id} no longer exists; a new one is needed",
+                http_status=404,
+                request_id=prediction_id,
+                raw_excerpt=exc.raw_excerpt,
+                latency_ms=deadline.elapsed_ms(),
+            ) from exc
+        except ProviderError as exc:
+            final = self._cancel(known)
+            exc.request_id = prediction_id
+            exc.cost_usd = self._cost(_usage(final)) if final is not None else None
+            raise
+        return self._prediction(response)
 
     def _prediction(self, response: HttpResponse) -> dict[str, Any]:
         payload = self.http.json(response)
@@ -171,10 +235,9 @@ class ReplicateProvider(Provider):
         if pause > 0:
             time.sleep(pause)
         if deadline.expired():
-            self._cancel(prediction)
             raise ProviderTimeout(
                 f"Replicate: prediction {prediction_id} not finished within "
-                f"{deadline.seconds:g}s (last status {prediction.get('status')!r}); canceled",
+                f"{deadline.seconds:g}s (last status {prediction.get('status')!r})",
                 request_id=prediction_id,
                 latency_ms=deadline.elapsed_ms(),
             )
@@ -182,8 +245,6 @@ class ReplicateProvider(Provider):
             response = self.http.request("GET", self._url(prediction, "get"), deadline=deadline)
         except ProviderError as exc:
             exc.request_id = exc.request_id or prediction_id
-            if isinstance(exc, ProviderTimeout):
-                self._cancel(prediction)
             raise
         return self._prediction(response)
 
@@ -198,15 +259,22 @@ class ReplicateProvider(Provider):
         suffix = "/cancel" if which == "cancel" else ""
         return self.http.url(f"/v1/predictions/{prediction['id']}{suffix}")
 
-    def _cancel(self, prediction: Mapping[str, Any]) -> None:
-        """Best effort: a cancel that fails must not hide the timeout that caused it."""
-        with contextlib.suppress(ProviderError):
-            self.http.request(
+    def _cancel(self, prediction: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Best effort; the prediction as the cancel left it (its ``metrics.predict_time`` is
+        what Replicate bills), or None when the cancel itself failed. A failed cancel must not
+        hide the error that caused it: the Cancel-After deadline still stops the prediction."""
+        try:
+            response = self.http.request(
                 "POST",
                 self._url(prediction, "cancel"),
                 deadline=Deadline(CANCEL_TIMEOUT_S),
                 raise_for_status=False,
             )
+            if not 200 <= response.status < 300:
+                return None
+            return self._prediction(response)
+        except ProviderError:
+            return None
 
     def _result(
         self, request: CaptionRequest, prediction: Mapping[str, Any], deadline: Deadline
@@ -214,13 +282,21 @@ class ReplicateProvider(Provider):
         prediction_id = str(prediction["id"])
         status = str(prediction.get("status"))
         raw_excerpt = self.http.excerpt(_json_text(prediction))
-        usage: dict[str, float] = {}
-        metrics = prediction.get("metrics")
-        if isinstance(metrics, Mapping):
-            predict_time = metrics.get("predict_time")
-            if isinstance(predict_time, int | float) and not isinstance(predict_time, bool):
-                usage["predict_time_s"] = float(predict_time)
+        usage = _usage(prediction)
         cost = self._cost(usage)
+        common: dict[str, Any] = {
+            "http_status": 200,
+            "request_id": prediction_id,
+            "raw_excerpt": raw_excerpt,
+            "latency_ms": deadline.elapsed_ms(),
+        }
+        if status == "aborted":
+            raise PredictionAborted(
+                f"Replicate: prediction {prediction_id} aborted: its deadline passed before it "
+                "started (not charged)",
+                cost_usd=Decimal(0),
+                **common,
+            )
         if status != "succeeded":
             error = prediction.get("error")
             detail = (
@@ -228,13 +304,17 @@ class ReplicateProvider(Provider):
             )
             raise ServerError(
                 f"Replicate: prediction {status}" + (f": {detail[:300]}" if detail else ""),
-                http_status=200,
-                request_id=prediction_id,
-                raw_excerpt=raw_excerpt,
                 cost_usd=cost,
-                latency_ms=deadline.elapsed_ms(),
+                **common,
             )
         output = prediction.get("output")
+        if output is None and prediction.get("data_removed") is True:
+            raise PredictionLost(
+                f"Replicate: prediction {prediction_id} succeeded but its output was removed "
+                "(Replicate keeps API outputs for an hour)",
+                cost_usd=cost,
+                **common,
+            )
         if isinstance(output, list):  # token-streaming models answer with a list of pieces
             output = "".join(str(piece) for piece in output)
         try:
@@ -266,6 +346,25 @@ class ReplicateProvider(Provider):
         if seconds is None or self.usd_per_second is None:
             return None
         return usd(Decimal(str(seconds)) * self.usd_per_second)
+
+
+def cancel_after(seconds: float) -> str:
+    """A ``Cancel-After`` duration (``45s``, ``1m30s``, ``2h``): ``seconds`` rounded up."""
+    total = max(1, math.ceil(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = ((hours, "h"), (minutes, "m"), (secs, "s"))
+    return "".join(f"{value}{unit}" for value, unit in parts if value)
+
+
+def _usage(prediction: Mapping[str, Any] | None) -> dict[str, float]:
+    usage: dict[str, float] = {}
+    metrics = prediction.get("metrics") if prediction is not None else None
+    if isinstance(metrics, Mapping):
+        predict_time = metrics.get("predict_time")
+        if isinstance(predict_time, int | float) and not isinstance(predict_time, bool):
+            usage["predict_time_s"] = float(predict_time)
+    return usage
 
 
 def _json_text(payload: Mapping[str, Any]) -> str:

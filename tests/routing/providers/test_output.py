@@ -149,6 +149,8 @@ def test_error_classes_are_stable_strings():
         "ProviderConnectionError": "connection_error",
         "ServerError": "server_error",
         "RateLimited": "rate_limited",
+        "PredictionAborted": "aborted",
+        "PredictionLost": "prediction_lost",
         "PermanentError": "permanent",
         "AuthError": "auth_error",
         "BadRequest": "bad_request",
