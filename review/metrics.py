@@ -610,3 +610,26 @@ def comparison_image_rows(*, scope: Scope, page: list[tuple[int, list[int]]]) ->
         )
         rows[caption.image_id].cells.setdefault(key, []).append(cell)
     return [rows[image_id] for image_id, _ in page]
+
+
+# --- headline figures for the project and run pages --------------------------------------------
+
+
+@dataclass
+class Headline:
+    items: dict[str, int]  # review items (one per caption) by state
+    images: dict[str, int]  # images by status (approved once any caption of it is approved)
+    table: MetricsTable | None  # per route over every output of the project
+
+
+def project_headline(*, project: Project, with_routes: bool) -> Headline:
+    from django.db.models import Count
+
+    from labeling.selectors import image_status_counts
+    from review.models import ReviewItem
+
+    items = {state: 0 for state in ReviewItem.State.values}
+    for row in ReviewItem.objects.filter(project=project).values("state").annotate(n=Count("id")):
+        items[row["state"]] = row["n"]
+    table = route_metrics(scope=Scope(project=project)) if with_routes else None
+    return Headline(items=items, images=image_status_counts(project=project), table=table)

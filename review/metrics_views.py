@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 
 from labeling.models import Project
 from review import selectors
+from review.dashboards import PLOT_IDS, dashboard_plots
 from review.forms import MetricFilterForm
 from review.metrics import (
     IMAGE_FILTERS,
@@ -88,6 +89,7 @@ class Filters:
             data = self.form.cleaned_data
         self.run: CaptionRun | None = data.get("run")
         self.routes = list(data.get("routes") or [])
+        picked = bool(self.routes)
         if not self.routes:
             self.routes = (
                 run_routes(self.run) if self.run else list(self.form.fields["routes"].queryset)
@@ -102,7 +104,8 @@ class Filters:
         self.scope = Scope(
             project=project,
             run_id=self.run.pk if self.run else None,
-            route_ids=tuple(r.pk for r in self.routes),
+            # A comparison needs its routes; a dashboard without picked routes shows every one.
+            route_ids=tuple(r.pk for r in self.routes) if same_images or picked else (),
             prompt=self.prompt,
             date_from=data.get("date_from"),
             date_to=data.get("date_to"),
@@ -267,3 +270,39 @@ def compare_images_csv(request: HttpRequest, slug: str) -> HttpResponse:
     return _csv_response(
         _image_csv_rows(filters, _column_keys(filters)), f"{project.slug}-comparison-images.csv"
     )
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    project = metrics_project(request, slug)
+    filters = Filters(request, project, same_images=False)
+    is_admin = selectors.can_manage(project=project, user=request.user)
+    plots = []
+    if filters.scope is not None:
+        plots = dashboard_plots(scope=filters.scope, viewer=request.user, names_visible=is_admin)
+    context = {
+        "project": project,
+        "filters": filters,
+        "form": filters.form,
+        "query": filters.query(request),
+        "plots": plots,
+        "is_admin": is_admin,
+    }
+    return render(request, "review/dashboard.html", context)
+
+
+@login_required
+@require_GET
+def dashboard_csv(request: HttpRequest, slug: str, plot: str) -> HttpResponse:
+    project = metrics_project(request, slug)
+    if plot not in PLOT_IDS:
+        raise Http404("No such plot.")
+    filters = Filters(request, project, same_images=False)
+    if filters.scope is None:
+        return HttpResponse(filters.problem, status=400, content_type="text/plain")
+    is_admin = selectors.can_manage(project=project, user=request.user)
+    (found,) = dashboard_plots(
+        scope=filters.scope, viewer=request.user, names_visible=is_admin, only=plot
+    )
+    return _csv_response(iter([found.columns, *found.rows]), f"{project.slug}-{plot}.csv")

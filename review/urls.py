@@ -22,6 +22,12 @@ urlpatterns = [
         metrics_views.compare_images_csv,
         name="compare-images-csv",
     ),
+    path("projects/<slug:slug>/dashboard/", metrics_views.dashboard, name="dashboard"),
+    path(
+        "projects/<slug:slug>/dashboard/<slug:plot>.csv",
+        metrics_views.dashboard_csv,
+        name="dashboard-csv",
+    ),
     path("leases/<int:pk>/verdict/", views.verdict, name="verdict"),
     path("leases/<int:pk>/heartbeat/", views.heartbeat, name="heartbeat"),
     path("leases/<int:pk>/release/", views.lease_release, name="lease-release"),

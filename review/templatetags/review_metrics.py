@@ -1,0 +1,53 @@
+"""Review figures other apps' pages show: the project page's headline, the run page's outcomes.
+
+Inclusion tags, so the labeling and routing views stay as they are and never import review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from review import selectors
+from review.metrics import Scope, project_headline, route_metrics
+from review.metrics_display import cost_cell, rate_cell
+
+register = template.Library()
+
+
+@register.inclusion_tag("review/_project_headline.html")
+def project_review_headline(project, user) -> dict[str, Any]:
+    """Review progress (items and images, labelled which is which), per-route accepted-output rate
+    and cost per accepted output for those who may see metrics, and links to the review pages."""
+    if not selectors.can_review(project=project, user=user):
+        return {"hidden": True}
+    metrics = selectors.can_see_metrics(project=project, user=user)
+    headline = project_headline(project=project, with_routes=metrics)
+    routes = []
+    if headline.table is not None:
+        routes = [
+            (row, rate_cell(row.accepted_rate), cost_cell(row.cost_per_accepted))
+            for row in headline.table.rows
+            if row.produced
+        ]
+    return {
+        "project": project,
+        "headline": headline,
+        "routes": routes,
+        "metrics": metrics,
+        "is_admin": selectors.can_manage(project=project, user=user),
+    }
+
+
+@register.inclusion_tag("review/_run_outcomes.html")
+def run_review_outcomes(run) -> dict[str, Any]:
+    """Per route of the run: what review made of its outputs so far."""
+    table = route_metrics(scope=Scope(project=run.project, run_id=run.pk))
+    return {
+        "run": run,
+        "rows": [
+            (row, rate_cell(row.accepted_rate), cost_cell(row.cost_per_accepted))
+            for row in table.rows
+        ],
+        "comparable": run.kind == "comparison",
+    }
