@@ -162,3 +162,26 @@ class MetricFilterForm(forms.Form):
         if start and end and start > end:
             self.add_error("date_to", "The end comes before the start.")
         return data
+
+
+class PairwiseJudgeForm(forms.Form):
+    side = forms.ChoiceField(
+        choices=[
+            ("left", "Left better"),
+            ("right", "Right better"),
+            ("tie", "Tie"),
+            ("both_bad", "Both bad"),
+        ]
+    )
+    idempotency_key = forms.UUIDField()
+    time_spent_ms = forms.IntegerField(required=False, min_value=0)
+
+
+class PairwiseCreateForm(forms.Form):
+    run = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Every run (same prompt, different routes)"
+    )
+
+    def __init__(self, *args: Any, runs, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["run"].queryset = runs

@@ -633,3 +633,71 @@ def project_headline(*, project: Project, with_routes: bool) -> Headline:
         items[row["state"]] = row["n"]
     table = route_metrics(scope=Scope(project=project)) if with_routes else None
     return Headline(items=items, images=image_status_counts(project=project), table=table)
+
+
+# --- blind pairwise results --------------------------------------------------------------------
+
+
+@dataclass
+class WinRate:
+    rate: float | None  # (wins + ties / 2) / (wins + losses + ties)
+    n: int  # judgements between the two routes, "both bad" left out
+    both_bad: int
+
+
+@dataclass
+class PairwiseResults:
+    names: list[str]
+    matrix: list[list[WinRate | None]]  # row's rate against column; None on the diagonal
+    strengths: list  # review.stats.Strength, best first
+    judged: int
+    open: int
+
+
+def pairwise_results(*, project: Project, run_id: int | None = None) -> PairwiseResults:
+    """Win-rate matrix and Bradley-Terry scores (95% bootstrap intervals) from blind judgements.
+    A tie counts half a win to each side; "both bad" says nothing about which is better, so it
+    is counted apart and left out of the rates and scores."""
+    from review.models import PairwiseTask
+    from review.stats import bradley_terry_intervals
+
+    run_filter = "AND t.run_id = %(run)s" if run_id is not None else ""
+    found = _fetch(
+        f"""
+SELECT ra.name AS a, rb.name AS b, j.outcome, count(*) AS n
+FROM review_pairwisejudgement j
+JOIN review_pairwisetask t ON t.id = j.task_id
+JOIN routing_route ra ON ra.id = t.route_a_id
+JOIN routing_route rb ON rb.id = t.route_b_id
+WHERE j.project_id = %(project)s {run_filter}
+GROUP BY 1, 2, 3""",  # noqa: S608
+        {"project": project.pk, "run": run_id},
+    )
+    tasks = PairwiseTask.objects.filter(project=project, state=PairwiseTask.State.OPEN)
+    if run_id is not None:
+        tasks = tasks.filter(run_id=run_id)
+    names = sorted({row["a"] for row in found} | {row["b"] for row in found})
+    index = {name: k for k, name in enumerate(names)}
+    counts: dict[tuple[int, int], list[int]] = {}  # (i < j) -> [i won, j won, ties, both bad]
+    for row in found:
+        i, j = index[row["a"]], index[row["b"]]
+        outcome = row["outcome"]
+        if i > j:
+            i, j = j, i
+            outcome = {"a": "b", "b": "a"}.get(outcome, outcome)
+        slot = {"a": 0, "b": 1, "tie": 2, "both_bad": 3}[outcome]
+        counts.setdefault((i, j), [0, 0, 0, 0])[slot] += row["n"]
+    matrix: list[list[WinRate | None]] = [[None] * len(names) for _ in names]
+    for (i, j), (wi, wj, ties, bad) in counts.items():
+        n = wi + wj + ties
+        matrix[i][j] = WinRate((wi + ties / 2) / n if n else None, n, bad)
+        matrix[j][i] = WinRate((wj + ties / 2) / n if n else None, n, bad)
+    decisive = {pair: (c[0], c[1], c[2]) for pair, c in counts.items() if sum(c[:3])}
+    strengths = bradley_terry_intervals(names, decisive) if len(names) >= 2 and decisive else []
+    return PairwiseResults(
+        names=names,
+        matrix=matrix,
+        strengths=sorted(strengths, key=lambda s: -s.score),
+        judged=sum(row["n"] for row in found),
+        open=tasks.count(),
+    )

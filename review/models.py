@@ -342,3 +342,127 @@ class SkipReason(models.TextChoices):
     UNSURE = "unsure", "Not sure"
     NEEDS_EXPERT = "needs_expert", "Needs an expert"
     OTHER = "other", "Other (say what)"
+
+
+# --- Blind pairwise review ---------------------------------------------------------------------
+# A reviewer sees one image and two captions of it by different routes, in random left/right order
+# with the model names hidden, and says which is better. One judgement per pair; the same lease
+# discipline as the review queue (one live lease per pair, expiry, idempotent submits).
+
+
+class PairwiseTask(models.Model):
+    """Two captions of one image by different routes, waiting for (or done with) a judgement.
+
+    ``caption_a`` has the lower id; ``route_a`` / ``route_b`` are the routes they belong to,
+    kept here so results are one join away."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Judged"
+
+    project = models.ForeignKey(
+        "labeling.Project", on_delete=models.CASCADE, related_name="pairwise_tasks"
+    )
+    image = models.ForeignKey("labeling.Image", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "routing.CaptionRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    caption_a = models.ForeignKey("routing.Caption", on_delete=models.CASCADE, related_name="+")
+    caption_b = models.ForeignKey("routing.Caption", on_delete=models.CASCADE, related_name="+")
+    route_a = models.ForeignKey("routing.Route", on_delete=models.PROTECT, related_name="+")
+    route_b = models.ForeignKey("routing.Route", on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["caption_a", "caption_b"], name="pairwise_unique_pair"),
+            models.CheckConstraint(
+                condition=models.Q(caption_a__lt=models.F("caption_b")),
+                name="pairwise_ordered_pair",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "id"],
+                condition=models.Q(state="open"),
+                name="pairwise_open",
+            ),
+            models.Index(fields=["project", "run"], name="pairwise_project_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pair {self.caption_a_id} / {self.caption_b_id}"
+
+
+class PairwiseLease(models.Model):
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DONE = "done", "Done"
+        EXPIRED = "expired", "Expired"
+        RELEASED = "released", "Passed"
+
+    task = models.ForeignKey(PairwiseTask, on_delete=models.CASCADE, related_name="leases")
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    left_is_a = models.BooleanField(help_text="Which caption this reviewer sees on the left.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One reviewer at a time per pair, and a judged pair is never handed out again.
+            models.UniqueConstraint(
+                fields=["task"],
+                condition=models.Q(state__in=["active", "done"]),
+                name="pairwiselease_one_live",
+            ),
+            models.UniqueConstraint(
+                fields=["reviewer", "project"],
+                condition=models.Q(state="active"),
+                name="pairwiselease_one_per_reviewer",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "expires_at"],
+                condition=models.Q(state="active"),
+                name="pairwiselease_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Pairwise lease {self.pk} ({self.state})"
+
+
+class PairwiseJudgement(models.Model):
+    """The verdict on one pair, in terms of the pair (A = the lower caption id), not of sides."""
+
+    class Outcome(models.TextChoices):
+        A = "a", "A better"
+        B = "b", "B better"
+        TIE = "tie", "Tie"
+        BOTH_BAD = "both_bad", "Both bad"
+
+    task = models.OneToOneField(PairwiseTask, on_delete=models.CASCADE, related_name="judgement")
+    lease = models.OneToOneField(PairwiseLease, on_delete=models.CASCADE, related_name="judgement")
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    left_is_a = models.BooleanField()
+    idempotency_key = models.UUIDField(unique=True)
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    late = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "created_at"], name="pairwise_judged")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} on pair {self.task_id}"

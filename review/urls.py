@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import metrics_views, views
+from . import metrics_views, pairwise_views, views
 
 app_name = "review"
 
@@ -28,6 +28,16 @@ urlpatterns = [
         metrics_views.dashboard_csv,
         name="dashboard-csv",
     ),
+    path("projects/<slug:slug>/pairwise/", pairwise_views.work, name="pairwise"),
+    path("projects/<slug:slug>/pairwise/next/", pairwise_views.claim_next, name="pairwise-next"),
+    path(
+        "projects/<slug:slug>/pairwise/results/",
+        pairwise_views.results,
+        name="pairwise-results",
+    ),
+    path("projects/<slug:slug>/pairwise/create/", pairwise_views.create, name="pairwise-create"),
+    path("pairwise/<int:pk>/judge/", pairwise_views.judge, name="pairwise-judge"),
+    path("pairwise/<int:pk>/pass/", pairwise_views.pass_pair, name="pairwise-pass"),
     path("leases/<int:pk>/verdict/", views.verdict, name="verdict"),
     path("leases/<int:pk>/heartbeat/", views.heartbeat, name="heartbeat"),
     path("leases/<int:pk>/release/", views.lease_release, name="lease-release"),
