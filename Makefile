@@ -5,7 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Extras installed for tests; CI adds gpu (torch CPU wheel + transformers) for the local-model tests.
 TEST_EXTRAS ?= dev
-RUN_EXTRAS ?= dev
+# `make run` needs none of the dev tools; RUN_EXTRAS=gpu adds local models.
+RUN_EXTRAS ?=
+RUN_SPEC := $(if $(strip $(RUN_EXTRAS)),.[$(RUN_EXTRAS)],.)
 
 export DATABASE_URL_TEST ?= postgres://postgres@127.0.0.1:5432/captiondesk
 export REDIS_URL_TEST ?= redis://127.0.0.1:6379/15
@@ -20,9 +22,15 @@ $(VENV)/.installed-%: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e ".[$*]"
 	touch $@
 
-venv: $(VENV)/.installed-$(RUN_EXTRAS)
+# A first run shows pip's progress: it is the one slow step (about a minute on a fresh machine).
+$(VENV)/.installed-run-$(RUN_EXTRAS): pyproject.toml | $(VENV)/bin/python
+	@echo "Installing what captiondesk needs to run (first run only)..."
+	$(PY) -m pip install --progress-bar on --no-input -e "$(RUN_SPEC)"
+	touch $@
 
-run: $(VENV)/.installed-$(RUN_EXTRAS)
+venv: $(VENV)/.installed-run-$(RUN_EXTRAS)
+
+run: $(VENV)/.installed-run-$(RUN_EXTRAS)
 	$(PY) -m captiondesk.run
 
 test: $(VENV)/.installed-$(TEST_EXTRAS)

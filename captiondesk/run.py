@@ -22,8 +22,19 @@ def _gpu_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
 
 
+def _environment() -> dict[str, str]:
+    """The process environment over the ``.env`` file (``CAPTIONDESK_ENV_FILE``), the way the
+    settings read it, so PORT, HOST and the concurrency variables set there apply here too."""
+    import environ
+
+    env_file = Path(os.environ.get("CAPTIONDESK_ENV_FILE", ROOT / ".env"))
+    if env_file.exists():
+        environ.Env.read_env(env_file)
+    return dict(os.environ)
+
+
 def main() -> int:
-    env = dict(os.environ)
+    env = _environment()
     var_dir = Path(env.get("CAPTIONDESK_VAR_DIR", ROOT / "var"))
     (var_dir / "staticfiles").mkdir(parents=True, exist_ok=True)
     env.setdefault("DJANGO_SETTINGS_MODULE", "captiondesk.settings")

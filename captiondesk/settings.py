@@ -11,12 +11,13 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("CAPTIONDESK_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
-env_file = BASE_DIR / ".env"
+# The process environment wins over the file (read_env only sets what is not set yet).
+env_file = Path(env.str("CAPTIONDESK_ENV_FILE", default=str(BASE_DIR / ".env")))
 if env_file.exists():
     environ.Env.read_env(env_file)
+VAR_DIR = Path(env.str("CAPTIONDESK_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", default=False)
 if DEBUG:
@@ -191,7 +192,10 @@ CELERY_TASK_ROUTES = {
 # Periodic work (run by `celery beat`, or by `make run`'s worker started with -B).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Captions left "running" by a dead worker, and pending ones whose message was lost.
-    "routing-caption-sweep": {"task": "routing.tasks.caption_sweep", "schedule": 60.0},
+    "routing-caption-sweep": {
+        "task": "routing.tasks.caption_sweep",
+        "schedule": env.float("ROUTING_SWEEP_INTERVAL_S", default=60.0),
+    },
     # Review leases past their expiry free their slot (the claim query ignores them anyway).
     "review-leases-expire": {"task": "review.tasks.leases_expire", "schedule": 60.0},
     # Risk flags written by an older analyser version are recomputed.
@@ -328,6 +332,8 @@ WEBHOOK_BACKOFF_BASE_S = env.float("WEBHOOK_BACKOFF_BASE_S", default=30.0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"kombu_hostname": {"()": "captiondesk.logfilters.DropKombuDefaultHostname"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"kombu.connection": {"filters": ["kombu_hostname"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

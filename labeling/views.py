@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -302,6 +304,21 @@ def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+logger = logging.getLogger(__name__)
+
+
+def _missing_file(image: Image, exc: OSError) -> Http404:
+    """A stored file the database knows of is not in storage (MEDIA_ROOT moved, a volume not
+    mounted): a 404 for the browser and a warning for the operator, never a 500."""
+    logger.warning(
+        "image %s: stored file missing (%s: %s); check MEDIA_ROOT / STORAGE_BACKEND",
+        image.pk,
+        getattr(exc, "filename", None) or "storage",
+        exc.strerror or exc,
+    )
+    return Http404("The image file is missing from storage.")
+
+
 def _serve(storage_file, content_type: str) -> FileResponse:
     response = FileResponse(storage_file.open("rb"), content_type=content_type)
     # Served bytes are never interpreted as anything but an image.
@@ -318,10 +335,13 @@ def image_thumb(request: HttpRequest, pk: int, size: str) -> FileResponse:
     _project(request, image.project.slug)
     if size not in ("small", "large"):
         raise Http404("No such size.")
-    if not (image.thumb_small and image.thumb_large):
-        # The worker has not got to it yet: make it now rather than show a broken tile.
-        derivatives.image_make_derivatives(image=image)
-    return _serve(image.thumb_small if size == "small" else image.thumb_large, "image/webp")
+    try:
+        if not (image.thumb_small and image.thumb_large):
+            # The worker has not got to it yet: make it now rather than show a broken tile.
+            derivatives.image_make_derivatives(image=image)
+        return _serve(image.thumb_small if size == "small" else image.thumb_large, "image/webp")
+    except OSError as exc:
+        raise _missing_file(image, exc) from exc
 
 
 @login_required
@@ -329,8 +349,11 @@ def image_thumb(request: HttpRequest, pk: int, size: str) -> FileResponse:
 def image_display(request: HttpRequest, pk: int) -> FileResponse:
     image = get_object_or_404(Image.objects.select_related("project"), pk=pk)
     _project(request, image.project.slug)
-    derivatives.image_display_file(image=image)
-    return _serve(image.display, "image/webp")
+    try:
+        derivatives.image_display_file(image=image)
+        return _serve(image.display, "image/webp")
+    except OSError as exc:
+        raise _missing_file(image, exc) from exc
 
 
 # --- Exports --------------------------------------------------------------------------------------

@@ -3,11 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-
-class RiskCategory(models.TextChoices):
-    CHART = "chart", "Chart"
-    SCREENSHOT = "screenshot", "Screenshot"
-    MEDICAL = "medical", "Medical-looking"
+from labeling.models import RiskCategory  # noqa: F401 - re-exported; review code reads it here
 
 
 class RiskFlag(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +23,7 @@ from review.models import (
     Verdict,
 )
 from routing.models import Caption
+from routing.policy import RiskSignal
 
 
 def lease_seconds() -> int:
@@ -109,6 +111,28 @@ def image_risk_categories(*, image_ids: list[int]) -> dict[int, set[str]]:
         else:
             flagged[image_id].discard(category)
     return flagged
+
+
+def image_risk_signals(image_ids: Sequence[int]) -> dict[int, list[RiskSignal]]:
+    """Each image's flags as chain rules read them, an admin's correction counting over the
+    analyser (a flag they added is certain: score 1)."""
+    corrected = risk_corrections_latest(image_ids=list(image_ids))
+    signals: dict[int, list[RiskSignal]] = {}
+    for image_id, category, score, flagged in RiskFlag.objects.filter(
+        image_id__in=image_ids
+    ).values_list("image_id", "category", "score", "flagged"):
+        says = corrected.pop((image_id, category), None)
+        if says is not None:
+            flagged, score = says, (1.0 if says else score)
+        signals.setdefault(image_id, []).append(
+            RiskSignal(category=category, score=score, flagged=flagged)
+        )
+    for (image_id, category), says in corrected.items():  # corrected before it was analysed
+        if says:
+            signals.setdefault(image_id, []).append(
+                RiskSignal(category=category, score=1.0, flagged=True)
+            )
+    return signals
 
 
 def image_flagged_q(*, category: str = "") -> Q:

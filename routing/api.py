@@ -24,9 +24,8 @@ from integrations.api_common import (
     object_or_404,
     project_or_404,
 )
-from labeling.models import Image
+from labeling.models import Image, RiskCategory
 from labeling.selectors import user_is_admin
-from review.models import RiskCategory
 from routing import selectors
 from routing.forms import BudgetForm, RouteForm, RunForm
 from routing.models import Caption, CaptionRun, ModelCall, Route

@@ -9,8 +9,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from labeling.models import Image, Project
-from review.models import RiskCategory
+from labeling.models import Image, Project, RiskCategory
 from routing.models import CaptionRun, Chain, Route
 from routing.services.config import max_deadline_s
 

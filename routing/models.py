@@ -10,7 +10,7 @@ USD: dict[str, Any] = {"max_digits": 14, "decimal_places": 8}
 
 
 def _risk_choices() -> list[tuple[str, str]]:
-    from review.models import RiskCategory
+    from labeling.models import RiskCategory
 
     return [("", "Any flagged risk"), *RiskCategory.choices]
 
@@ -320,7 +320,26 @@ class ModelCall(models.Model):
         max_length=12, choices=CostSource.choices, default=CostSource.NONE
     )
     reserved_usd = models.DecimalField(**USD, default=0)
-    request_id = models.CharField(max_length=200, blank=True)
+    estimate_usd = models.DecimalField(
+        **USD,
+        null=True,
+        blank=True,
+        help_text="The route's expected cost when the call started: what a lost call counts.",
+    )
+    request_id = models.CharField(
+        max_length=200, blank=True, help_text="The vendor's id, stored as soon as it answers."
+    )
+    submitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the vendor accepted the request."
+    )
+    adjustments = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What was changed to fit the provider (image re-encoded, parameters clamped).",
+    )
+    truncated = models.BooleanField(
+        default=False, help_text="The answer was cut off at the token limit."
+    )
     served_model = models.CharField(max_length=200, blank=True)
     text = models.TextField(blank=True, help_text="The cleaned answer of a succeeded call.")
     raw_output = models.TextField(blank=True, help_text="Truncated, secrets removed.")

@@ -283,10 +283,21 @@ def breaker_allow(
 
 
 def breaker_record(
-    state: BreakerState, *, failure: bool, now: float, config: BreakerConfig
+    state: BreakerState,
+    *,
+    failure: bool,
+    now: float,
+    config: BreakerConfig,
+    probe: float | None = None,
 ) -> BreakerState:
-    """The state after a call on the route finished (``failure`` per ``BREAKER_ERROR_CLASSES``)."""
+    """The state after a call on the route finished (``failure`` per ``BREAKER_ERROR_CLASSES``).
+
+    Half-open, only the probe decides: ``probe`` is the ``probe_started_at`` the call was let
+    through with. Any other call finishing meanwhile started before the breaker opened (a stale
+    success must not close it, a stale failure must not re-open it) and changes nothing."""
     if state.status == "half_open":
+        if probe is None or probe != state.probe_started_at:
+            return state
         if failure:
             return BreakerState(status="open", opened_at=now, consecutive_failures=1)
         return BreakerState()

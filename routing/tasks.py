@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from routing import hooks
 from routing.services import config, execute, runs
 
 # A chain's deadline bounds the walk; the margin covers database writes and the last timeout.
@@ -41,7 +42,7 @@ def caption_image(*, caption_id: int) -> str:
 )
 def caption_images(*, caption_ids: list[int]) -> dict[int, str]:
     """A few captions of a large run, one after the other (fewer broker round trips)."""
-    with execute.risk_recompute_batched():
+    with hooks.captions_succeeded_batched():
         return {
             caption_id: execute.caption_execute(caption_id=caption_id, where="api")
             for caption_id in caption_ids
@@ -56,11 +57,19 @@ def caption_image_gpu(*, caption_id: int) -> str:
 @shared_task(name="routing.tasks.caption_batch_gpu", **CAPTION_TASK_OPTIONS)
 def caption_batch_gpu(*, caption_ids: list[int]) -> dict[int, str]:
     """Several captions whose first route is a local model: one batched ``generate()``."""
-    with execute.risk_recompute_batched():
+    with hooks.captions_succeeded_batched():
         return dict(execute.caption_execute_batch(caption_ids=caption_ids, where="gpu"))
 
 
-@shared_task(name="routing.tasks.caption_sweep", ignore_result=True, time_limit=300)
+# Periodic tasks set both limits: a task that sets only ``time_limit`` inherits the global soft
+# limit (CELERY_TASK_SOFT_TIME_LIMIT, far above it) and Celery refuses to send it at all
+# ("soft_time_limit must be less than or equal to time_limit"), so beat never ran the sweep.
+@shared_task(
+    name="routing.tasks.caption_sweep",
+    ignore_result=True,
+    soft_time_limit=240,
+    time_limit=300,
+)
 def caption_sweep() -> dict[str, int]:
     report = runs.caption_sweep()
     return {

@@ -23,4 +23,5 @@ urlpatterns = [
     path("runs/<int:pk>/<slug:action>/", views.run_action, name="run-action"),
     path("captions/<int:pk>/", views.caption_detail, name="caption-detail"),
     path("captions/<int:pk>/retry/", views.caption_retry_view, name="caption-retry"),
+    path("captions/<int:pk>/stop/", views.caption_stop_view, name="caption-stop"),
 ]

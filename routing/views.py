@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.models import Project
@@ -34,8 +35,10 @@ from routing.services.runs import (
     ImageSelection,
     RunError,
     caption_retry,
+    caption_stop,
     images_select,
     run_cancel,
+    run_cancel_preview,
     run_launch,
     run_pause,
     run_plan,
@@ -283,6 +286,8 @@ def _run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             count = run_resume(run=run)
             messages.success(request, f"Resumed: {count} captions queued again.")
         elif action == "cancel":
+            if not request.POST.get("confirm"):
+                return _run_cancel_confirm(request, run)
             count = run_cancel(run=run)
             messages.success(request, f"Cancelled: {count} pending captions will not be made.")
         elif action == "retry-failed":
@@ -298,6 +303,29 @@ def _run_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     except RunError as exc:
         messages.error(request, str(exc))
     return redirect("routing:run-detail", pk=run.pk)
+
+
+def _run_cancel_confirm(request: HttpRequest, run: CaptionRun) -> HttpResponse:
+    preview = run_cancel_preview(run=run)
+    lines = [
+        f"{preview['pending']} waiting caption(s) will be cancelled and never made.",
+        f"{preview['running']} caption(s) in flight finish their current call (it is already "
+        "paid for) and stop before any retry or fallback.",
+        "Captions already made stay, with their reviews. This cannot be undone; a new run can "
+        "caption the remaining images later.",
+    ]
+    return render(
+        request,
+        "confirm.html",
+        {
+            "title": f"Cancel run #{run.pk}?",
+            "lines": lines,
+            "action": reverse("routing:run-action", args=[run.pk, "cancel"]),
+            "fields": [],
+            "confirm_label": "Cancel the run",
+            "back_url": reverse("routing:run-detail", args=[run.pk]),
+        },
+    )
 
 
 @login_required
@@ -354,6 +382,38 @@ def caption_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "calls": selectors.caption_calls(caption=caption),
         },
     )
+
+
+@login_required
+@require_POST
+def caption_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Fail a caption stuck pending or running (after a confirmation step)."""
+    caption = _caption(request, pk)
+    if not request.POST.get("confirm"):
+        return render(
+            request,
+            "confirm.html",
+            {
+                "title": f"Stop caption #{caption.pk}?",
+                "lines": [
+                    "It is marked failed now. A call still in flight is closed and counted at "
+                    "its estimated cost (the provider may bill it); a worker still holding the "
+                    "caption stops writing to it.",
+                    "You can retry it afterwards.",
+                ],
+                "action": reverse("routing:caption-stop", args=[caption.pk]),
+                "fields": [],
+                "confirm_label": "Stop the caption",
+                "back_url": reverse("routing:caption-detail", args=[caption.pk]),
+            },
+        )
+    try:
+        caption_stop(caption=caption, by=request.user)
+    except RunError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Caption #{caption.pk} stopped; retry it when you want.")
+    return redirect("routing:caption-detail", pk=caption.pk)
 
 
 @login_required

@@ -217,7 +217,12 @@ def celery_worker_process(transactional_db, settings, _media_root):
     procs: list[subprocess.Popen] = []
 
     def start(
-        *, queues: str = "default", pool: str = "threads", concurrency: int = 4, extra_env=None
+        *,
+        queues: str = "default",
+        pool: str = "threads",
+        concurrency: int = 4,
+        extra_env=None,
+        beat: bool = False,
     ):
         env = dict(os.environ)
         env.update(
@@ -248,6 +253,7 @@ def celery_worker_process(transactional_db, settings, _media_root):
                 "--without-heartbeat",
                 "-l",
                 "warning",
+                *(["-B", "-s", str(_media_root.parent / "celerybeat-schedule")] if beat else []),
             ],
             cwd=root,
             env=env,

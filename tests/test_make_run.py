@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -23,21 +25,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_first_run_serves_sample_thumbnails_and_stops_cleanly(tmp_path):
-    port = _free_port()
+def _start(tmp_path: Path, *, env_file_lines: list[str], extra_env: dict[str, str] | None = None):
+    """``python -m captiondesk.run`` as ``make run`` starts it, on a fresh var directory, with
+    nothing of the test environment's PostgreSQL, Redis or secret key: the embedded default.
+    PORT and the concurrency settings come from a ``.env`` file, as a user would write them."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "MEDIA_ROOT")
+        if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "MEDIA_ROOT", "PORT", "HOST")
+        and not k.startswith(("WEB_CONCURRENCY", "WORKER_CONCURRENCY"))
     }
+    env_file = tmp_path / ".env"
+    env_file.write_text("\n".join(env_file_lines) + "\n")
     env.update(
         CAPTIONDESK_VAR_DIR=str(tmp_path / "var"),
-        PORT=str(port),
+        CAPTIONDESK_ENV_FILE=str(env_file),
         PYTHONUNBUFFERED="1",
         CAPTIONDESK_ADMIN_PASSWORD="",
-        WEB_CONCURRENCY="1",
-        WORKER_CONCURRENCY="2",
+        **(extra_env or {}),
     )
     log = open(tmp_path / "run.log", "w+")  # noqa: SIM115 - the child writes it until the end
     proc = subprocess.Popen(
@@ -48,13 +53,44 @@ def test_first_run_serves_sample_thumbnails_and_stops_cleanly(tmp_path):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    deadline = time.monotonic() + 120
+    text = ""
+    while time.monotonic() < deadline and "is running at" not in text:
+        assert proc.poll() is None, Path(log.name).read_text()
+        time.sleep(0.5)
+        text = Path(log.name).read_text()
+    return proc, Path(log.name), env
+
+
+def _stop(proc, log: Path) -> str:
+    """SIGTERM, as Ctrl+C or a service manager sends it: everything stops cleanly."""
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=40)
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    assert "captiondesk stopped." in text
+    # Web server and worker are gone with it.
+    time.sleep(1)
+    leftovers = subprocess.run(
+        ["ps", "-o", "pid,stat,args", "-g", str(proc.pid)], capture_output=True, text=True
+    ).stdout
+    alive = [line for line in leftovers.strip().splitlines()[1:] if line.split()[1][0] != "Z"]
+    assert alive == [], leftovers
+    # What used to bury the useful lines, and what showed the sweep never ran.
+    assert "No hostname was supplied" not in text
+    assert "Couldn't apply scheduled task" not in text
+    return text
+
+
+@pytest.mark.slow
+def test_first_run_serves_sample_thumbnails_and_stops_cleanly(tmp_path):
+    port = _free_port()
+    proc, log_path, _ = _start(
+        tmp_path, env_file_lines=[f"PORT={port}", "WEB_CONCURRENCY=1", "WORKER_CONCURRENCY=2"]
+    )
     try:
-        deadline = time.monotonic() + 120
-        text = ""
-        while time.monotonic() < deadline and "is running at" not in text:
-            assert proc.poll() is None, Path(log.name).read_text()
-            time.sleep(0.5)
-            text = Path(log.name).read_text()
+        text = log_path.read_text()
+        assert f"http://localhost:{port}/" in text  # PORT from the .env file
         password = re.search(r"Username: admin  Password: (\S+)", text).group(1)
         assert len(password) >= 12  # generated, never a fixed default
         base = f"http://127.0.0.1:{port}"
@@ -89,14 +125,91 @@ def test_first_run_serves_sample_thumbnails_and_stops_cleanly(tmp_path):
             response = session.get(base + url, timeout=10)
             assert response.status_code == 200 and response.headers["Content-Type"] == "image/webp"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=40)
-    assert code == 0, Path(log.name).read_text()[-3000:]
-    assert "captiondesk stopped." in Path(log.name).read_text()
-    # Web server and worker are gone with it.
-    time.sleep(1)
-    leftovers = subprocess.run(
-        ["ps", "-o", "pid,stat,args", "-g", str(proc.pid)], capture_output=True, text=True
-    ).stdout
-    alive = [line for line in leftovers.strip().splitlines()[1:] if line.split()[1][0] != "Z"]
-    assert alive == [], leftovers
+        _stop(proc, log_path)
+
+
+def _django(env: dict[str, str], code: str) -> str:
+    """Run Python against the same embedded database and broker as the running app."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
+RUN_STATE = """
+import json
+from django.db.models import Count
+from routing.models import CaptionRun, ModelCall
+run = CaptionRun.objects.get(pk={run_id})
+calls = ModelCall.objects.filter(run=run)
+captions = run.captions.values("status").annotate(n=Count("id"))
+print(json.dumps({{
+    "status": run.status,
+    "captions": {{row["status"]: row["n"] for row in captions}},
+    "in_flight": calls.filter(status="in_flight").count(),
+    "reserved": str(run.reserved_usd),
+    "spent": str(run.spent_usd),
+    "call_costs": str(sum(c for c in calls.values_list("cost_usd", flat=True) if c is not None)),
+}}))
+"""
+
+
+@pytest.mark.slow
+def test_a_two_route_run_on_the_embedded_default_finishes_and_settles(tmp_path):
+    """SQLite and the file-system broker, as `make run` starts them, with Eden AI and Replicate
+    answering through their fakes: the run reaches 100% on its own, nothing stays in flight or
+    reserved, and the spend is what the calls cost (SQLite's floating-point decimals once made
+    settling a reservation crash the task and leave a caption running for ever)."""
+    from routing.fakes import FakeEdenAI, FakeReplicate, Reply
+
+    port = _free_port()
+    with FakeEdenAI() as edenai, FakeReplicate() as replicate:
+        edenai.set_default(Reply.success("a photograph", cost="0.0031"))
+        replicate.set_default(Reply.success("a picture", predict_time=0.7))
+        proc, log_path, env = _start(
+            tmp_path,
+            env_file_lines=[f"PORT={port}", "WEB_CONCURRENCY=1", "WORKER_CONCURRENCY=4"],
+            extra_env={
+                "EDENAI_BASE_URL": edenai.url,
+                "EDENAI_API_KEY": "test-key",
+                "REPLICATE_BASE_URL": replicate.url,
+                "REPLICATE_API_TOKEN": "test-token",
+            },
+        )
+        try:
+            run_id = _django(
+                env,
+                "from django.contrib.auth.models import User\n"
+                "from labeling.models import Project\n"
+                "from routing.models import Route\n"
+                "from routing.services.runs import ImageSelection, run_launch\n"
+                "routes = [Route.objects.get(name=n) for n in "
+                "('edenai-gpt-4o', 'replicate-blip2')]\n"
+                "Route.objects.filter(name='replicate-blip2').update("
+                "config={**routes[1].config, 'poll_interval_s': 0.05})\n"
+                "run = run_launch(project=Project.objects.get(slug='samples'), "
+                "user=User.objects.get(username='admin'), kind='comparison', "
+                "selection=ImageSelection(), routes=routes)\n"
+                "print(run.pk)",
+            )
+            deadline = time.monotonic() + 120
+            state: dict = {}
+            while time.monotonic() < deadline:
+                state = json.loads(_django(env, RUN_STATE.format(run_id=run_id)))
+                if state["status"] == "finished":
+                    break
+                time.sleep(1)
+        finally:
+            text = _stop(proc, log_path)
+    assert state["status"] == "finished", (state, text[-3000:])
+    assert state["captions"] == {"succeeded": 14}
+    assert state["in_flight"] == 0
+    assert Decimal(state["reserved"]) == 0
+    assert Decimal(state["spent"]) == Decimal(state["call_costs"]) > 0
+    assert "IntegrityError" not in text and "Traceback" not in text

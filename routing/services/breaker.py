@@ -29,7 +29,9 @@ def breaker_allow(*, route_id: int, now: float | None = None) -> bool:
 
 
 def breaker_check(*, route_id: int, now: float | None = None) -> tuple[bool, policy.BreakerState]:
-    """``breaker_allow`` plus the state it read (hand it to ``breaker_record`` as ``seen``)."""
+    """``breaker_allow`` plus the state to hand to ``breaker_record`` as ``seen``: the state read,
+    or, when this call took the half-open probe slot, the state with its probe mark (only the
+    probe's outcome may close or re-open the breaker)."""
     now = time.time() if now is None else now
     config = breaker_config()
     state = breaker_state(route_id=route_id)
@@ -38,14 +40,15 @@ def breaker_check(*, route_id: int, now: float | None = None) -> tuple[bool, pol
     if not policy.breaker_allow(state, now=now, config=config)[0]:
         return False, state
     allowed = False
+    after = state
 
     def apply(raw: bytes | None) -> str:
-        nonlocal allowed
-        allowed, new = policy.breaker_allow(policy.breaker_loads(raw), now=now, config=config)
-        return policy.breaker_dumps(new)
+        nonlocal allowed, after
+        allowed, after = policy.breaker_allow(policy.breaker_loads(raw), now=now, config=config)
+        return policy.breaker_dumps(after)
 
     get_store().update(_key(route_id), apply, ttl_s=STATE_TTL_S)
-    return allowed, state
+    return allowed, after
 
 
 def breaker_record(
@@ -55,9 +58,11 @@ def breaker_record(
     now: float | None = None,
     seen: policy.BreakerState | None = None,
 ) -> policy.BreakerState:
-    """Count a finished call. ``seen``: the state read just before the call; a success that
-    would not change it (a healthy route) then costs no round trip at all."""
+    """Count a finished call. ``seen``: what ``breaker_check`` returned before the call; a
+    success that would not change it (a healthy route) then costs no round trip at all, and
+    only the call that took the half-open probe slot decides the probe."""
     now = time.time() if now is None else now
+    probe = seen.probe_started_at if seen is not None and seen.status == "half_open" else None
     config = breaker_config()
     unchanged = (
         seen is not None
@@ -68,7 +73,7 @@ def breaker_record(
     if unchanged and seen is not None:
         return seen
     current = breaker_state(route_id=route_id)
-    new = policy.breaker_record(current, failure=failure, now=now, config=config)
+    new = policy.breaker_record(current, failure=failure, now=now, config=config, probe=probe)
     if new == current:
         return new  # e.g. one more success on a healthy route: nothing to write
     result = policy.BreakerState()
@@ -76,7 +81,7 @@ def breaker_record(
     def apply(raw: bytes | None) -> str:
         nonlocal result
         result = policy.breaker_record(
-            policy.breaker_loads(raw), failure=failure, now=now, config=config
+            policy.breaker_loads(raw), failure=failure, now=now, config=config, probe=probe
         )
         return policy.breaker_dumps(result)
 

@@ -11,14 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from labeling.models import Image, Project
-from review import selectors as review_selectors
-from review.models import RiskFlag
-from routing import policy
-from routing.models import Caption, CaptionRun, Chain, ChainRule, ChainStep, Route
+from routing import hooks, policy
+from routing.models import Caption, CaptionRun, Chain, ChainRule, ChainStep, ModelCall, Route
 from routing.services import config
 from routing.services.cache import request_key
 from routing.services.execute import calls_abandon, run_maybe_finish
@@ -67,12 +65,16 @@ def images_select(*, project: Project, selection: ImageSelection) -> list[int]:
             qs = qs.filter(status=selection.status)
         # an admin's correction counts over the analyser, as in the review queue; EXISTS, not
         # IN: a list of every flagged image does not belong in a query plan
-        if selection.risk == "flagged":
-            qs = qs.filter(review_selectors.image_flagged_q())
-        elif selection.risk == "unflagged":
-            qs = qs.exclude(review_selectors.image_flagged_q())
-        elif selection.risk:
-            qs = qs.filter(review_selectors.image_flagged_q(category=selection.risk))
+        if selection.risk:
+            source = hooks.risk_source()
+            if source is None:
+                raise RunError("Risk flags are not available, so images cannot be chosen by them.")
+            if selection.risk == "flagged":
+                qs = qs.filter(source.flagged_q())
+            elif selection.risk == "unflagged":
+                qs = qs.exclude(source.flagged_q())
+            else:
+                qs = qs.filter(source.flagged_q(category=selection.risk))
     ids = list(qs.order_by("id").values_list("id", flat=True))
     if selection.mode == CaptionRun.Selection.SAMPLE:
         size = max(0, selection.size or 0)
@@ -142,23 +144,8 @@ def image_chains(
     ]
     if not rules:
         return {image_id: base_chain.pk for image_id in image_ids}
-    # an admin's correction counts over the analyser: a flag they added is certain (score 1)
-    corrected = review_selectors.risk_corrections_latest(image_ids=list(image_ids))
-    flags: dict[int, list[policy.RiskSignal]] = {}
-    for image_id, category, score, flagged in RiskFlag.objects.filter(
-        image_id__in=image_ids
-    ).values_list("image_id", "category", "score", "flagged"):
-        says = corrected.pop((image_id, category), None)
-        if says is not None:
-            flagged, score = says, (1.0 if says else score)
-        flags.setdefault(image_id, []).append(
-            policy.RiskSignal(category=category, score=score, flagged=flagged)
-        )
-    for (image_id, category), says in corrected.items():  # corrected before it was analysed
-        if says:
-            flags.setdefault(image_id, []).append(
-                policy.RiskSignal(category=category, score=1.0, flagged=True)
-            )
+    source = hooks.risk_source()
+    flags = source.signals(list(image_ids)) if source is not None else {}
     return {
         image_id: policy.choose_chain(
             flags=flags.get(image_id, []), rules=rules, default_chain_id=base_chain.pk
@@ -474,17 +461,77 @@ def run_resume(*, run: CaptionRun) -> int:
 
 
 def run_cancel(*, run: CaptionRun) -> int:
-    """Cancel: pending captions are cancelled, calls in flight finish; returns how many were."""
+    """Cancel: pending captions are cancelled at once, calls in flight finish (their workers stop
+    before any further try, because every later try reserves on a running run); returns how many
+    captions were cancelled. A vendor request kept for a dead worker's successor is nobody's now:
+    it is closed at its estimate, so nothing stays reserved."""
     active = [CaptionRun.Status.RUNNING, CaptionRun.Status.PAUSED, CaptionRun.Status.BUDGET]
+    now = timezone.now()
     with transaction.atomic():
         updated = CaptionRun.objects.filter(pk=run.pk, status__in=active).update(
-            status=CaptionRun.Status.CANCELLED, finished_at=timezone.now()
+            status=CaptionRun.Status.CANCELLED, finished_at=now
         )
         if not updated:
             raise RunError("This run is already over.")
-        return Caption.objects.filter(run=run, status=Caption.Status.PENDING).update(
-            status=Caption.Status.CANCELLED, finished_at=timezone.now()
+        pending = Caption.objects.filter(run=run, status=Caption.Status.PENDING)
+        orphaned = list(
+            pending.filter(calls__status=ModelCall.Status.IN_FLIGHT)
+            .values_list("id", flat=True)
+            .distinct()
         )
+        cancelled = pending.update(
+            status=Caption.Status.CANCELLED, finished_at=now, lease_until=None, resume={}
+        )
+        for caption_id in orphaned:
+            calls_abandon(
+                caption_id=caption_id,
+                error="its run was cancelled before anyone picked this call up again",
+                status=ModelCall.Status.LOST,
+            )
+    return cancelled
+
+
+def run_cancel_preview(*, run: CaptionRun) -> dict[str, int]:
+    """What a cancel would do, for the confirmation page."""
+    counts = dict(
+        run.captions.filter(status__in=[Caption.Status.PENDING, Caption.Status.RUNNING])
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return {
+        "pending": counts.get(Caption.Status.PENDING, 0),
+        "running": counts.get(Caption.Status.RUNNING, 0),
+    }
+
+
+def caption_stop(*, caption: Caption, by: Any = None) -> None:
+    """Fail a caption that is pending or stuck running, now (an admin's way out when a worker
+    is gone and the sweep has not caught it, or a vendor hangs). Its calls in flight are closed
+    at their estimate: the vendor may have billed them. A worker still holding it loses its
+    claim: everything it writes later is conditional on the claim. It can then be retried."""
+    who = getattr(by, "get_username", lambda: "")()
+    message = f"stopped by {who}" if who else "stopped by an admin"
+    with transaction.atomic():
+        updated = Caption.objects.filter(
+            pk=caption.pk, status__in=[Caption.Status.PENDING, Caption.Status.RUNNING]
+        ).update(
+            status=Caption.Status.FAILED,
+            error=message,
+            lease_until=None,
+            finished_at=timezone.now(),
+            resume={},
+        )
+        if not updated:
+            raise RunError("Only a pending or running caption can be stopped.")
+        calls_abandon(
+            caption_id=caption.pk,
+            error=f"{message} while in flight; the provider may have billed it",
+            status=ModelCall.Status.LOST,
+        )
+        if caption.run_id is not None:
+            run_id = caption.run_id
+            transaction.on_commit(lambda: run_maybe_finish(run_id=run_id))
 
 
 def run_set_budget(*, run: CaptionRun, budget_usd: Decimal | None) -> None:
@@ -599,52 +646,32 @@ def caption_enqueue(*, caption_ids: Iterable[int], countdown: float | None = Non
 class SweepReport:
     recovered: list[int] = field(default_factory=list)
     poisoned: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
     requeued: list[int] = field(default_factory=list)
     finished_runs: list[int] = field(default_factory=list)
 
 
 def caption_sweep(*, now: datetime | None = None) -> SweepReport:
-    """Recover work a crash left behind: captions still "running" past their lease go back to
-    pending (their open calls are logged as lost), unless workers died on them too often (the
-    poison-message limit), then they fail. Pending captions of running runs whose message seems
-    lost are enqueued again, and runs with nothing left open are finished."""
+    """Recover work a crash left behind.
+
+    Captions still "running" past their lease lost their worker. A vendor request that worker
+    had started and whose id was stored (a Replicate prediction) is kept in flight for the next
+    worker to pick up, so it is neither paid twice nor left running; other open calls are
+    logged as lost at their estimate. The caption goes back to pending, unless workers died on
+    it too often (the poison-message limit: it fails) or its run was cancelled meanwhile (it is
+    cancelled). Pending captions of running runs whose message seems lost are enqueued again,
+    and runs with nothing left open are finished."""
     now = now or timezone.now()
     report = SweepReport()
-    limit = config.poison_limit()
     stale = Caption.objects.filter(status=Caption.Status.RUNNING, lease_until__lt=now)
-    for caption_id, lost_count in stale.values_list("id", "lost_count"):
-        mine = Caption.objects.filter(
-            pk=caption_id, status=Caption.Status.RUNNING, lease_until__lt=now
+    for caption_id, lost_count, run_status in stale.values_list("id", "lost_count", "run__status"):
+        _sweep_one(
+            caption_id=caption_id,
+            lost_count=lost_count,
+            run_status=run_status,
+            now=now,
+            report=report,
         )
-        if lost_count + 1 >= limit:
-            updated = mine.update(
-                status=Caption.Status.FAILED,
-                error=(
-                    f"a worker died while producing this caption {lost_count + 1} times; "
-                    "not retried automatically again (poison-message limit)"
-                ),
-                lost_count=F("lost_count") + 1,
-                lease_until=None,
-                finished_at=now,
-                resume={},
-            )
-            target = report.poisoned
-        else:
-            updated = mine.update(
-                status=Caption.Status.PENDING,
-                lost_count=F("lost_count") + 1,
-                lease_until=None,
-                deadline_at=None,
-                resume={},
-            )
-            target = report.recovered
-        if updated:
-            calls_abandon(
-                caption_id=caption_id,
-                error="the worker died during this call; the provider may have billed it",
-                status="lost",
-            )
-            target.append(caption_id)
     cutoff = now - timedelta(seconds=config.requeue_after_s())
     forgotten = (
         Caption.objects.filter(status=Caption.Status.PENDING, origin=Caption.Origin.MODEL)
@@ -659,6 +686,72 @@ def caption_sweep(*, now: datetime | None = None) -> SweepReport:
         if run_maybe_finish(run_id=run_id):
             report.finished_runs.append(run_id)
     return report
+
+
+#: Vendors whose requests run on without us and can be polled by id (Replicate predictions).
+RESUMABLE_PROVIDERS = (Route.Provider.REPLICATE,)
+LOST_CALL_ERROR = "the worker died during this call; the provider may have billed it"
+
+
+def _sweep_one(
+    *, caption_id: int, lost_count: int, run_status: str | None, now: datetime, report: SweepReport
+) -> None:
+    mine = Caption.objects.filter(pk=caption_id, status=Caption.Status.RUNNING, lease_until__lt=now)
+    keep: tuple[int, ...] = ()
+    target: list[int]
+    with transaction.atomic():
+        if run_status == CaptionRun.Status.CANCELLED:
+            updated = mine.update(
+                status=Caption.Status.CANCELLED,
+                error="its run was cancelled while a worker that died held it",
+                lease_until=None,
+                finished_at=now,
+                resume={},
+            )
+            target = report.cancelled
+        elif lost_count + 1 >= config.poison_limit():
+            updated = mine.update(
+                status=Caption.Status.FAILED,
+                error=(
+                    f"a worker died while producing this caption {lost_count + 1} times; "
+                    "not retried automatically again (poison-message limit)"
+                ),
+                lost_count=F("lost_count") + 1,
+                lease_until=None,
+                finished_at=now,
+                resume={},
+            )
+            target = report.poisoned
+        else:
+            resumable = _resumable_call(caption_id) if run_status in (None, "running") else None
+            keep = (resumable,) if resumable is not None else ()
+            updated = mine.update(
+                status=Caption.Status.PENDING,
+                lost_count=F("lost_count") + 1,
+                lease_until=None,
+                deadline_at=None,
+                resume={"call_id": resumable} if resumable is not None else {},
+            )
+            target = report.recovered
+        if updated:
+            calls_abandon(caption_id=caption_id, error=LOST_CALL_ERROR, status="lost", keep=keep)
+            target.append(caption_id)
+
+
+def _resumable_call(caption_id: int) -> int | None:
+    """The caption's newest in-flight call whose vendor request can be picked up again (its id
+    was stored as soon as the vendor answered, and the vendor lets us poll it)."""
+    return (
+        ModelCall.objects.filter(
+            caption_id=caption_id,
+            status=ModelCall.Status.IN_FLIGHT,
+            route__provider__in=RESUMABLE_PROVIDERS,
+        )
+        .exclude(request_id="")
+        .order_by("-attempt")
+        .values_list("id", flat=True)
+        .first()
+    )
 
 
 def routes_by_ids(ids: Iterable[int]) -> list[Route]:

@@ -101,6 +101,27 @@ def test_only_one_probe_when_many_workers_ask_at_once(project, fake_edenai, rout
     assert answers.count(True) == 1
 
 
+def test_a_stale_call_finishing_during_the_probe_does_not_decide_it(
+    project, fake_edenai, routing_settings
+):
+    routing_settings.ROUTING_BREAKER_FAILURES = 1
+    routing_settings.ROUTING_BREAKER_COOLDOWN_S = 0.0
+    route = edenai_route(fake_edenai)
+    closed_seen = breaker.breaker_state(route_id=route.pk)  # a call started while closed
+    breaker.breaker_record(route_id=route.pk, failure=True)
+    allowed, probe_seen = breaker.breaker_check(route_id=route.pk)
+    assert allowed and probe_seen.status == "half_open"
+
+    # The old call now fails, or succeeds: neither re-opens nor closes the probing breaker.
+    breaker.breaker_record(route_id=route.pk, failure=True, seen=closed_seen)
+    assert breaker.breaker_state(route_id=route.pk).status == "half_open"
+    breaker.breaker_record(route_id=route.pk, failure=False, seen=closed_seen)
+    assert breaker.breaker_state(route_id=route.pk).status == "half_open"
+
+    breaker.breaker_record(route_id=route.pk, failure=False, seen=probe_seen)
+    assert breaker.breaker_state(route_id=route.pk).status == "closed"
+
+
 def test_all_routes_open_defers_the_caption_instead_of_failing_it(
     project, image, fake_edenai, routing_settings, broker
 ):

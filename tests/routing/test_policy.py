@@ -172,11 +172,33 @@ def test_breaker_half_opens_after_cooldown_with_a_single_probe():
     # A second caller while the probe is out is turned away.
     assert policy.breaker_allow(probing, now=132.0, config=CFG)[0] is False
     # The probe succeeding closes it; failing re-opens it with a fresh cool-down.
-    assert policy.breaker_record(probing, failure=False, now=133.0, config=CFG) == BreakerState()
-    reopened = policy.breaker_record(probing, failure=True, now=133.0, config=CFG)
+    probe = probing.probe_started_at
+    closed = policy.breaker_record(probing, failure=False, now=133.0, config=CFG, probe=probe)
+    assert closed == BreakerState()
+    reopened = policy.breaker_record(probing, failure=True, now=133.0, config=CFG, probe=probe)
     assert reopened.status == "open" and reopened.opened_at == 133.0
     # A probe that never reports back frees the slot after probe_timeout_s.
     assert policy.breaker_allow(probing, now=131.0 + CFG.probe_timeout_s, config=CFG)[0]
+
+
+def test_only_the_probe_decides_a_half_open_breaker():
+    opened = record(BreakerState(), [True, True, True], now=100.0)
+    _, probing = policy.breaker_allow(opened, now=131.0, config=CFG)
+    # Calls that started before the breaker opened finish while the probe is out: a stale
+    # success must not close it, a stale failure must not re-open it (or restart the cool-down).
+    for failure in (False, True):
+        stale = policy.breaker_record(probing, failure=failure, now=132.0, config=CFG)
+        assert stale == probing
+        older_probe = policy.breaker_record(
+            probing, failure=failure, now=132.0, config=CFG, probe=50.0
+        )
+        assert older_probe == probing
+    assert (
+        policy.breaker_record(
+            probing, failure=False, now=133.0, config=CFG, probe=probing.probe_started_at
+        ).status
+        == "closed"
+    )
 
 
 def test_breaker_state_round_trips_and_bad_data_is_closed():

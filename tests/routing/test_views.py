@@ -312,7 +312,8 @@ def test_pause_resume_cancel_from_the_run_page(
         )
         for _ in range(3)
     ]
-    action = lambda name: pam_client.post(reverse("routing:run-action", args=[run.pk, name]))  # noqa: E731
+    def action(name, **data):
+        return pam_client.post(reverse("routing:run-action", args=[run.pk, name]), data)
 
     action("pause")
     run.refresh_from_db()
@@ -327,7 +328,10 @@ def test_pause_resume_cancel_from_the_run_page(
     assert sorted(m[1]["caption_id"] for m in broker.messages("api")) == [c.pk for c in captions]
     assert caption_execute(caption_id=captions[0].pk) == "succeeded"
 
-    action("cancel")
+    assert b"Cancel run" in action("cancel").content  # asks first
+    run.refresh_from_db()
+    assert run.status == "running"
+    action("cancel", confirm="1")
     run.refresh_from_db()
     assert run.status == "cancelled"
     assert list(run.captions.order_by("id").values_list("status", flat=True)) == [
