@@ -128,6 +128,7 @@ class FakeEdenAI(FakeServer):
         }
         if reply.stream:
             return self._sse(request_id, model, text, usage, reply, delay)
+        finish_reason = reply.finish_reason
         payload = {
             "id": request_id,
             "object": "chat.completion",
@@ -137,7 +138,7 @@ class FakeEdenAI(FakeServer):
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "finish_reason": finish_reason,
                 }
             ],
             "usage": usage,
@@ -150,7 +151,7 @@ class FakeEdenAI(FakeServer):
                 "attempts": [{"model": model, "status": 200}],
                 "is_byok": False,
             }
-        return Response.json(200, payload, delay_s=delay)
+        return Response.json(200, payload, delay_s=delay, drip_s=reply.drip_ms / 1000)
 
     def _v3_image_refusal(self, body: dict[str, Any]) -> Response | None:
         """The upstream vendor refuses inline images in formats or sizes it does not take."""
@@ -201,19 +202,36 @@ class FakeEdenAI(FakeServer):
                 "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
             }
             events.append(chunk)
-        final: dict[str, Any] = {
-            "id": request_id,
-            "object": "chat.completion.chunk",
-            "model": model,
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-            "usage": usage,
-        }
-        if reply.cost is not None:
-            final["cost"] = reply.cost
-        events.append(final)
-        body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        if reply.kind == "stream_error":
+            # The upstream model failed mid-answer: partial text, then an error frame, no [DONE].
+            failure: dict[str, Any] = {
+                "error": {
+                    "message": reply.message or "Upstream provider error",
+                    "type": "provider_error",
+                    "code": 502,
+                }
+            }
+            if reply.cost is not None:
+                failure["cost"] = reply.cost
+            body = "".join(f"data: {json.dumps(e)}\n\n" for e in [*events, failure])
+        else:
+            final: dict[str, Any] = {
+                "id": request_id,
+                "object": "chat.completion.chunk",
+                "model": model,
+                "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}],
+                "usage": usage,
+            }
+            if reply.cost is not None:
+                final["cost"] = reply.cost
+            events.append(final)
+            body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
         return Response(
-            status=200, body=body.encode(), content_type="text/event-stream", delay_s=delay
+            status=200,
+            body=body.encode(),
+            content_type="text/event-stream",
+            delay_s=delay,
+            drip_s=reply.drip_ms / 1000,
         )
 
     # --- v2 ---------------------------------------------------------------------------------------
@@ -248,7 +266,7 @@ class FakeEdenAI(FakeServer):
                 payload[fallbacks[0]] = self._v2_success(reply)
         else:
             payload[primary] = self._v2_success(reply)
-        return Response.json(200, payload, delay_s=delay)
+        return Response.json(200, payload, delay_s=delay, drip_s=reply.drip_ms / 1000)
 
     def _v2_success(self, reply: Reply) -> dict[str, Any]:
         entry: dict[str, Any] = {"answers": [reply.output_text()], "status": reply.v2_status}

@@ -13,7 +13,14 @@ NS = 1_000_000_000
 
 
 class FakeOllama(FakeServer):
+    """The first generate after start loads the model (``load_duration`` 2 s, counted in
+    ``total_duration`` as Ollama does); later ones find it loaded (1 ms)."""
+
     vendor = "ollama"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._loaded = False
 
     def unauthorized(self, request: RecordedRequest) -> Response:
         return Response.json(401, {"error": "unauthorized"})
@@ -55,22 +62,26 @@ class FakeOllama(FakeServer):
             message = reply.message or "an error was encountered while running the model"
             return Response.json(200, {"error": message}, delay_s=delay)
         text = reply.output_text()
+        with self._lock:
+            load_ns = 1_000_000 if self._loaded else 2 * NS
+            self._loaded = True
         final = {
             "model": model,
             "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             "response": text,
             "done": True,
-            "done_reason": "stop",
+            "done_reason": reply.finish_reason,
             "context": [1, 2, 3],
-            "total_duration": int(max(delay, 0.001) * NS) + 250_000_000,
-            "load_duration": 1_000_000,
+            "total_duration": load_ns + int(max(delay, 0.001) * NS) + 250_000_000,
+            "load_duration": load_ns,
             "prompt_eval_count": 590,
             "prompt_eval_duration": 100_000_000,
             "eval_count": len(text.split()) + 1,
             "eval_duration": 150_000_000,
         }
+        drip = reply.drip_ms / 1000
         if body.get("stream", True) is False:
-            return Response.json(200, final, delay_s=delay)
+            return Response.json(200, final, delay_s=delay, drip_s=drip)
         lines: list[dict[str, Any]] = []
         for i, word in enumerate(text.split(" ") if text else []):
             lines.append(
@@ -79,5 +90,9 @@ class FakeOllama(FakeServer):
         lines.append({**final, "response": ""})
         ndjson = "".join(json.dumps(line) + "\n" for line in lines)
         return Response(
-            status=200, body=ndjson.encode(), content_type="application/x-ndjson", delay_s=delay
+            status=200,
+            body=ndjson.encode(),
+            content_type="application/x-ndjson",
+            delay_s=delay,
+            drip_s=drip,
         )

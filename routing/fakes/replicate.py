@@ -169,7 +169,7 @@ class FakeReplicate(FakeServer):
             else:
                 self.wait(min(wait, delay))
             self._advance(prediction, polling=False)
-        return Response.json(201, self._object(prediction))
+        return Response.json(201, self._object(prediction), drip_s=reply.drip_ms / 1000)
 
     def get(self, prediction: Prediction) -> Response:
         with self._pred_lock:

@@ -112,6 +112,9 @@ class CaptionResult:
     seconds times a configured price), ``configured`` (GPU seconds times a configured $/GPU-hour) or
     ``none`` (unknown, ``cost_usd`` is None). ``usage``: tokens/seconds when known, e.g.
     ``prompt_tokens``, ``completion_tokens``, ``predict_time_s``, ``gpu_seconds``.
+    ``truncated``: the answer was cut off at the token limit (or the time limit) rather than ended
+    by the model: Eden AI ``finish_reason: "length"``, Ollama ``done_reason: "length"``, a local
+    generation whose last token is not end-of-sequence. Replicate's BLIP-2 does not say.
     """
 
     text: str
@@ -123,6 +126,7 @@ class CaptionResult:
     raw_excerpt: str = ""
     usage: Mapping[str, float] = field(default_factory=dict)
     data: Any = None  # parsed JSON for ``json`` tasks (dicts/lists/str/numbers only)
+    truncated: bool = False
 
     def __post_init__(self) -> None:
         if self.cost_source not in COST_SOURCES:

@@ -4,6 +4,8 @@
   with an ``image_url`` part (a data URL or the image URL), model ``provider/model``. Extra config
   keys: ``fallbacks`` (list of up to 3 ``provider/model``), ``input_usd_per_mtok`` /
   ``output_usd_per_mtok`` (used only when the response carries no ``cost``), ``default_prompt``.
+  An event stream that ends in an error frame is a ``ServerError`` even after partial text;
+  ``finish_reason: "length"`` marks the result ``truncated``.
 - ``EdenAIV2Provider`` (kind ``edenai_v2``, legacy): ``POST /v2/image/question_answer`` with
   ``providers`` (the configured ``model``, e.g. ``openai`` or ``openai/gpt-4o``) and
   ``fallback_providers`` (config key of the same name, at most 5). Failures can arrive inside an
@@ -234,9 +236,11 @@ class EdenAIProvider(Provider):
         cost = to_decimal(payload.get("cost"))
         error = payload.get("error")
         choices = payload.get("choices")
-        if error and not choices:
+        if error:  # also after partial text: a stream that ends in an error frame
+            partial, _ = _first_choice(choices)
+            when = f" mid-answer (after {len(partial)} characters)" if partial else ""
             raise ServerError(
-                f"Eden AI: the provider failed: {_error_message(error)}",
+                f"Eden AI: the provider failed{when}: {_error_message(error)}",
                 http_status=response.status,
                 request_id=request_id,
                 raw_excerpt=raw_excerpt,
@@ -270,6 +274,7 @@ class EdenAIProvider(Provider):
             cost_source=source,
             raw_excerpt=raw_excerpt,
             usage=usage,
+            truncated=finish_reason == "length",
         )
 
     def _cost(
@@ -521,11 +526,27 @@ def _payload_from_sse(response: HttpResponse, http: HttpClient) -> dict[str, Any
     merged: dict[str, Any] = {}
     parts: list[str] = []
     finish: str | None = None
+    event = "message"
     for line in response.text().splitlines():
+        if not line.strip():
+            event = "message"  # a blank line ends the event
+            continue
+        if line.startswith("event:"):
+            event = line[6:].strip()
+            continue
         if not line.startswith("data:"):
             continue
         data = line[5:].strip()
         if not data or data == "[DONE]":
+            continue
+        if event == "error":  # "event: error" frames carry the error as their data
+            try:
+                frame = json.loads(data)
+            except ValueError:
+                frame = data
+            if isinstance(frame, dict) and isinstance(frame.get("error"), Mapping | str):
+                frame = frame["error"]
+            merged["error"] = frame if isinstance(frame, Mapping | str) and frame else data
             continue
         try:
             chunk = json.loads(data)

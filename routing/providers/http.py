@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from routing.providers.base import (
     DEFAULT_CONNECT_TIMEOUT_S,
@@ -34,6 +35,7 @@ from routing.providers.base import (
 from routing.providers.output import excerpt, redact
 
 POOL_SIZE = 128
+BODY_CHUNK_BYTES = 64 * 1024
 _RESET_IN_RE = re.compile(r"resets? in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
 _AVAILABLE_IN_RE = re.compile(r"available in ~?\s*(\d+(?:\.\d+)?)\s*second", re.IGNORECASE)
 
@@ -179,8 +181,8 @@ class HttpClient:
                 headers=dict(headers or {}),
                 timeout=timeout,
                 allow_redirects=False,
+                stream=True,  # the body is read under the deadline below
             )
-            body = response.content
         except requests.Timeout as exc:
             raise ProviderTimeout(
                 f"{self.vendor}: no answer within {deadline.seconds:g}s",
@@ -203,6 +205,7 @@ class HttpClient:
                 f"{self.vendor}: request failed: {redact(str(exc), self.secrets())[:300]}",
                 latency_ms=deadline.elapsed_ms(),
             ) from exc
+        body = self._read_body(response, deadline)
         result = HttpResponse(
             status=response.status_code,
             headers=response.headers,  # case-insensitive
@@ -212,6 +215,45 @@ class HttpClient:
         if raise_for_status and not 200 <= result.status < 300:
             raise self.error_for(result, deadline=deadline)
         return result
+
+    def _read_body(self, response: requests.Response, deadline: Deadline) -> bytes:
+        """The whole body, or ``ProviderTimeout`` at the deadline.
+
+        ``requests`` applies its read timeout to each socket read, so a body trickling in one
+        byte at a time would never trip it; here every read gets only the time left, and the
+        deadline is checked between reads.
+        """
+        raw = response.raw
+        chunks: list[bytes] = []
+        try:
+            while True:
+                remaining = deadline.remaining()
+                if remaining <= 0:
+                    raise TimeoutError
+                sock = getattr(raw.connection, "sock", None)
+                if sock is not None:
+                    sock.settimeout(remaining)
+                chunk = raw.read1(BODY_CHUNK_BYTES, decode_content=True)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except (TimeoutError, ReadTimeoutError) as exc:
+            response.close()  # a half-read connection must not go back to the pool
+            raise ProviderTimeout(
+                f"{self.vendor}: the response body was still arriving after {deadline.seconds:g}s",
+                http_status=response.status_code,
+                latency_ms=deadline.elapsed_ms(),
+            ) from exc
+        except (HTTPError, OSError) as exc:
+            response.close()
+            raise ProviderConnectionError(
+                f"{self.vendor}: the connection broke while reading the response: "
+                f"{redact(str(exc), self.secrets())[:300]}",
+                http_status=response.status_code,
+                latency_ms=deadline.elapsed_ms(),
+            ) from exc
+        raw.release_conn()  # read to the end: the connection can serve the next call
+        return b"".join(chunks)
 
     def json(self, response: HttpResponse, *, request_id: str | None = None) -> Any:
         """Parse a JSON body or raise ``MalformedOutput(reason="unparseable")``."""

@@ -466,7 +466,7 @@ class LocalProvider(Provider):
         limits = {"max_time": min(item.request.timeout_s for item in items)}
         try:
             with loaded.lock, torch.inference_mode():
-                texts, raws = _generate(loaded, items, {**kwargs, **limits})
+                texts, raws, truncated = _generate(loaded, items, {**kwargs, **limits})
         except torch.OutOfMemoryError:
             if loaded.device.startswith("cuda"):
                 torch.cuda.empty_cache()
@@ -492,7 +492,7 @@ class LocalProvider(Provider):
             else None
         )
         outcomes: list[CaptionResult | ProviderError] = []
-        for item, text, raw in zip(items, texts, raws, strict=True):
+        for item, text, raw, cut in zip(items, texts, raws, truncated, strict=True):
             raw_excerpt = excerpt(raw)
             if seconds >= item.request.timeout_s:
                 outcomes.append(
@@ -522,6 +522,7 @@ class LocalProvider(Provider):
                     cost_source="configured" if cost is not None else "none",
                     raw_excerpt=raw_excerpt,
                     usage={"gpu_seconds": share, "batch_size": float(len(items))},
+                    truncated=cut,
                 )
             )
         return outcomes
@@ -568,8 +569,8 @@ def _to_device(inputs: Mapping[str, Any], loaded: LoadedModel) -> dict[str, Any]
 
 def _generate(
     loaded: LoadedModel, items: list[_Item], kwargs: dict[str, Any]
-) -> tuple[list[str], list[str]]:
-    """``(clean texts, raw decoded texts)`` for one batch, in order."""
+) -> tuple[list[str], list[str], list[bool]]:
+    """``(clean texts, raw decoded texts, truncated flags)`` for one batch, in order."""
     import torch
 
     seed = kwargs.pop("seed", None)
@@ -608,7 +609,44 @@ def _generate(
         inputs["use_cache"] = True
     output = loaded.model.generate(**inputs, **kwargs)
     prompt_length = inputs["input_ids"].shape[1] if "input_ids" in inputs else 0
-    return _decode(loaded, items, output, prompt_length)
+    truncated = _truncated(loaded, output, max_new_tokens=kwargs.get("max_new_tokens"))
+    texts, raws = _decode(loaded, items, output, prompt_length)
+    return texts, raws, truncated
+
+
+def _truncated(loaded: LoadedModel, output: Any, *, max_new_tokens: int | None) -> list[bool]:
+    """Which rows were cut off. generate() stops when every row has ended (each then ends in
+    end-of-sequence or padding) or at ``max_new_tokens`` / ``max_time``: a row whose last token
+    is neither was still talking. Models with ``forced_eos_token_id`` (Florence-2) write that
+    token in the last slot of a full-length answer, so there an end token in the last slot, right
+    after a word, counts as cut off too."""
+    config = loaded.model.generation_config
+    tokenizer = loaded.processor.tokenizer
+    stops = _token_ids(
+        config.eos_token_id, config.pad_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+    )
+    rows = output.tolist()
+    if not stops:
+        return [False] * len(rows)
+    forced = _token_ids(config.forced_eos_token_id)
+    generated = len(rows[0]) - 1 if loaded.encoder_decoder and rows else 0
+    full_length = bool(forced) and max_new_tokens is not None and generated >= max_new_tokens
+    flags = []
+    for row in rows:
+        last = int(row[-1])
+        cut_by_force = full_length and last in forced and len(row) > 1 and int(row[-2]) not in stops
+        flags.append(last not in stops or cut_by_force)
+    return flags
+
+
+def _token_ids(*values: Any) -> set[int]:
+    ids: set[int] = set()
+    for value in values:
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, list | tuple):
+            ids.update(v for v in value if isinstance(v, int))
+    return ids
 
 
 def _llava_prompt(processor: Any, text: str) -> str:

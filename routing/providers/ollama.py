@@ -2,11 +2,12 @@
 ``stream: false``, for LLaVA served by a local Ollama.
 
 Config keys: ``model`` (default ``llava``), ``base_url`` (default ``http://localhost:11434``),
-``keep_alive`` (e.g. ``"5m"``), ``gpu_hour_usd`` (cost = ``total_duration`` x $/GPU-hour, cost
-source ``configured``; without it the cost is unknown), ``default_prompt``. ``json`` tasks pass
-the schema as Ollama's ``format``. Decoding params map to ``options``: ``max_new_tokens`` ->
-``num_predict``, ``temperature``, ``top_p``, ``seed``, ``repetition_penalty`` ->
-``repeat_penalty``.
+``keep_alive`` (e.g. ``"5m"``), ``gpu_hour_usd`` (cost = (``total_duration`` - ``load_duration``)
+x $/GPU-hour, cost source ``configured``; without it the cost is unknown), ``default_prompt``.
+``json`` tasks pass the schema as Ollama's ``format``. Decoding params map to ``options``:
+``max_new_tokens`` -> ``num_predict``, ``temperature``, ``top_p``, ``seed``,
+``repetition_penalty`` -> ``repeat_penalty``. ``done_reason: "length"`` marks the result
+``truncated``.
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ class OllamaProvider(Provider):
             cost_source="configured" if cost is not None else "none",
             raw_excerpt=raw_excerpt,
             usage=usage,
+            truncated=payload.get("done_reason") == "length",
         )
 
     def _payload(self, response: HttpResponse) -> dict[str, Any]:
@@ -205,10 +207,15 @@ class OllamaProvider(Provider):
 
 
 def _usage(payload: Mapping[str, Any]) -> dict[str, float]:
+    """``gpu_seconds`` is the answer's own time: ``total_duration`` less ``load_duration`` (the
+    model being loaded into memory, seconds on a cold start, is not this call's work)."""
     out: dict[str, float] = {}
-    total = payload.get("total_duration")
-    if isinstance(total, int | float) and not isinstance(total, bool):
-        out["gpu_seconds"] = float(total) / NS_PER_S
+    total = _nanoseconds(payload.get("total_duration"))
+    load = _nanoseconds(payload.get("load_duration")) or 0
+    if load:
+        out["load_seconds"] = load / NS_PER_S
+    if total is not None:
+        out["gpu_seconds"] = max(0, total - load) / NS_PER_S
     for ours, theirs in (
         ("prompt_tokens", "prompt_eval_count"),
         ("completion_tokens", "eval_count"),
@@ -217,3 +224,9 @@ def _usage(payload: Mapping[str, Any]) -> dict[str, float]:
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[ours] = float(value)
     return out
+
+
+def _nanoseconds(value: object) -> int | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    return None

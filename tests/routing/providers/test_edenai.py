@@ -433,3 +433,70 @@ def test_v2_hang_times_out(fake_edenai, png):
         v2(fake_edenai).caption(ask(png, timeout_s=0.5))
 
     assert time.monotonic() - started < 1.5
+
+
+# --- answers cut short --------------------------------------------------------------------------
+
+
+def test_v3_stream_that_ends_in_an_error_frame_is_an_error_not_a_caption(fake_edenai, png):
+    """Half a caption followed by the vendor's error is not a caption."""
+    fake_edenai.script([Reply.stream_error(text="a photo of a", message="Upstream timed out")])
+
+    with pytest.raises(ServerError, match="Upstream timed out") as info:
+        v3(fake_edenai).caption(ask(png))
+
+    assert info.value.retryable
+    assert "mid-answer (after 12 characters)" in str(info.value)
+    assert info.value.cost_usd == Decimal("0.00042")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_v3_answer_cut_at_the_token_limit_is_marked_truncated(fake_edenai, png, stream):
+    fake_edenai.script(
+        [
+            Reply.success("a red square on a", finish_reason="length", stream=stream),
+            Reply.success("a red square", stream=stream),
+        ]
+    )
+    provider = v3(fake_edenai)
+
+    cut = provider.caption(ask(png, params={"max_new_tokens": 5}))
+    whole = provider.caption(ask(png))
+
+    assert cut.text == "a red square on a" and cut.truncated
+    assert not whole.truncated
+
+
+def test_a_body_dripping_one_byte_at_a_time_stops_at_the_timeout(fake_edenai, png):
+    """requests' read timeout is per socket read, so a trickle would never trip it."""
+    fake_edenai.script([Reply.success(drip_ms=50), Reply.success("next")])
+    provider = v3(fake_edenai)
+    started = time.monotonic()
+
+    with pytest.raises(ProviderTimeout, match="still arriving"):
+        provider.caption(ask(png, timeout_s=1.0))
+
+    assert time.monotonic() - started < 1.5
+    assert provider.caption(ask(png)).text == "next"  # the half-read connection is not reused
+
+
+def test_v2_dripping_body_stops_at_the_timeout_too(fake_edenai, png):
+    fake_edenai.script([Reply.success(drip_ms=50)])
+    started = time.monotonic()
+
+    with pytest.raises(ProviderTimeout):
+        v2(fake_edenai).caption(ask(png, timeout_s=0.8))
+
+    assert time.monotonic() - started < 1.3
+
+
+def test_v3_refuses_a_bmp_for_an_openai_model_as_openai_does(fake_edenai):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "blue").save(buffer, format="BMP")
+
+    with pytest.raises(BadRequest, match="does not support image format 'bmp'"):
+        v3(fake_edenai).caption(CaptionRequest(image=buffer.getvalue(), mime_type="image/bmp"))

@@ -290,3 +290,32 @@ def test_florence2_without_post_processing_rules_still_captions(images):
     result = provider.caption(captions(images)[0])
 
     assert result.text and "<" not in result.text
+
+
+@pytest.mark.parametrize("name", ["blip2", "blip2_t5", "florence2", "kosmos2", "llava"])
+def test_an_answer_cut_at_max_new_tokens_is_marked_truncated(images, name):
+    """min_new_tokens = max_new_tokens keeps the end-of-sequence token from being generated."""
+    provider = tiny_provider(name)
+
+    (result,) = provider.caption_batch(
+        captions(images[:1], params={"max_new_tokens": 3, "min_new_tokens": 3})
+    )
+
+    assert isinstance(result, CaptionResult), result
+    assert result.truncated
+
+
+def test_an_answer_that_ends_by_itself_is_not_truncated(images):
+    """Random weights never choose end-of-sequence, so this model's end token is made the word
+    it writes third: it then ends there, well before the limit."""
+    provider = tiny_provider("blip2")  # writes "w18 on w23 w23 ..."
+    loaded = provider.load()
+    end = loaded.processor.tokenizer.convert_tokens_to_ids("w23")
+    for model in (loaded.model, loaded.model.language_model):  # BLIP-2 hands generate() on
+        model.generation_config.eos_token_id = end
+
+    (result,) = provider.caption_batch(captions(images[:1], params={"max_new_tokens": 12}))
+
+    assert isinstance(result, CaptionResult), result
+    assert result.text == "w18 on w23"
+    assert not result.truncated

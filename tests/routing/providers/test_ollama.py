@@ -114,3 +114,33 @@ def test_a_web_url_cannot_be_sent_to_ollama(fake_ollama):
         llava(fake_ollama).caption(CaptionRequest(image_url="https://example.org/a.jpg"))
 
     assert fake_ollama.requests == []
+
+
+def test_cost_counts_the_answer_not_loading_the_model(fake_ollama, png):
+    """The first call after Ollama starts loads the model for seconds; that is not this call's
+    work (and ``total_duration`` includes it)."""
+    provider = llava(fake_ollama, gpu_hour_usd="3.60")
+
+    cold = provider.caption(ask(png))
+    warm = provider.caption(ask(png))
+
+    assert cold.usage["load_seconds"] == 2.0
+    assert cold.cost_usd == warm.cost_usd == Decimal("0.00025100")
+
+
+def test_an_answer_cut_at_num_predict_is_marked_truncated(fake_ollama, png):
+    fake_ollama.script([Reply.success("a cat on a", finish_reason="length"), "success"])
+    provider = llava(fake_ollama)
+
+    assert provider.caption(ask(png, params={"max_new_tokens": 4})).truncated
+    assert not provider.caption(ask(png)).truncated
+
+
+def test_a_dripping_body_stops_at_the_timeout(fake_ollama, png):
+    fake_ollama.script([Reply.success(drip_ms=40)])
+    started = time.monotonic()
+
+    with pytest.raises(ProviderTimeout):
+        llava(fake_ollama).caption(ask(png, timeout_s=0.7))
+
+    assert time.monotonic() - started < 1.2

@@ -435,3 +435,13 @@ def test_the_callback_and_the_resume_id_do_not_change_what_a_request_is(png):
 
     assert plain == with_hooks
     assert "abc" not in repr(with_hooks)
+
+
+def test_a_dripping_create_answer_stops_at_the_timeout(fake_replicate, png):
+    fake_replicate.script([Reply.success(drip_ms=50)])
+    started = time.monotonic()
+
+    with pytest.raises(ProviderTimeout):
+        blip2(fake_replicate).caption(ask(png, timeout_s=1.0))
+
+    assert time.monotonic() - started < 1.5
