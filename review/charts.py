@@ -15,14 +15,15 @@ from datetime import date, datetime
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
-WIDTH, HEIGHT = 720, 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 14, 34
+WIDTH, HEIGHT = 600, 250
+LEFT, RIGHT, TOP, BOTTOM = 62, 14, 14, 34
 
 
 @dataclass
 class Tick:
     pos: float
     label: str
+    anchor: str = "middle"  # x ticks near an edge are anchored there, so no label is cut off
 
 
 @dataclass
@@ -107,6 +108,14 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
+def _x_tick(chart: Chart, pos: float, label: str) -> Tick:
+    if pos > chart.plot_right - 40:
+        return Tick(pos, label, "end")
+    if pos < chart.plot_left + 40:
+        return Tick(pos, label, "start")
+    return Tick(pos, label)
+
+
 def _scale(lo: float, hi: float, a: float, b: float) -> Callable[[float], float]:
     span = hi - lo or 1.0
     return lambda v: a + (v - lo) / span * (b - a)
@@ -156,7 +165,7 @@ def line_chart(
         distinct = sorted({_as_number(x): x for _, points in series for x, _ in points}.items())
         step = max(1, math.ceil(len(distinct) / 6))
         x_ticks = [(x, x_format(x)) for _, x in distinct[::step]]
-    chart.x_ticks = [Tick(sx(_as_number(x)), label) for x, label in x_ticks]
+    chart.x_ticks = [_x_tick(chart, sx(_as_number(x)), label) for x, label in x_ticks]
     for index, (name, points) in enumerate(series):
         color = PALETTE[index % len(PALETTE)]
         marks = [

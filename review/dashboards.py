@@ -207,7 +207,8 @@ GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
         for key, bands in sorted(per_key.items())
         for b, n in sorted(bands.items())
     ]
-    ticks = [(math.log10(v), _ms(v)) for v in (10, 100, 1_000, 10_000, 60_000, 600_000)]
+    labels = {10: "10 ms", 100: "100 ms", 1_000: "1 s", 10_000: "10 s", 60_000: "1 min"}
+    ticks = [(math.log10(v), label) for v, label in (*labels.items(), (600_000, "10 min"))]
     chart = line_chart(
         "Latency distribution per attempt",
         series,
