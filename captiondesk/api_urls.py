@@ -23,6 +23,11 @@ urlpatterns = [
         name="member-detail",
     ),
     path("projects/<slug:slug>/images/", labeling_api.ImageList.as_view(), name="image-list"),
+    path(
+        "projects/<slug:slug>/images/search/",
+        labeling_api.ImageSearch.as_view(),
+        name="image-search",
+    ),
     path("images/<int:pk>/", labeling_api.ImageDetail.as_view(), name="image-detail"),
     path("projects/<slug:slug>/batches/", labeling_api.BatchList.as_view(), name="batch-list"),
     path("batches/<int:pk>/", labeling_api.BatchDetail.as_view(), name="batch-detail"),

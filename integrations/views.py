@@ -5,6 +5,8 @@ Thin: check access, call a service, render.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -16,7 +18,10 @@ from integrations import selectors
 from integrations.forms import TokenForm
 from integrations.models import ApiToken
 from integrations.services.tokens import TokenError, api_token_create, api_token_revoke
-from labeling.selectors import user_is_admin
+from labeling.models import Project
+from labeling.search import MAX_QUERY_CHARS, search_is_full_text
+from labeling.search import image_search as image_search_selector
+from labeling.selectors import project_role, user_is_admin
 
 
 @login_required
@@ -60,3 +65,27 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.error(request, "That token was already revoked.")
     return redirect("integrations:token-list")
+
+
+@login_required
+@require_http_methods(["GET"])
+def image_search(request: HttpRequest, slug: str) -> HttpResponse:
+    """The project page's search box: images ranked by how well their captions match."""
+    project = get_object_or_404(Project, slug=slug)
+    if project_role(project=project, user=request.user) is None:
+        raise Http404("No such project.")
+    query = request.GET.get("q", "").strip()[:MAX_QUERY_CHARS]
+    page = Paginator(image_search_selector(project=project, query=query), 60).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "integrations/image_search.html",
+        {
+            "project": project,
+            "q": query,
+            "page": page,
+            "query": urlencode({"q": query}),
+            "full_text": search_is_full_text(),
+        },
+    )

@@ -3,6 +3,12 @@ batches. Thin: check the role, call the same services and selectors as the pages
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from decimal import Decimal
+
+from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -11,9 +17,11 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import exceptions, generics, serializers, status
+from rest_framework.pagination import BasePagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from integrations.api_common import (
     NoFilters,
@@ -24,6 +32,7 @@ from integrations.api_common import (
 )
 from labeling import selectors
 from labeling.models import Image, ImportBatch, ImportItem, Membership, Project
+from labeling.search import MAX_QUERY_CHARS, image_search
 from labeling.services import batches as batch_services
 from labeling.services.projects import ProjectError, member_add, member_remove, project_create
 
@@ -32,7 +41,7 @@ from labeling.services.projects import ProjectError, member_add, member_remove, 
 
 class ProjectSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField(help_text="Your role: admin or annotator.")
-    image_count = serializers.IntegerField(read_only=True, required=False)
+    image_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Project
@@ -42,6 +51,11 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     def get_role(self, project: Project) -> str | None:
         return selectors.project_role(project=project, user=self.context["request"].user)
+
+    def get_image_count(self, project: Project) -> int:
+        # Lists annotate it in SQL (project_list_for); a single project counts once.
+        annotated = getattr(project, "image_count", None)
+        return annotated if annotated is not None else project.images.count()
 
 
 class ProjectCreateSerializer(serializers.Serializer):
@@ -394,3 +408,111 @@ class BatchItems(generics.ListAPIView):
         )
         filters = filters_from(self.request, ImportItemFilters)
         return selectors.batch_items(batch=batch, status=filters.get("status", ""))
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+class SearchFilters(serializers.Serializer):
+    q = serializers.CharField(
+        max_length=MAX_QUERY_CHARS,
+        help_text='Words, "quoted phrases", OR, and -word to exclude (PostgreSQL).',
+    )
+
+
+class ImageSearchResultSerializer(ImageSerializer):
+    rank = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Higher is better; null without full-text."
+    )
+
+    class Meta(ImageSerializer.Meta):
+        fields = [*ImageSerializer.Meta.fields, "rank"]
+        read_only_fields = fields
+
+
+class RankCursorPagination(BasePagination):
+    """Keyset pages over (rank, id), best first: a cursor names the last row seen, so pages stay
+    right while images and captions are added. Newest first (id) where there is no rank."""
+
+    page_size = 50
+    max_page_size = 200
+
+    def paginate_queryset(self, queryset, request: Request, view=None):
+        self.request = request
+        try:
+            size = int(request.query_params.get("page_size", self.page_size))
+        except ValueError as exc:
+            raise exceptions.ValidationError({"page_size": ["A whole number."]}) from exc
+        size = max(1, min(size, self.max_page_size))
+        if request.query_params.get("cursor"):
+            rank, last_id = self._decode(request.query_params["cursor"])
+            if rank is None:
+                queryset = queryset.filter(id__lt=last_id)
+            else:
+                queryset = queryset.filter(Q(rank__lt=rank) | Q(rank=rank, id__lt=last_id))
+        rows = list(queryset[: size + 1])
+        self.next_cursor = None
+        if len(rows) > size:
+            rows = rows[:size]
+            last = rows[-1]
+            rank = getattr(last, "rank", None)
+            self.next_cursor = self._encode(None if rank is None else str(rank), last.pk)
+        return rows
+
+    @staticmethod
+    def _encode(rank: str | None, last_id: int) -> str:
+        raw = json.dumps({"r": rank, "i": last_id}).encode()
+        return base64.urlsafe_b64encode(raw).decode()
+
+    @staticmethod
+    def _decode(cursor: str) -> tuple[Decimal | None, int]:
+        try:
+            data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+            rank = None if data["r"] is None else Decimal(str(data["r"]))
+            last_id = int(data["i"])
+            if rank is not None and not rank.is_finite():
+                raise ValueError(rank)
+        except (ValueError, TypeError, KeyError, ArithmeticError, binascii.Error) as exc:
+            raise exceptions.ValidationError({"cursor": ["Not a cursor from this API."]}) from exc
+        return rank, last_id
+
+    def get_paginated_response(self, data) -> Response:
+        url = None
+        if self.next_cursor:
+            url = replace_query_param(self.request.build_absolute_uri(), "cursor", self.next_cursor)
+        return Response({"next": url, "results": data})
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        return [
+            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+            {"name": "page_size", "in": "query", "required": False, "schema": {"type": "integer"}},
+        ]
+
+
+class ImageSearch(generics.ListAPIView):
+    """Images of a project matching a query, best first: approved captions count most, then
+    model captions, file name and metadata (PostgreSQL full-text search)."""
+
+    serializer_class = ImageSearchResultSerializer
+    pagination_class = RankCursorPagination
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", OpenApiTypes.STR, required=True)],
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        project, _ = project_or_404(self.request, self.kwargs["slug"])
+        filters = filters_from(self.request, SearchFilters)
+        return image_search(project=project, query=filters["q"])

@@ -55,6 +55,10 @@ PRICE_FIELDS = [
 
 
 class RouteSerializer(serializers.ModelSerializer):
+    base_url = serializers.CharField(
+        read_only=True, help_text="Empty: the provider's base URL from the environment."
+    )
+
     class Meta:
         model = Route
         fields = [

@@ -26,6 +26,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("image-list", "GET"): (401, 200, 404, 200),
     ("image-list", "POST"): (401, 403, 404, 400),
     ("image-detail", "GET"): (401, 200, 404, 200),
+    ("image-search", "GET"): (401, 200, 404, 200),
     ("batch-list", "GET"): (401, 200, 404, 200),
     ("batch-detail", "GET"): (401, 200, 404, 200),
     ("batch-items", "GET"): (401, 200, 404, 200),
@@ -64,6 +65,7 @@ def _kwargs(name: str, world) -> dict:
         "member-list": {"slug": world.project.slug},
         "member-detail": {"slug": world.project.slug, "user_id": None},
         "image-list": {"slug": world.project.slug},
+        "image-search": {"slug": world.project.slug},
         "image-detail": {"pk": world.image.pk},
         "batch-list": {"slug": world.project.slug},
         "batch": {"pk": world.batch.pk},
@@ -93,6 +95,7 @@ def _kwargs(name: str, world) -> dict:
 
 def _body(name: str, method: str, world, users) -> dict:
     bodies = {
+        ("image-search", "GET"): {"q": "harbour"},
         ("project-list", "POST"): {"name": "Product shots"},
         ("member-list", "POST"): {
             "username": users["other_annotator"].username,

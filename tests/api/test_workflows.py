@@ -1,0 +1,169 @@
+"""What a script does with the API, end to end, through the same services as the pages."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from labeling.models import Image, Membership
+from review.models import ReviewItem, Verdict
+from routing.models import Caption, CaptionRun
+from tests.factories import ImageFactory, RouteFactory
+
+
+def test_an_admin_uploads_files_and_gets_each_files_outcome(
+    project, admin, client_for, make_image_bytes
+):
+    api = client_for(admin)
+    files = [
+        SimpleUploadedFile("pier.png", make_image_bytes("PNG", seed=1), "image/png"),
+        SimpleUploadedFile("gull.jpg", make_image_bytes("JPEG", seed=2), "image/jpeg"),
+        SimpleUploadedFile("notes.png", b"not an image at all" * 20, "image/png"),
+    ]
+    response = api.post(
+        reverse("api:image-list", args=[project.slug]), {"files": files}, format="multipart"
+    )
+    assert response.status_code == 201, response.data
+    outcomes = {r["source"]: (r["status"], r["reason"]) for r in response.data["results"]}
+    assert outcomes["pier.png"][0] == "imported"
+    assert outcomes["gull.jpg"][0] == "imported"
+    assert outcomes["notes.png"] == ("rejected", outcomes["notes.png"][1])
+    assert "not an image" in outcomes["notes.png"][1]
+    batch = response.data["batch"]
+    assert (batch["status"], batch["imported"], batch["rejected"]) == ("done", 2, 1)
+
+    listed = api.get(reverse("api:image-list", args=[project.slug]), {"batch": batch["id"]})
+    assert sorted(i["original_name"] for i in listed.data["results"]) == ["gull.jpg", "pier.png"]
+    items = api.get(reverse("api:batch-items", args=[batch["id"]]), {"status": "rejected"})
+    assert [i["source"] for i in items.data["results"]] == ["notes.png"]
+
+
+def test_an_annotator_reviews_from_a_script_and_a_retried_verdict_counts_once(
+    world, annotator, client_for
+):
+    api = client_for(annotator)
+    lease = api.post(reverse("api:claim-next", args=[world.project.slug])).data
+    assert lease["id"] == world.lease.pk
+    assert lease["item"]["caption_text"] == "A red bicycle against a wall."
+
+    body = {
+        "decision": "edit",
+        "text": "A red bicycle leaning on a brick wall.",
+        "idempotency_key": str(uuid.uuid4()),
+    }
+    url = reverse("api:lease-verdict", args=[lease["id"]])
+    first = api.post(url, body, format="json")
+    again = api.post(url, body, format="json")  # the network dropped the first answer
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.data["id"] == again.data["id"]
+    assert Verdict.objects.filter(lease_id=lease["id"]).count() == 1
+
+    item = api.get(reverse("api:review-item-detail", args=[lease["item"]["id"]])).data
+    assert (item["state"], item["final_text"]) == ("approved", body["text"])
+    image = api.get(reverse("api:image-detail", args=[item["image_id"]])).data
+    assert [a["text"] for a in image["approved"]] == [body["text"]]
+    # Nothing left for this annotator.
+    assert api.post(reverse("api:claim-next", args=[world.project.slug])).status_code == 204
+
+
+def test_a_verdict_that_breaks_the_rules_is_refused_with_the_reason(world, annotator, client_for):
+    api = client_for(annotator)
+    response = api.post(
+        reverse("api:lease-verdict", args=[world.lease.pk]),
+        {"decision": "reject", "idempotency_key": str(uuid.uuid4())},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "reason" in str(response.data)
+    assert ReviewItem.objects.get(pk=world.item.pk).state == ReviewItem.State.OPEN
+
+
+def test_an_admin_estimates_launches_pauses_and_cancels_a_run(project, admin, client_for):
+    api = client_for(admin)
+    route = RouteFactory(name="cheap-route", usd_per_call=Decimal("0.002"))
+    for _ in range(3):
+        ImageFactory(project=project)
+    request = {"kind": "comparison", "routes": [route.pk], "prompt": "What is shown?"}
+
+    estimate = api.post(reverse("api:run-estimate", args=[project.slug]), request, format="json")
+    assert estimate.status_code == 200, estimate.data
+    assert (estimate.data["image_count"], estimate.data["new_requests"]) == (3, 3)
+    assert Decimal(estimate.data["total_usd"]) == Decimal("0.006")
+    assert not CaptionRun.objects.exists()
+
+    launched = api.post(
+        reverse("api:run-list", args=[project.slug]),
+        {**request, "budget_usd": "1.00"},
+        format="json",
+    )
+    assert launched.status_code == 201, launched.data
+    run_id = launched.data["id"]
+    assert launched.data["caption_count"] == 3
+    assert launched.data["progress"]["pending"] == 3
+
+    paused = api.post(reverse("api:run-pause", args=[run_id]))
+    assert paused.data["status"] == "paused"
+    again = api.post(reverse("api:run-pause", args=[run_id]))
+    assert again.status_code == 400 and "Only a running run" in str(again.data)
+
+    cancelled = api.post(reverse("api:run-cancel", args=[run_id]))
+    assert cancelled.data["status"] == "cancelled"
+    assert cancelled.data["progress"]["cancelled"] == 3
+    assert not Caption.objects.filter(run_id=run_id, status="pending").exists()
+
+
+def test_a_run_request_the_run_page_would_refuse_is_refused(project, admin, client_for):
+    api = client_for(admin)
+    response = api.post(
+        reverse("api:run-list", args=[project.slug]), {"kind": "chain"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "Choose a chain" in str(response.data["chain"])
+
+
+def test_an_admin_manages_members(project, admin, outsider, client_for):
+    api = client_for(admin)
+    url = reverse("api:member-list", args=[project.slug])
+    added = api.post(url, {"username": outsider.username, "role": "annotator"}, format="json")
+    assert added.status_code == 201
+    assert Membership.objects.filter(project=project, user=outsider).exists()
+    unknown = api.post(url, {"username": "nobody-here", "role": "annotator"}, format="json")
+    assert unknown.status_code == 400 and "No user named" in str(unknown.data)
+    api.delete(reverse("api:member-detail", args=[project.slug, outsider.pk]))
+    assert not Membership.objects.filter(project=project, user=outsider).exists()
+    # The removed user's token no longer reaches the project.
+    assert (
+        client_for(outsider).get(reverse("api:project-detail", args=[project.slug])).status_code
+        == 404
+    )
+
+
+def test_pages_stay_stable_while_images_arrive(project, annotator, client_for):
+    """A client walking the list with cursors sees every image once, whatever is inserted."""
+    api = client_for(annotator)
+    originals = [ImageFactory(project=project).pk for _ in range(7)]
+    url = reverse("api:image-list", args=[project.slug])
+    page = api.get(url, {"page_size": 3}).data
+    seen = [i["id"] for i in page["results"]]
+    while page["next"]:
+        ImageFactory(project=project)  # new uploads land ahead of the cursor
+        ImageFactory(project=project)
+        page = api.get(page["next"]).data
+        seen += [i["id"] for i in page["results"]]
+    assert seen == sorted(originals, reverse=True)
+
+
+def test_filters_are_an_allow_list(project, annotator, client_for):
+    api = client_for(annotator)
+    ImageFactory(project=project, status=Image.Status.APPROVED, original_name="kept.png")
+    ImageFactory(project=project, status=Image.Status.NEW, original_name="new.png")
+    url = reverse("api:image-list", args=[project.slug])
+    approved = api.get(url, {"status": "approved"}).data["results"]
+    assert [i["original_name"] for i in approved] == ["kept.png"]
+    raw_lookup = api.get(url, {"original_name__startswith": "k"})
+    assert raw_lookup.status_code == 400
+    assert "original_name__startswith" in raw_lookup.data
+    assert api.get(url, {"status": "bogus"}).status_code == 400
