@@ -5,7 +5,8 @@ torch and transformers are imported inside functions only: the web process impor
 (through the registry) without loading them. A model loads once per process, cached by
 (model id, dtype, device); weights come from the local Hugging Face cache only
 (``local_files_only=True``), and a missing model fails with ``WeightsUnavailable`` instead of
-crashing the worker.
+crashing the worker; so does a worker installed without the ``gpu`` extra (no torch or
+transformers).
 
 Config keys: ``model`` (hub id or local directory; default ``Salesforce/blip2-opt-2.7b``),
 ``family`` (``blip2`` | ``florence2`` | ``kosmos2`` | ``llava``; guessed from the model id or its
@@ -150,6 +151,21 @@ def guess_family(model_id: str) -> Family | None:
     return None
 
 
+GPU_EXTRA_MISSING = "local models need the gpu extra (pip install -e '.[gpu]')"
+
+
+def require_gpu_extra() -> None:
+    """``WeightsUnavailable`` (permanent, so the chain falls back, as for missing weights) when
+    torch or transformers is not installed, instead of a ModuleNotFoundError from deep inside."""
+    for module in ("torch", "transformers"):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise WeightsUnavailable(
+                f"{GPU_EXTRA_MISSING}; {module} is not installed on this worker"
+            ) from exc
+
+
 def resolve_device(device: str) -> str:
     if device != "auto":
         return device
@@ -195,6 +211,7 @@ def load_model(
     revision: str | None = None,
 ) -> LoadedModel:
     """Load (once per process) or return the cached model for (id, dtype, device)."""
+    require_gpu_extra()
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device=device, model_id=model_id)
     key = (model_id, dtype, device)
