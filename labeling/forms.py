@@ -34,8 +34,74 @@ class ProjectForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(max_length=150, help_text="Someone who already has an account.")
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+
+class RoleForm(forms.Form):
+    user = forms.IntegerField(widget=forms.HiddenInput)
     role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class UserCreateForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(
+        required=False, help_text="The set-password link is sent here when you give no password."
+    )
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Leave empty to let them choose one through a link.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="create", **kwargs)
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(help_text="They choose their own username and password.")
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.ANNOTATOR)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="invite", **kwargs)
+
+
+class InvitationAcceptForm(forms.Form):
+    """The invitee chooses a password (and a username, when no account was made for them)."""
+
+    username = forms.CharField(max_length=150, required=False)
+    password1 = forms.CharField(
+        label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, needs_username: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if needs_username:
+            self.fields["username"].required = True
+            self.fields["username"].widget.attrs["autocomplete"] = "username"
+        else:
+            del self.fields["username"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password1") and data.get("password1") != data.get("password2"):
+            self.add_error("password2", "The two passwords differ.")
+        return data
+
+
+class GuidelinesForm(forms.Form):
+    guidelines = forms.CharField(
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 16}),
+        help_text="Markdown: headings, lists, **bold**, *italic*, links, `code`. "
+        "Shown on the review screen's start page and behind the g key.",
+    )
 
 
 class UploadForm(forms.Form):

@@ -27,6 +27,10 @@ class Project(models.Model):
         help_text="The prompt or question sent to every model route.",
     )
     task_type = models.CharField(max_length=20, choices=TaskType.choices, default=TaskType.CAPTION)
+    guidelines = models.TextField(
+        blank=True,
+        help_text="What reviewers should look for, in Markdown; shown on the review screen.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
     )
@@ -61,6 +65,44 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.project} ({self.role})"
+
+
+class Invitation(models.Model):
+    """A link that lets someone join a project: a new person (they choose a username and a
+    password) or an account an admin created without a password (they choose one). Only the
+    SHA-256 of the link's secret is stored; the link is shown once and sent by email."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="The account it sets a password for, when an admin created one.",
+    )
+    role = models.CharField(
+        max_length=20, choices=Membership.Role.choices, default=Membership.Role.ANNOTATOR
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="invitation_project")]
+
+    def __str__(self) -> str:
+        return f"Invitation to {self.project} for {self.email or self.user}"
 
 
 class ImportBatch(models.Model):

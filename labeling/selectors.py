@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
-from labeling.models import Image, ImportBatch, ImportItem, Membership, Project
+from labeling.models import Image, ImportBatch, ImportItem, Invitation, Membership, Project
 
 
 def user_is_admin(user) -> bool:
@@ -77,4 +78,18 @@ def image_near_duplicates(*, image: Image) -> QuerySet[Image]:
         Image.objects.filter(Q(near_duplicate_of=image) | Q(pk=image.near_duplicate_of_id or 0))
         .exclude(pk=image.pk)
         .order_by("id")[:20]
+    )
+
+
+def invitations_open(*, project: Project) -> QuerySet[Invitation]:
+    """Invitations whose link still works, newest first (a project has a handful, not pages)."""
+    return (
+        Invitation.objects.filter(
+            project=project,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .select_related("user", "created_by")
+        .order_by("-created_at")[:100]
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -16,19 +18,31 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling import selectors
 from labeling.forms import (
     ExportForm,
+    GuidelinesForm,
     ImageFilterForm,
+    InvitationAcceptForm,
+    InviteForm,
     MemberForm,
     ProjectForm,
+    RoleForm,
     UploadForm,
     UrlListForm,
+    UserCreateForm,
     ZipForm,
 )
-from labeling.models import Export, Image, ImportBatch, ImportItem, Membership, Project
+from labeling.models import Export, Image, ImportBatch, ImportItem, Invitation, Membership, Project
 from labeling.services import batches as batch_services
-from labeling.services import derivatives
+from labeling.services import derivatives, team
 from labeling.services import export as export_services
 from labeling.services.ingest import batch_create
-from labeling.services.projects import ProjectError, member_add, member_remove, project_create
+from labeling.services.projects import (
+    ProjectError,
+    member_add,
+    member_remove,
+    member_set_role,
+    project_create,
+    project_guidelines_save,
+)
 
 PAGE_SIZE = 60
 
@@ -130,28 +144,241 @@ def _route_status_context() -> dict[str, object]:
     return {"route_status": routes_usable()}
 
 
-@login_required
-def project_members(request: HttpRequest, slug: str) -> HttpResponse:
-    project, _ = _project(request, slug, admin=True)
-    form = MemberForm(request.POST or None)
-    if request.method == "POST":
-        if "remove" in request.POST:
-            member_remove(project=project, user_id=int(request.POST["remove"]))
-            messages.success(request, "Member removed.")
-            return redirect("labeling:project-members", slug=slug)
-        if form.is_valid():
-            try:
-                member_add(project=project, **form.cleaned_data)
-            except ProjectError as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(request, "Member saved.")
-                return redirect("labeling:project-members", slug=slug)
-    members = project.memberships.select_related("user").order_by("user__username")
+def _confirm(request: HttpRequest, *, title: str, lines: list[str], fields, label: str, back: str):
+    """The no-JavaScript confirmation step of a destructive action (templates/confirm.html)."""
     return render(
         request,
-        "labeling/project_members.html",
-        {"project": project, "form": form, "members": members},
+        "confirm.html",
+        {
+            "title": title,
+            "lines": lines,
+            "action": request.path,
+            "fields": fields,
+            "confirm_label": label,
+            "back_url": back,
+        },
+    )
+
+
+def _members_context(request: HttpRequest, project: Project, **forms) -> dict[str, object]:
+    members = project.memberships.select_related("user").order_by("role", "user__username")
+    context: dict[str, object] = {
+        "project": project,
+        "page": Paginator(members, 50).get_page(request.GET.get("page")),
+        "invitations": selectors.invitations_open(project=project),
+        "form": MemberForm(),
+        "create_form": UserCreateForm(),
+        "invite_form": InviteForm(),
+        "roles": Membership.Role.choices,
+        "admin_count": members.filter(role=Membership.Role.ADMIN).count(),
+        "invitation_days": settings.INVITATION_DAYS,
+    }
+    context.update(forms)
+    return context
+
+
+def _invite_url(request: HttpRequest, issued: team.Issued) -> str:
+    return request.build_absolute_uri(
+        reverse("labeling:invitation-accept", kwargs={"token": issued.token})
+    )
+
+
+def _share_link(request: HttpRequest, issued: team.Issued, who: str) -> None:
+    """Email the link when there is an address; show it once either way (it is stored hashed)."""
+    url = _invite_url(request, issued)
+    sent = team.invitation_send(issued=issued, url=url)
+    request.session["invitation_link"] = {"url": url, "who": who, "sent": sent}
+
+
+def _members_page(request: HttpRequest, project: Project, **forms) -> HttpResponse:
+    context = _members_context(request, project, **forms)
+    context["new_link"] = request.session.pop("invitation_link", None)
+    return render(request, "labeling/project_members.html", context)
+
+
+def _member_add(request: HttpRequest, project: Project) -> HttpResponse | None:
+    form = MemberForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, project, form=form)
+    member_add(project=project, **form.cleaned_data)
+    messages.success(request, f"{form.cleaned_data['username']} is on the project.")
+    return None
+
+
+def _member_role(request: HttpRequest, project: Project) -> HttpResponse | None:
+    form = RoleForm(request.POST)
+    if form.is_valid():
+        member = get_object_or_404(
+            Membership.objects.select_related("user"),
+            project=project,
+            user_id=form.cleaned_data["user"],
+        )
+        member_set_role(project=project, user=member.user, role=form.cleaned_data["role"])
+        messages.success(request, f"{member.user.get_username()}: role saved.")
+    return None
+
+
+def _member_create(request: HttpRequest, project: Project) -> HttpResponse | None:
+    form = UserCreateForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, project, create_form=form)
+    membership, issued = team.user_create(
+        project=project, created_by=request.user, **form.cleaned_data
+    )
+    who = membership.user.get_username()
+    messages.success(request, f"Account {who} created and added to the project.")
+    if issued is not None:
+        _share_link(request, issued, who)
+    return None
+
+
+def _member_invite(request: HttpRequest, project: Project) -> HttpResponse | None:
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, project, invite_form=form)
+    issued = team.invitation_create(project=project, created_by=request.user, **form.cleaned_data)
+    _share_link(request, issued, issued.invitation.email)
+    return None
+
+
+def _member_remove(request: HttpRequest, project: Project) -> HttpResponse | None:
+    member = get_object_or_404(
+        Membership.objects.select_related("user"),
+        project=project,
+        user_id=request.POST.get("user", "0") or 0,
+    )
+    name = member.user.get_username()
+    if request.POST.get("confirm") != "1":
+        return _confirm(
+            request,
+            title=f"Remove {name} from {project.name}?",
+            lines=[
+                f"{name} will no longer see this project or its review queue.",
+                "Verdicts they gave stay. You can add them again later.",
+            ],
+            fields=[("action", "remove"), ("user", member.user_id)],
+            label=f"Remove {name}",
+            back=request.path,
+        )
+    member_remove(project=project, user_id=member.user_id)
+    messages.success(request, f"{name} was removed from the project.")
+    return None
+
+
+def _invitation_revoke(request: HttpRequest, project: Project) -> HttpResponse | None:
+    invitation = get_object_or_404(
+        Invitation.objects.select_related("user"),
+        project=project,
+        pk=request.POST.get("invitation", "0") or 0,
+    )
+    who = invitation.email or (invitation.user.get_username() if invitation.user else "")
+    if request.POST.get("confirm") != "1":
+        return _confirm(
+            request,
+            title=f"Revoke the invitation for {who}?",
+            lines=["The link stops working at once. You can invite them again later."],
+            fields=[("action", "revoke"), ("invitation", invitation.pk)],
+            label="Revoke the invitation",
+            back=request.path,
+        )
+    team.invitation_revoke(invitation=invitation)
+    messages.success(request, f"The invitation for {who} was revoked.")
+    return None
+
+
+_MEMBER_ACTIONS = {
+    "add": _member_add,
+    "role": _member_role,
+    "create": _member_create,
+    "invite": _member_invite,
+    "remove": _member_remove,
+    "revoke": _invitation_revoke,
+}
+
+
+@login_required
+def project_members(request: HttpRequest, slug: str) -> HttpResponse:
+    """The team page: members and their roles, open invitations, and forms to bring people in.
+    Each form posts an ``action``; removing and revoking ask for confirmation first."""
+    project, _ = _project(request, slug, admin=True)
+    if request.method != "POST":
+        return _members_page(request, project)
+    # A form without an action is the plain "add by username" one (as before actions existed).
+    action = request.POST.get("action") or ("add" if "username" in request.POST else "")
+    handler = _MEMBER_ACTIONS.get(action)
+    if handler is None:
+        messages.error(request, "Unknown action.")
+    else:
+        try:
+            response = handler(request, project)
+        except (ProjectError, ValueError) as exc:
+            messages.error(request, str(exc))
+        else:
+            if response is not None:
+                return response
+    return redirect("labeling:project-members", slug=slug)
+
+
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """Where an invitation link lands: choose a password (and a username), or join as yourself."""
+    invitation = team.invitation_find(token=token)
+    if invitation is None:
+        return render(request, "labeling/invitation_accept.html", {"invalid": True}, status=404)
+    signed_in = request.user.is_authenticated
+    if invitation.user is not None and signed_in and request.user.pk != invitation.user_id:
+        return render(
+            request,
+            "labeling/invitation_accept.html",
+            {"invitation": invitation, "wrong_user": True},
+            status=403,
+        )
+    joins_as_self = signed_in and invitation.user is None
+    form = None
+    if not joins_as_self:
+        form = InvitationAcceptForm(request.POST or None, needs_username=invitation.user is None)
+    if request.method == "POST" and (joins_as_self or form.is_valid()):
+        data = form.cleaned_data if form is not None else {}
+        try:
+            user = team.invitation_accept(
+                token=token,
+                password=data.get("password1", ""),
+                username=data.get("username", ""),
+                user=request.user if joins_as_self else None,
+            )
+        except ProjectError as exc:
+            if form is None:
+                messages.error(request, str(exc))
+            else:
+                form.add_error(None, str(exc))
+        else:
+            if not joins_as_self:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to {invitation.project.name}.")
+            return redirect("labeling:project-detail", slug=invitation.project.slug)
+    return render(
+        request,
+        "labeling/invitation_accept.html",
+        {"invitation": invitation, "form": form, "joins_as_self": joins_as_self},
+    )
+
+
+@login_required
+def project_guidelines(request: HttpRequest, slug: str) -> HttpResponse:
+    """The project's reviewer guidelines: everyone on it reads them, admins edit them."""
+    project, role = _project(request, slug)
+    is_admin = role == Membership.Role.ADMIN
+    form = GuidelinesForm(request.POST or None, initial={"guidelines": project.guidelines})
+    if request.method == "POST":
+        if not is_admin:
+            raise PermissionDenied("Only project admins edit the guidelines.")
+        if form.is_valid():
+            project_guidelines_save(project=project, text=form.cleaned_data["guidelines"])
+            messages.success(request, "Guidelines saved.")
+            return redirect("labeling:project-guidelines", slug=slug)
+    return render(
+        request,
+        "labeling/guidelines.html",
+        {"project": project, "form": form if is_admin else None, "is_admin": is_admin},
     )
 
 
