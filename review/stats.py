@@ -20,8 +20,8 @@ Z95 = 1.959963984540054
 #: Above this many images the bootstrap's resamples would cost more than a page may spend; the
 #: normal approximation of the ratio (the delta method, which the bootstrap converges to at this
 #: size) is used instead and labelled so.
-BOOTSTRAP_MAX_IMAGES = 20_000
-BOOTSTRAP_RESAMPLES = 2_000
+BOOTSTRAP_MAX_IMAGES = 2_000
+BOOTSTRAP_RESAMPLES = 1_000
 
 
 @dataclass(frozen=True)
@@ -81,14 +81,15 @@ def bootstrap_ratio(
     if n == 0 or den.sum() <= 0:
         return None
     rng = np.random.default_rng(seed)
-    # Each resample as counts per row (multinomial): the same as drawing n rows with replacement.
-    ratios = np.empty(0)
-    step = max(1, 2_000_000 // n)
+    # Resample row indices in chunks of about a million draws (a few MB at a time).
+    chunks = []
+    step = max(1, 1_000_000 // n)
     for start in range(0, resamples, step):
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(step, resamples - start))
-        sums_den = counts @ den
+        picks = rng.integers(0, n, size=(min(step, resamples - start), n))
+        sums_den = den[picks].sum(axis=1)
         keep = sums_den > 0
-        ratios = np.concatenate([ratios, (counts[keep] @ num) / sums_den[keep]])
+        chunks.append(num[picks[keep]].sum(axis=1) / sums_den[keep])
+    ratios = np.concatenate(chunks)
     if len(ratios) == 0:
         return None
     tail = (1 - level) / 2 * 100
