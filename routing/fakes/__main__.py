@@ -28,8 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--default",
         default="success",
-        help="reply once the script is used up: success, 429, 500, 402, 401, hang, malformed, "
-        "fail, stuck (Replicate), empty, refusal",
+        help="reply once the script is used up: success, 429, 500 (or any status), 402, 401, "
+        "hang, malformed, fail, empty, refusal, length, drip; Replicate: stuck, aborted, "
+        "create_hang, poll_500, poll_429, poll_reset; Eden AI v3 and Ollama: stream_error",
     )
     parser.add_argument(
         "--script", default="", help="comma-separated replies served first, in order"

@@ -1,5 +1,7 @@
 """Fake Ollama: ``POST /api/generate`` (``stream`` false or NDJSON) and ``GET /api/tags``, in the
-shapes of ``shared/reference/providers.md`` §4."""
+shapes of ``shared/reference/providers.md`` §4. Failures follow Ollama: with ``stream: false`` a
+non-2xx with ``{"error": ...}`` (``fail``: 500; ``503``: a full queue); streamed, HTTP 200 and an
+error line after the words already sent (``stream_error``)."""
 
 from __future__ import annotations
 
@@ -58,9 +60,12 @@ class FakeOllama(FakeServer):
             return Response(status=200, body=b'{"model": "llava", "respo', delay_s=delay)
         if not body.get("images"):
             return Response.json(400, {"error": "images are required for this model"})
-        if reply.kind == "provider_fail":
+        streaming = body.get("stream", True) is not False
+        if reply.kind in ("provider_fail", "stream_error"):
             message = reply.message or "an error was encountered while running the model"
-            return Response.json(200, {"error": message}, delay_s=delay)
+            if not streaming:  # a non-streamed failure is a non-2xx (500 by default)
+                return Response.json(500, {"error": message}, delay_s=delay)
+            return self._failed_stream(model, reply, message, delay)
         text = reply.output_text()
         with self._lock:
             load_ns = 1_000_000 if self._loaded else 2 * NS
@@ -80,7 +85,7 @@ class FakeOllama(FakeServer):
             "eval_duration": 150_000_000,
         }
         drip = reply.drip_ms / 1000
-        if body.get("stream", True) is False:
+        if not streaming:
             return Response.json(200, final, delay_s=delay, drip_s=drip)
         lines: list[dict[str, Any]] = []
         for i, word in enumerate(text.split(" ") if text else []):
@@ -95,4 +100,17 @@ class FakeOllama(FakeServer):
             content_type="application/x-ndjson",
             delay_s=delay,
             drip_s=drip,
+        )
+
+    def _failed_stream(self, model: str, reply: Reply, message: str, delay: float) -> Response:
+        """Mid-stream failures keep the HTTP 200: a few words, then an error line (no ``done``)."""
+        words = reply.output_text().split(" ")[:3] if reply.kind == "stream_error" else []
+        lines: list[dict[str, Any]] = [
+            {"model": model, "response": word if i == 0 else " " + word, "done": False}
+            for i, word in enumerate(words)
+        ]
+        lines.append({"error": message})
+        ndjson = "".join(json.dumps(line) + "\n" for line in lines)
+        return Response(
+            status=200, body=ndjson.encode(), content_type="application/x-ndjson", delay_s=delay
         )

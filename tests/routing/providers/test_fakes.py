@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -122,3 +123,108 @@ def test_cli_serves_until_sigterm():
     assert succeeded.json()["choices"][0]["message"]["content"]
     assert process.returncode == 0
     assert "stopped after 2 requests" in out
+
+
+# --- the fakes refuse what the vendors refuse, and script the failures the clients must survive ---
+
+FAILURE_NAMES = [
+    "success", "429", "500", "503", "402", "401", "hang", "malformed", "fail", "stuck", "empty",
+    "refusal", "aborted", "create_hang", "poll_500", "poll_429", "poll_reset", "stream_error",
+    "length", "drip",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FAILURE_NAMES)
+def test_every_documented_reply_name_can_be_scripted(name):
+    assert Reply.parse(name).kind
+
+
+def test_cli_scripts_replicate_lifecycle_failures():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routing.fakes", "replicate", "--script", "aborted,poll_500"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split("listening on ")[1].split()[0]
+        body = {"version": "v1", "input": {"image": "https://example.com/a.png", "caption": True}}
+        created = requests.post(url + "/v1/predictions", json=body, timeout=5).json()
+        aborted = requests.get(created["urls"]["get"], timeout=5).json()
+        running = requests.post(url + "/v1/predictions", json=body, timeout=5).json()
+        poll = requests.get(running["urls"]["get"], timeout=5)
+        canceled = requests.post(running["urls"]["cancel"], timeout=5).json()
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert aborted["status"] == "aborted" and aborted["metrics"] == {}
+    assert poll.status_code == 500
+    assert canceled["status"] == "canceled"
+    assert canceled["metrics"]["predict_time"] >= 0
+
+
+def test_replicate_fake_refuses_a_cancel_after_it_cannot_read():
+    with FakeReplicate() as fake:
+        body = {"version": "v1", "input": {"image": "https://example.com/a.png"}}
+        refused = requests.post(
+            fake.url + "/v1/predictions", json=body, headers={"Cancel-After": "soon"}, timeout=5
+        )
+        accepted = requests.post(
+            fake.url + "/v1/predictions", json=body, headers={"Cancel-After": "1m30s"}, timeout=5
+        )
+
+    assert refused.status_code == 400
+    assert accepted.status_code == 201
+    assert fake.predictions[accepted.json()["id"]].cancel_after_s == 90
+
+
+def test_replicate_fake_keeps_a_prediction_whose_create_never_answered():
+    with FakeReplicate() as fake:
+        fake.script([Reply.create_hang(seconds=0.3)])
+        body = {"version": "v1", "input": {"image": "https://example.com/a.png"}}
+        with pytest.raises(requests.ConnectionError):
+            requests.post(fake.url + "/v1/predictions", json=body, timeout=5)
+        (prediction_id,) = fake.predictions
+
+        assert fake.status_of(prediction_id) in ("starting", "processing")
+
+
+def test_eden_ai_v2_fake_goes_by_the_file_extension_and_the_bytes(png):
+    def upload(name: str, data: bytes, content_type: str) -> requests.Response:
+        return requests.post(
+            fake.url + "/v2/image/question_answer",
+            data={"providers": "openai"},
+            files={"file": (name, data, content_type)},
+            timeout=5,
+        )
+
+    with FakeEdenAI() as fake:
+        named_webp = upload("image.webp", png, "image/webp")
+        not_an_image = upload("image.png", b"GIF89a not really", "image/png")
+        fine = upload("image.png", png, "image/png")
+
+    assert named_webp.status_code == 400
+    assert "webp" in named_webp.json()["error"]["message"]["file"][0]
+    assert not_an_image.status_code == 400
+    assert fine.status_code == 200
+
+
+def test_ollama_fake_reports_failures_as_ollama_does():
+    """Not streaming: a non-2xx with {"error": ...}; streaming: HTTP 200 and an error line."""
+    body = {"model": "llava", "prompt": "hi", "images": ["AAAA"]}
+    with FakeOllama() as fake:
+        fake.script(["fail", "stream_error"])
+        whole = requests.post(fake.url + "/api/generate", json={**body, "stream": False}, timeout=5)
+        streamed = requests.post(fake.url + "/api/generate", json=body, timeout=5)
+
+    assert whole.status_code == 500 and "error" in whole.json()
+    assert streamed.status_code == 200
+    lines = [json.loads(line) for line in streamed.text.strip().splitlines()]
+    assert lines[0]["response"] and "error" in lines[-1] and "done" not in lines[-1]

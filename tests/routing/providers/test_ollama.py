@@ -63,11 +63,17 @@ def test_json_task_passes_the_schema_as_format(fake_ollama, png):
     assert result.cost_source == "none"
 
 
-def test_error_inside_a_200_is_a_server_error(fake_ollama, png):
-    fake_ollama.script([Reply.provider_fail("model runner has unexpectedly stopped")])
+def test_a_failed_model_run_is_a_server_error(fake_ollama, png):
+    fake_ollama.script([Reply.provider_fail("model runner has unexpectedly stopped"), "503"])
+    provider = llava(fake_ollama)
 
-    with pytest.raises(ServerError, match="unexpectedly stopped"):
-        llava(fake_ollama).caption(ask(png))
+    with pytest.raises(ServerError, match="unexpectedly stopped") as failed:
+        provider.caption(ask(png))
+    with pytest.raises(ServerError) as queue_full:
+        provider.caption(ask(png))
+
+    assert failed.value.http_status == 500 and failed.value.retryable
+    assert queue_full.value.http_status == 503
 
 
 def test_missing_model_is_a_bad_request(fake_ollama, png):
