@@ -9,16 +9,24 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from integrations import selectors
-from integrations.forms import TokenForm
-from integrations.models import ApiToken
+from integrations.forms import TokenForm, WebhookForm
+from integrations.models import ApiToken, Webhook
 from integrations.services.tokens import TokenError, api_token_create, api_token_revoke
-from labeling.models import Project
+from integrations.services.webhooks import (
+    WebhookError,
+    webhook_create,
+    webhook_delete,
+    webhook_set_active,
+    webhook_test_send,
+)
+from labeling.models import Membership, Project
 from labeling.search import MAX_QUERY_CHARS, search_is_full_text
 from labeling.search import image_search as image_search_selector
 from labeling.selectors import project_role, user_is_admin
@@ -89,3 +97,94 @@ def image_search(request: HttpRequest, slug: str) -> HttpResponse:
             "full_text": search_is_full_text(),
         },
     )
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+def _admin_project(request: HttpRequest, slug: str) -> Project:
+    """Project admins only; members without the role get 403, anyone else 404."""
+    project = get_object_or_404(Project, slug=slug)
+    role = project_role(project=project, user=request.user)
+    if role is None:
+        raise Http404("No such project.")
+    if role != Membership.Role.ADMIN:
+        raise PermissionDenied("Only project admins manage webhooks.")
+    return project
+
+
+def _webhook(request: HttpRequest, pk: int) -> Webhook:
+    webhook = get_object_or_404(Webhook.objects.select_related("project"), pk=pk)
+    _admin_project(request, webhook.project.slug)
+    return webhook
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def webhook_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = _admin_project(request, slug)
+    form = WebhookForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            webhook = webhook_create(
+                project=project,
+                url=form.cleaned_data["url"],
+                events=form.cleaned_data["events"],
+                created_by=request.user,
+            )
+        except WebhookError as exc:
+            form.add_error("url", str(exc))
+        else:
+            messages.success(request, "Webhook added. Copy its secret to verify signatures.")
+            return redirect("integrations:webhook-detail", pk=webhook.pk)
+    return render(
+        request,
+        "integrations/webhook_list.html",
+        {
+            "project": project,
+            "form": form,
+            "webhooks": selectors.webhooks_for_project(project=project),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    webhook = _webhook(request, pk)
+    page = Paginator(selectors.webhook_deliveries(webhook=webhook), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "integrations/webhook_detail.html",
+        {"webhook": webhook, "project": webhook.project, "page": page, "query": ""},
+    )
+
+
+@login_required
+@require_POST
+def webhook_test(request: HttpRequest, pk: int) -> HttpResponse:
+    webhook = _webhook(request, pk)
+    webhook_test_send(webhook=webhook, by=request.user)
+    messages.success(request, "Test delivery queued; its outcome appears in the log below.")
+    return redirect("integrations:webhook-detail", pk=webhook.pk)
+
+
+@login_required
+@require_POST
+def webhook_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    webhook = _webhook(request, pk)
+    webhook_set_active(webhook=webhook, active=not webhook.active)
+    messages.success(request, "Webhook switched on." if webhook.active else "Webhook switched off.")
+    return redirect("integrations:webhook-detail", pk=webhook.pk)
+
+
+@login_required
+@require_POST
+def webhook_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    webhook = _webhook(request, pk)
+    slug = webhook.project.slug
+    webhook_delete(webhook=webhook)
+    messages.success(request, "Webhook deleted.")
+    return redirect("integrations:webhook-list", slug=slug)

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.services import webhooks
 from labeling.models import Image, Project
 from review import selectors
 from review.models import Lease, ReviewItem, ReviewPolicy, Verdict
@@ -209,6 +210,12 @@ def item_finish(*, item: ReviewItem, approved: bool, text: str, now: datetime) -
             "word_effort",
         ]
     )
+    if approved:  # sent once the transaction commits
+        webhooks.webhook_event_send(
+            project_id=item.project_id,
+            event="item.approved",
+            payload=webhooks.item_approved_payload(item=item),
+        )
 
 
 def item_reopen(*, item: ReviewItem) -> None:
