@@ -114,13 +114,20 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "form": form,
         "page": page,
         "query": query.urlencode(),
-        "counts": selectors.image_status_counts(project=project),
+        "image_counts": _image_counts(project),
         "batches": project.batches.all()[:10],
     }
-    context.update(_route_status_context())
     if context["is_admin"]:
+        # Keys, GPU workers and breakers are for admins to act on; annotators never see them.
+        context.update(_route_status_context())
         context["risk_corrections"] = _risk_corrections_rows(project)
     return render(request, "labeling/project_detail.html", context)
+
+
+def _image_counts(project: Project) -> list[tuple[str, int]]:
+    """Images per status, in words ("3 in review"), in the order an image moves through them."""
+    counts = selectors.image_status_counts(project=project)
+    return [(label, counts[value]) for value, label in Image.Status.choices]
 
 
 def _risk_corrections_rows(project: Project) -> list[dict[str, object]]:

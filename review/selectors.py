@@ -22,6 +22,7 @@ from review.models import (
     RiskFlag,
     Verdict,
 )
+from review.risk.captions import RISK_QUESTION
 from routing.models import Caption
 from routing.policy import RiskSignal
 
@@ -268,6 +269,16 @@ class QueueCounts:
     adjudication: int
     approved: int
     rejected: int
+    # captions (not review slots) with a review still needed that nobody holds
+    items_waiting: int = 0
+    # succeeded captions the queue has not picked up yet (it does on the next claim)
+    unqueued: int = 0
+
+    @property
+    def captions_to_review(self) -> int:
+        """What a person means by "to review": captions waiting, however many reviews each
+        needs (a risky one needs two, and is still one caption)."""
+        return self.items_waiting + self.unqueued
 
     @property
     def total(self) -> int:
@@ -283,7 +294,13 @@ SELECT
   COUNT(*) FILTER (WHERE i.state = 'open'),
   COUNT(*) FILTER (WHERE i.state = 'adjudication'),
   COUNT(*) FILTER (WHERE i.state = 'approved'),
-  COUNT(*) FILTER (WHERE i.state = 'rejected')
+  COUNT(*) FILTER (WHERE i.state = 'rejected'),
+  COUNT(*) FILTER (WHERE i.state = 'open' AND i.required - i.reviews_done - COALESCE(l.n, 0) > 0),
+  (SELECT COUNT(*) FROM routing_caption c
+     JOIN labeling_image im ON im.id = c.image_id
+     WHERE im.project_id = %s AND c.status = 'succeeded'
+       AND NOT (c.task = 'question' AND c.prompt = %s)
+       AND NOT EXISTS (SELECT 1 FROM review_reviewitem r WHERE r.caption_id = c.id))
 FROM review_reviewitem i
 LEFT JOIN (
   SELECT item_id, COUNT(*) AS n FROM review_lease
@@ -298,7 +315,7 @@ def queue_counts(*, project: Project, now: datetime | None = None) -> QueueCount
     now = now or timezone.now()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_COUNTS_SQL, [now, project.pk, project.pk])
+            cursor.execute(_COUNTS_SQL, [project.pk, RISK_QUESTION, now, project.pk, project.pk])
             row = cursor.fetchone()
         return QueueCounts(*(int(v) for v in row))
     return _queue_counts_portable(project=project, now=now)
@@ -311,7 +328,7 @@ def _queue_counts_portable(*, project: Project, now: datetime) -> QueueCounts:
         .annotate(n=Count("id"))
         .values_list("item_id", "n")
     )
-    to_review = in_progress = done = 0
+    to_review = in_progress = done = items_waiting = 0
     states = dict.fromkeys(ReviewItem.State.values, 0)
     for pk, state, required, reviews_done in ReviewItem.objects.filter(project=project).values_list(
         "pk", "state", "required", "reviews_done"
@@ -320,7 +337,9 @@ def _queue_counts_portable(*, project: Project, now: datetime) -> QueueCounts:
         done += reviews_done
         if state == ReviewItem.State.OPEN:
             in_progress += live.get(pk, 0)
-            to_review += max(required - reviews_done - live.get(pk, 0), 0)
+            free = max(required - reviews_done - live.get(pk, 0), 0)
+            to_review += free
+            items_waiting += 1 if free else 0
     return QueueCounts(
         to_review=to_review,
         in_progress=in_progress,
@@ -329,6 +348,12 @@ def _queue_counts_portable(*, project: Project, now: datetime) -> QueueCounts:
         adjudication=states["adjudication"],
         approved=states["approved"],
         rejected=states["rejected"],
+        items_waiting=items_waiting,
+        unqueued=Caption.objects.filter(
+            image__project=project, status=Caption.Status.SUCCEEDED, review_item__isnull=True
+        )
+        .exclude(task="question", prompt=RISK_QUESTION)
+        .count(),
     )
 
 

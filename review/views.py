@@ -10,6 +10,7 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -114,15 +115,18 @@ def _to_work(project: Project) -> HttpResponse:
 @login_required
 @require_GET
 def queue_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.review_projects_for(user=request.user), 25).get_page(
+        request.GET.get("page")
+    )
     rows = [
         {
             "project": project,
             "counts": selectors.queue_counts(project=project),
             "is_admin": selectors.can_manage(project=project, user=request.user),
         }
-        for project in selectors.review_projects_for(user=request.user)
+        for project in page
     ]
-    return render(request, "review/queue_list.html", {"rows": rows})
+    return render(request, "review/queue_list.html", {"rows": rows, "page": page})
 
 
 @login_required
