@@ -41,7 +41,7 @@ KINDS = (
     "refusal",  # success whose text is a refusal
     "aborted",  # Replicate: the prediction ends "aborted" (its deadline passed before it started)
     "create_hang",  # Replicate: the prediction is created and runs, but the create never answers
-    "stream_error",  # Eden AI v3: an SSE stream that ends with an error frame after partial text
+    "stream_error",  # Eden AI v3 / Ollama: a stream that ends in an error after partial text
 )
 #: What ``poll_error`` may say: an HTTP status (``"500"``, ``"429"``...) or ``"reset"``.
 POLL_ERRORS = ("reset",)

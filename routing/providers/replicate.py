@@ -164,8 +164,14 @@ class ReplicateProvider(Provider):
             if final is not None and final.get("status") == "succeeded":
                 return self._result(request, final, deadline)  # it finished meanwhile: use it
             exc.request_id = exc.request_id or str(prediction["id"])
-            exc.cost_usd = self._cost(_usage(final)) if final is not None else None
-            exc.message += f"; prediction {prediction['id']} canceled"
+            if final is not None:
+                exc.cost_usd = self._cost(_usage(final))
+                exc.message += f"; prediction {prediction['id']} canceled"
+            else:
+                exc.message += (
+                    f"; canceling prediction {prediction['id']} failed too (its Cancel-After "
+                    "deadline stops it)"
+                )
             exc.args = (exc.message,)
             raise
         return self._result(request, prediction, deadline)
