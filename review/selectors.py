@@ -373,6 +373,51 @@ def verdict_undoable(*, project: Project, reviewer, now: datetime | None = None)
     return last
 
 
+@dataclass(frozen=True)
+class ReviewerProgress:
+    today: int  # reviews given since local midnight (skips not counted)
+    total: int
+    skipped: int
+
+
+def reviewer_progress(
+    *, project: Project, reviewer, now: datetime | None = None
+) -> ReviewerProgress:
+    """One reviewer's own figures in a project, from one aggregate query."""
+    now = now or timezone.now()
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    counted = ~Q(decision=Verdict.Decision.SKIP)
+    row = Verdict.objects.filter(project=project, reviewer=reviewer).aggregate(
+        today=Count("id", filter=counted & Q(created_at__gte=midnight)),
+        total=Count("id", filter=counted),
+        skipped=Count("id", filter=Q(decision=Verdict.Decision.SKIP)),
+    )
+    return ReviewerProgress(**row)
+
+
+def reviewer_history(*, project: Project, reviewer) -> QuerySet[Verdict]:
+    """A reviewer's own verdicts in a project, newest first (paginate it)."""
+    return (
+        Verdict.objects.filter(project=project, reviewer=reviewer)
+        .select_related("item__image", "caption")
+        .order_by("-created_at", "-id")
+    )
+
+
+@dataclass(frozen=True)
+class CaptionPosition:
+    number: int  # this caption's place among the image's captions under review, from 1
+    of: int
+
+
+def item_caption_position(*, item: ReviewItem) -> CaptionPosition:
+    """ "Caption 1 of 2 for this image": each model's caption of an image is its own item."""
+    row = ReviewItem.objects.filter(image_id=item.image_id).aggregate(
+        of=Count("id"), number=Count("id", filter=Q(caption_id__lte=item.caption_id))
+    )
+    return CaptionPosition(number=row["number"], of=row["of"])
+
+
 def leases_active(*, project: Project) -> QuerySet[Lease]:
     return (
         Lease.objects.filter(project=project, state=Lease.State.ACTIVE)

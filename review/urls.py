@@ -9,6 +9,7 @@ urlpatterns = [
     path("projects/<slug:slug>/", views.work, name="work"),
     path("projects/<slug:slug>/next/", views.claim_next, name="next"),
     path("projects/<slug:slug>/counts/", views.counts, name="counts"),
+    path("projects/<slug:slug>/history/", views.history, name="history"),
     path("projects/<slug:slug>/leases/", views.leases, name="leases"),
     path("projects/<slug:slug>/adjudication/", views.adjudication_list, name="adjudication"),
     path("projects/<slug:slug>/policy/", views.policy, name="policy"),

@@ -70,12 +70,14 @@ def _item_context(
     posted: dict | None = None,
     lost: LeaseLost | None = None,
     nothing_left: bool = False,
+    notice: str = "",
 ) -> dict[str, object]:
     context: dict[str, object] = {
         "project": project,
         "lease": lease,
         "policy": selectors.review_policy_for(project=project),
-        "undo": selectors.verdict_undoable(project=project, reviewer=request.user),
+        "undo": _undo_offer(request, project),
+        "notice": notice,
         "undo_seconds": selectors.undo_seconds(),
         "heartbeat_seconds": selectors.heartbeat_seconds(),
         "reject_reasons": RejectReason.choices,
@@ -93,9 +95,30 @@ def _item_context(
             caption=item.caption,
             image=item.image,
             flags=selectors.image_risk_flags(image=item.image),
+            position=selectors.item_caption_position(item=item),
             idempotency_key=key or uuid.uuid4(),
         )
     return context
+
+
+_UNDONE_AT = "review_undone_at"
+
+
+def _undo_offer(request: HttpRequest, project: Project) -> Verdict | None:
+    """The verdict the undo bar offers. After an undo, the verdict before the undone one is not
+    offered: undoing is about the last thing the reviewer did, and that was the undo."""
+    verdict = selectors.verdict_undoable(project=project, reviewer=request.user)
+    undone_at = request.session.get(_UNDONE_AT)
+    if verdict is not None and undone_at and verdict.created_at.isoformat() <= undone_at:
+        return None
+    return verdict
+
+
+def _counts_context(request: HttpRequest, project: Project) -> dict[str, object]:
+    return {
+        "counts": selectors.queue_counts(project=project),
+        "progress": selectors.reviewer_progress(project=project, reviewer=request.user),
+    }
 
 
 def _render_item(request: HttpRequest, project: Project, lease: Lease | None, **kwargs):
@@ -104,7 +127,7 @@ def _render_item(request: HttpRequest, project: Project, lease: Lease | None, **
     if _is_htmx(request):
         # htmx swaps only 2xx answers; the partial itself says what went wrong.
         return render(request, "review/_item.html", context)
-    context["counts"] = selectors.queue_counts(project=project)
+    context.update(_counts_context(request, project))
     return render(request, "review/work.html", context, status=status)
 
 
@@ -159,8 +182,8 @@ def counts(request: HttpRequest, slug: str) -> HttpResponse:
         "review/_counts.html",
         {
             "project": project,
-            "counts": selectors.queue_counts(project=project),
             "is_admin": selectors.can_manage(project=project, user=request.user),
+            **_counts_context(request, project),
         },
     )
 
@@ -245,12 +268,45 @@ def undo(request: HttpRequest, pk: int) -> HttpResponse:
             return _render_item(request, project, current, error=str(exc))
         messages.error(request, str(exc))
         return _to_work(project)
+    request.session[_UNDONE_AT] = verdict_obj.created_at.isoformat()
+    what = _verdict_words(verdict_obj)
+    notice = f"Undone: your {what} of item #{verdict_obj.item_id}. It is yours again."
     if _is_htmx(request):
-        response = _render_item(request, project, lease)
+        response = _render_item(request, project, lease, notice=notice)
         response["HX-Trigger"] = "verdict-saved"
         return response
-    messages.info(request, "Undone: the item is yours again.")
+    messages.info(request, notice)
     return _to_work(project)
+
+
+def _verdict_words(verdict_obj: Verdict) -> str:
+    return {
+        Verdict.Decision.ACCEPT: "accept",
+        Verdict.Decision.EDIT: "edit",
+        Verdict.Decision.REJECT: "rejection",
+        Verdict.Decision.SKIP: "skip",
+    }.get(verdict_obj.decision, "verdict")
+
+
+@login_required
+@require_GET
+def history(request: HttpRequest, slug: str) -> HttpResponse:
+    """The reviewer's own verdicts, newest first; the last one can be undone while it may."""
+    project = _project(request, slug)
+    page = Paginator(
+        selectors.reviewer_history(project=project, reviewer=request.user), 50
+    ).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "review/history.html",
+        {
+            "project": project,
+            "page": page,
+            "undo": _undo_offer(request, project),
+            "undo_seconds": selectors.undo_seconds(),
+            "progress": selectors.reviewer_progress(project=project, reviewer=request.user),
+        },
+    )
 
 
 @login_required

@@ -142,10 +142,34 @@
     if (el && !el.disabled) el.click();
   }
 
-  function toggleHelp(force) {
-    const help = document.getElementById("review-help");
+  function toggleHelp(force, id) {
+    const help = document.getElementById(id || "review-help");
     if (help) help.open = force === undefined ? !help.open : force;
   }
+
+  // After Esc closes what was open, focus goes back to where Enter does the obvious thing: the
+  // start button on the start screen (it had focus before ? opened the help), else nowhere.
+  function restoreFocus() {
+    const start = document.getElementById("start-button");
+    if (start) start.focus();
+  }
+
+  // --- single-key shortcuts can be turned off (WCAG 2.1.4); the choice lives in this browser ---
+  const SINGLE_KEYS = "captiondesk.singleKeyShortcuts";
+  function singleKeysOn() {
+    try { return window.localStorage.getItem(SINGLE_KEYS) !== "off"; } catch (e) { return true; }
+  }
+  function setUpShortcutSetting() {
+    const box = document.getElementById("single-key-shortcuts");
+    if (!box) return;
+    box.checked = singleKeysOn();
+    box.closest(".shortcut-setting").hidden = false;
+    box.addEventListener("change", () => {
+      try { window.localStorage.setItem(SINGLE_KEYS, box.checked ? "on" : "off"); } catch (e) { /* private mode */ }
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUpShortcutSetting);
+  else setUpShortcutSetting();
 
   document.addEventListener("keydown", (event) => {
     const target = event.target;
@@ -162,10 +186,18 @@
     }
     if (event.key === "Escape") {
       toggleHelp(false);
+      toggleHelp(false, "guidelines-panel");
       closePanels();
+      restoreFocus();
       return;
     }
     if (typing || event.altKey) return;
+    if (event.key === "Enter" && target === document.body && document.getElementById("start-button")) {
+      event.preventDefault();
+      click("start-button");
+      return;
+    }
+    if (event.key.length === 1 && !event.ctrlKey && !event.metaKey && !singleKeysOn()) return;
     if (event.ctrlKey || event.metaKey) {
       if (event.key === "z") { event.preventDefault(); click("undo-button"); }
       return;
@@ -192,6 +224,7 @@
       s: () => showPanel("skip-panel", "input[type=radio]"),
       u: () => click("undo-button"),
       "?": () => toggleHelp(),
+      g: () => toggleHelp(undefined, "guidelines-panel"),
       f: () => click("full-size"),
       "+": () => zoomAt(1.25),
       "=": () => zoomAt(1.25),
