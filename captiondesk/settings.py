@@ -213,6 +213,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "review.tasks.risk_flags_refresh_stale",
         "schedule": 600.0,
     },
+    # Big projects' comparison and dashboard figures are rebuilt as per-day sums (review.rollups).
+    "review-metric-rollups": {
+        "task": "review.tasks.metric_rollups_refresh",
+        "schedule": env.float("METRICS_ROLLUP_INTERVAL_S", default=600.0),
+    },
 }
 
 CACHES = {
@@ -285,6 +290,10 @@ RISK_REFRESH_PER_TICK = env.int("RISK_REFRESH_PER_TICK", default=5000)
 # comparison reads "not enough data yet" until every compared route has this many decided images.
 REVIEWER_HOURLY_USD = env.float("REVIEWER_HOURLY_USD", default=0.0)
 COMPARISON_MIN_IMAGES = env.int("COMPARISON_MIN_IMAGES", default=30)
+# Projects with this many review items read those pages from rollups rebuilt every
+# METRICS_ROLLUP_INTERVAL_S seconds; smaller ones are computed live on every request.
+METRICS_ROLLUP_MIN_CAPTIONS = env.int("METRICS_ROLLUP_MIN_CAPTIONS", default=200_000)
+METRICS_ROLLUP_INTERVAL_S = env.float("METRICS_ROLLUP_INTERVAL_S", default=600.0)
 
 # The API (/api/): per-user tokens (Authorization: Bearer ...) for scripts, the session for the
 # browser; no HTTP Basic. Throttling counts per token (per user for sessions, per IP anonymous).

@@ -4,11 +4,14 @@ Every plot comes with the table it was drawn from, which is also its CSV downloa
 
 - Accepted-output rate over time: accepted / reviewed per route, by the day review decided.
 - Cost per accepted output per route, with its 95% bootstrap interval (see ``review.metrics``).
-- Latency distribution per route: the share of each route's attempts per latency band (log-spaced
-  bands from 10 ms to 10 min; cached answers and calls in flight left out).
-- Spend against the budget: cumulative model spend (every attempt) by day; the budget line is the
-  chosen run's cap, or the sum of the caps of the project's runs that have one.
+- Latency distribution per route: the share of each route's attempts per latency band (24
+  log-spaced bands from 1 ms to 1 h; cached answers and calls in flight left out).
+- Spend against the budget: cumulative model spend (every attempt) by the day the caption was
+  requested; the budget line is the chosen run's cap, or the sum of the caps of the project's
+  runs that have one.
 - Review throughput per reviewer: counted verdicts (skips apart) per day.
+
+Big projects read these from their rollup (``review.rollups``) when it keeps the filters.
 - Risk categories' share of rejects: of the rejected outputs, how many are of images flagged in
   each category (an admin's correction winning over the analyser); an image may be in several.
 """
@@ -28,11 +31,11 @@ from django.db.models import Sum
 from review.charts import Chart, bar_chart, line_chart
 from review.metrics import GROUPS, MetricsTable, Scope, _fetch, scope_sql
 from review.models import RiskCategory
+from review.rollups import BINS, bin_bounds, bin_sql, rollup_where
 from routing.models import CaptionRun
 
 MAX_POINTS = 60
-LATENCY_BANDS = 24
-LATENCY_LOW_MS, LATENCY_HIGH_MS = 10, 600_000
+LATENCY_BANDS = 24  # of the rollup's BINS histogram bins, merged four by four
 
 
 @dataclass
@@ -78,10 +81,23 @@ def _bucket_size(days: list[date]) -> str:
 
 
 def accepted_rate_over_time(scope: Scope) -> Plot:
-    cte, params = scope_sql(scope)
     keycol = GROUPS[scope.group_by]
-    found = _fetch(
-        f"""
+    rolled = rollup_where(scope)
+    if rolled is not None:
+        where, params = rolled
+        found = _fetch(
+            f"""
+SELECT ar.{keycol} AS key, o.decided_day AS day,
+  sum(o.accepted_as_is + o.accepted_after_edit) AS accepted, sum(o.reviewed) AS reviewed
+FROM review_outcomerollup o JOIN routing_route ar ON ar.id = o.route_id
+WHERE {where} AND o.decided_day IS NOT NULL AND o.reviewed > 0
+GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
+            params,
+        )
+    else:
+        cte, params = scope_sql(scope)
+        found = _fetch(
+            f"""
 WITH {cte}
 SELECT ar.{keycol} AS key, (ri.decided_at AT TIME ZONE 'UTC')::date AS day,
   count(*) FILTER (WHERE ri.state = 'approved') AS accepted, count(*) AS reviewed
@@ -90,14 +106,14 @@ JOIN routing_route ar ON ar.id = s.arm
 JOIN review_reviewitem ri ON ri.caption_id = s.id
 WHERE ri.state IN ('approved', 'rejected')
 GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
-        params,
-    )
+            params,
+        )
     size = _bucket_size([row["day"] for row in found])
     merged: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for row in found:
         cell = merged[row["key"]][_bucket(row["day"], size)]
-        cell[0] += row["accepted"]
-        cell[1] += row["reviewed"]
+        cell[0] += int(row["accepted"])
+        cell[1] += int(row["reviewed"])
     series = [
         (key, [(day, a / n) for day, (a, n) in sorted(days.items())])
         for key, days in sorted(merged.items())
@@ -161,8 +177,9 @@ def cost_per_accepted(table: MetricsTable, group_by: str) -> Plot:
 
 
 def _band_edges() -> list[float]:
-    lo, hi = math.log(LATENCY_LOW_MS), math.log(LATENCY_HIGH_MS)
-    return [math.exp(lo + (hi - lo) * i / LATENCY_BANDS) for i in range(LATENCY_BANDS + 1)]
+    """Band b (1..LATENCY_BANDS) covers the rollup's histogram bins (b-1)*k+1 .. b*k."""
+    per = BINS // LATENCY_BANDS
+    return [bin_bounds(1)[0]] + [bin_bounds(b * per)[1] for b in range(1, LATENCY_BANDS + 1)]
 
 
 def _ms(v: float) -> str:
@@ -171,31 +188,42 @@ def _ms(v: float) -> str:
     return f"{v / 1000:.1f} s" if v < 60_000 else f"{v / 60_000:.1f} min"
 
 
-def latency_distribution(scope: Scope) -> Plot:
-    cte, params = scope_sql(scope)
+def _latency_bins(scope: Scope) -> list[dict[str, Any]]:
+    """(key, bin, n) for attempts, in the rollup's histogram bins, from the rollup or live."""
     keycol = GROUPS[scope.group_by]
-    params.update(low=math.log(LATENCY_LOW_MS), high=math.log(LATENCY_HIGH_MS), bands=LATENCY_BANDS)
-    found = _fetch(
+    rolled = rollup_where(scope)
+    if rolled is not None:
+        where, params = rolled
+        return _fetch(
+            f"""
+SELECT r.{keycol} AS key, o.bin, sum(o.n) AS n
+FROM review_histogramrollup o JOIN routing_route r ON r.id = o.route_id
+WHERE {where} AND o.kind = 'attempt' GROUP BY 1, 2""",  # noqa: S608
+            params,
+        )
+    cte, params = scope_sql(scope)
+    return _fetch(
         f"""
 WITH {cte}
-SELECT r.{keycol} AS key,
-  least(greatest(width_bucket(ln(greatest(mc.latency_ms, 1)), %(low)s, %(high)s, %(bands)s), 1),
-        %(bands)s) AS band,
-  count(*) AS n
+SELECT r.{keycol} AS key, {bin_sql("mc.latency_ms")} AS bin, count(*) AS n
 FROM scoped s
 JOIN routing_modelcall mc ON mc.caption_id = s.id
 JOIN routing_route r ON r.id = mc.route_id
 WHERE mc.status NOT IN ('in_flight', 'cached') AND mc.latency_ms IS NOT NULL
-GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
+GROUP BY 1, 2""",  # noqa: S608
         params,
     )
+
+
+def latency_distribution(scope: Scope) -> Plot:
+    per = BINS // LATENCY_BANDS
     edges = _band_edges()
     totals: dict[str, int] = defaultdict(int)
-    for row in found:
-        totals[row["key"]] += row["n"]
-    per_key: dict[str, dict[int, int]] = defaultdict(dict)
-    for row in found:
-        per_key[row["key"]][row["band"]] = row["n"]
+    per_key: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for row in _latency_bins(scope):
+        band = (int(row["bin"]) - 1) // per + 1
+        per_key[row["key"]][band] += int(row["n"])
+        totals[row["key"]] += int(row["n"])
     # The band's geometric middle, on a log axis (x = log10 ms).
     mid = {b: math.log10(math.sqrt(edges[b - 1] * edges[b])) for b in range(1, LATENCY_BANDS + 1)}
     series = [
@@ -207,8 +235,9 @@ GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
         for key, bands in sorted(per_key.items())
         for b, n in sorted(bands.items())
     ]
-    labels = {10: "10 ms", 100: "100 ms", 1_000: "1 s", 10_000: "10 s", 60_000: "1 min"}
-    ticks = [(math.log10(v), label) for v, label in (*labels.items(), (600_000, "10 min"))]
+    labels = {1: "1 ms", 10: "10 ms", 100: "100 ms", 1_000: "1 s", 10_000: "10 s"}
+    labels.update({60_000: "1 min", 600_000: "10 min", 3_600_000: "1 h"})
+    ticks = [(math.log10(v), label) for v, label in labels.items()]
     chart = line_chart(
         "Latency distribution per attempt",
         series,
@@ -223,7 +252,7 @@ GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
         chart,
         [scope.group_by, "latency band", "attempts", "share"],
         rows,
-        note="Share of each route's attempts per latency band (log scale); ends are open.",
+        note="Share of each route's attempts per latency band (log scale, 1 ms to 1 h).",
     )
 
 
@@ -239,24 +268,33 @@ def _budget(scope: Scope) -> float | None:
 
 
 def spend_over_time(scope: Scope) -> Plot:
-    cte, params = scope_sql(scope)
     from review.metrics import _COST, default_gpu_hour_usd
 
-    params["gpu_hour_usd"] = default_gpu_hour_usd()
-    found = _fetch(
-        f"""
+    rolled = rollup_where(scope)
+    if rolled is not None:
+        where, params = rolled
+        found = _fetch(
+            f"SELECT o.day, sum(o.spend_usd) AS usd FROM review_outcomerollup o"  # noqa: S608
+            f" WHERE {where} GROUP BY 1 ORDER BY 1",
+            params,
+        )
+    else:
+        cte, params = scope_sql(scope)
+        params["gpu_hour_usd"] = default_gpu_hour_usd()
+        found = _fetch(
+            f"""
 WITH {cte}
-SELECT (mc.started_at AT TIME ZONE 'UTC')::date AS day, sum({_COST})::float8 AS usd
+SELECT (s.created_at AT TIME ZONE 'UTC')::date AS day, sum({_COST})::float8 AS usd
 FROM scoped s
 JOIN routing_modelcall mc ON mc.caption_id = s.id
 JOIN routing_route r ON r.id = mc.route_id
 GROUP BY 1 ORDER BY 1""",  # noqa: S608
-        params,
-    )
+            params,
+        )
     size = _bucket_size([row["day"] for row in found])
     per: dict[date, float] = defaultdict(float)
     for row in found:
-        per[_bucket(row["day"], size)] += row["usd"] or 0.0
+        per[_bucket(row["day"], size)] += float(row["usd"] or 0.0)
     running, points, rows = 0.0, [], []
     for day, usd in sorted(per.items()):
         running += usd
@@ -271,7 +309,7 @@ GROUP BY 1 ORDER BY 1""",  # noqa: S608
         reference=(budget, f"budget {_usd(budget)}") if budget is not None and points else None,
         y_label="USD, cumulative",
     )
-    note = "Every attempt, retries and fallbacks included, by the day it started."
+    note = "Every attempt, retries and fallbacks included, by the day its caption was requested."
     if budget is None:
         note += " No budget cap is set for these runs."
     return Plot("spend", chart.title, chart, [size, "spend usd", "cumulative usd"], rows, note)
@@ -281,17 +319,32 @@ GROUP BY 1 ORDER BY 1""",  # noqa: S608
 
 
 def review_throughput(scope: Scope, *, viewer, names_visible: bool) -> Plot:
-    cte, params = scope_sql(scope)
-    found = _fetch(
-        f"""
+    # The rollup counts verdicts on their own day; a date range here means the captions' days.
+    rolled = None if scope.date_from or scope.date_to else rollup_where(scope)
+    if rolled is not None:
+        where, params = rolled
+        found = _fetch(
+            f"""
+SELECT o.label::bigint AS reviewer_id, o.day,
+  coalesce(sum(o.n) FILTER (WHERE o.kind = 'verdicts'), 0) AS verdicts,
+  coalesce(sum(o.n) FILTER (WHERE o.kind = 'skips'), 0) AS skips
+FROM review_labelrollup o
+WHERE {where} AND o.kind IN ('verdicts', 'skips')
+GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
+            params,
+        )
+    else:
+        cte, params = scope_sql(scope)
+        found = _fetch(
+            f"""
 WITH {cte}
 SELECT v.reviewer_id, (v.created_at AT TIME ZONE 'UTC')::date AS day,
   count(*) FILTER (WHERE v.decision <> 'skip') AS verdicts,
   count(*) FILTER (WHERE v.decision = 'skip') AS skips
 FROM scoped s JOIN review_verdict v ON v.caption_id = s.id
 GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
-        params,
-    )
+            params,
+        )
     ids = sorted({row["reviewer_id"] for row in found})
     users = get_user_model().objects.in_bulk(ids)
     anonymous = {pk: f"reviewer {i + 1}" for i, pk in enumerate(ids)}
@@ -305,8 +358,8 @@ GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
     per: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for row in found:
         cell = per[name(row["reviewer_id"])][_bucket(row["day"], size)]
-        cell[0] += row["verdicts"]
-        cell[1] += row["skips"]
+        cell[0] += int(row["verdicts"])
+        cell[1] += int(row["skips"])
     series = [
         (who, [(day, v) for day, (v, _) in sorted(days.items())])
         for who, days in sorted(per.items())
@@ -337,14 +390,14 @@ def _flag_sql(category: str) -> str:
     )
 
 
-def risk_share_of_rejects(scope: Scope) -> Plot:
+def _risk_counts_live(scope: Scope) -> dict[str, Any]:
     cte, params = scope_sql(scope)
     categories = list(RiskCategory.values)
     params.update({f"cat_{c}": c for c in categories})
     flags = ",\n    ".join(f"{_flag_sql(c)} AS is_{c}" for c in categories)
     counts = ",\n  ".join(f"count(*) FILTER (WHERE is_{c}) AS {c}" for c in categories)
     none = " OR ".join(f"is_{c}" for c in categories)
-    found = _fetch(
+    return _fetch(
         f"""
 WITH {cte},
 rej AS (
@@ -356,6 +409,28 @@ SELECT count(*) AS total, {counts}, count(*) FILTER (WHERE NOT ({none})) AS unfl
 FROM per""",  # noqa: S608
         params,
     )[0]
+
+
+def _risk_counts_rollup(where: str, params: dict[str, Any]) -> dict[str, int]:
+    total = _fetch(
+        f"SELECT coalesce(sum(o.rejected), 0) AS n FROM review_outcomerollup o"  # noqa: S608
+        f" WHERE {where}",
+        params,
+    )[0]["n"]
+    found = {"total": int(total), "unflagged": 0, **{c: 0 for c in RiskCategory.values}}
+    for row in _fetch(
+        f"SELECT o.label, sum(o.n) AS n FROM review_labelrollup o"  # noqa: S608
+        f" WHERE {where} AND o.kind = 'risk' GROUP BY 1",
+        params,
+    ):
+        found[row["label"] or "unflagged"] = int(row["n"])
+    return found
+
+
+def risk_share_of_rejects(scope: Scope) -> Plot:
+    rolled = rollup_where(scope)
+    found = _risk_counts_rollup(*rolled) if rolled is not None else _risk_counts_live(scope)
+    categories = list(RiskCategory.values)
     total = found["total"]
     labels = dict(RiskCategory.choices)
     entries = [(labels[c], found[c]) for c in categories] + [("Not flagged", found["unflagged"])]

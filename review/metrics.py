@@ -258,6 +258,7 @@ class MetricsTable:
     scope: Scope
     rows: list[RouteMetrics]
     images: int  # images in scope (for a comparison: shared and decided by every route)
+    as_of: datetime | None = None  # when read from the rollup: when it was taken
 
     def row(self, key: str) -> RouteMetrics | None:
         return next((r for r in self.rows if r.key == key), None)
@@ -467,7 +468,15 @@ def _cost_figures(row: RouteMetrics, moments: dict[str, Any], samples: list[tupl
 
 
 def route_metrics(*, scope: Scope) -> MetricsTable:
-    """Every measure per route (or per model) over the scope, one row each, ordered by key."""
+    """Every measure per route (or per model) over the scope, one row each, ordered by key.
+
+    Big projects answer from their rollup (``review.rollups``) when it keeps the scope's filters.
+    """
+    from review.rollups import rollup_where
+
+    found = rollup_where(scope)
+    if found is not None:
+        return _route_metrics_rollup(scope, *found)
     cte, params = scope_sql(scope)
     params["gpu_hour_usd"] = default_gpu_hour_usd()
     keycol = GROUPS[scope.group_by]
@@ -700,4 +709,97 @@ GROUP BY 1, 2, 3""",  # noqa: S608
         strengths=sorted(strengths, key=lambda s: -s.score),
         judged=sum(row["n"] for row in found),
         open=tasks.count(),
+    )
+
+
+# --- the same table from the rollup ------------------------------------------------------------
+
+
+def _route_metrics_rollup(scope: Scope, where: str, params: dict[str, Any]) -> MetricsTable:
+    from review.models import MetricRollupState
+    from review.rollups import histogram_percentile
+
+    keycol = GROUPS[scope.group_by]
+    rows: dict[str, RouteMetrics] = {}
+
+    def row(key: str) -> RouteMetrics:
+        return rows.setdefault(key, RouteMetrics(key=key))
+
+    sums = _fetch(
+        f"""
+SELECT ar.{keycol} AS key, sum(produced) AS produced, sum(reviewed) AS reviewed,
+  sum(accepted_as_is) AS accepted_as_is, sum(accepted_after_edit) AS accepted_after_edit,
+  sum(rejected) AS rejected, sum(awaiting_adjudication) AS awaiting_adjudication,
+  sum(adjudicated) AS adjudicated, sum(char_effort_sum) AS ce, sum(word_effort_sum) AS we,
+  sum(spend_usd) AS spend_usd, sum(counted_spend_usd) AS counted_spend_usd,
+  sum(review_ms) AS review_ms, sum(images) AS images, sum(sum_y) AS sum_y,
+  sum(sum_xx) AS sum_xx, sum(sum_yy) AS sum_yy, sum(sum_xy) AS sum_xy,
+  sum(multi_reviewed) AS multi_reviewed, sum(agreed) AS agreed
+FROM review_outcomerollup o JOIN routing_route ar ON ar.id = o.route_id
+WHERE {where} GROUP BY 1""",  # noqa: S608
+        params,
+    )
+    for found in sums:
+        r = row(found["key"])
+        for name in (
+            "produced",
+            "reviewed",
+            "accepted_as_is",
+            "accepted_after_edit",
+            "rejected",
+            "awaiting_adjudication",
+            "adjudicated",
+            "multi_reviewed",
+            "agreed",
+        ):
+            setattr(r, name, int(found[name] or 0))
+        edits = r.accepted_after_edit
+        r.char_effort = float(found["ce"]) / edits if edits else None
+        r.word_effort = float(found["we"]) / edits if edits else None
+        _cost_figures(r, found, None)
+    for found in _fetch(
+        f"""
+SELECT r.{keycol} AS key, sum(attempts) AS attempts, sum(retries) AS retries,
+  sum(cached) AS cached, sum(timeouts) AS timeouts, sum(errors) AS errors,
+  sum(fallbacks) AS fallbacks, sum(malformed) AS malformed
+FROM review_callrollup o JOIN routing_route r ON r.id = o.route_id
+WHERE {where} GROUP BY 1""",  # noqa: S608
+        params,
+    ):
+        r = row(found.pop("key"))
+        for name, value in found.items():
+            setattr(r, name, int(value or 0))
+    bins: dict[tuple[str, str], dict[int, int]] = {}
+    for found in _fetch(
+        f"""
+SELECT r.{keycol} AS key, o.kind, o.bin, sum(o.n) AS n
+FROM review_histogramrollup o JOIN routing_route r ON r.id = o.route_id
+WHERE {where} GROUP BY 1, 2, 3""",  # noqa: S608
+        params,
+    ):
+        bins.setdefault((found["key"], found["kind"]), {})[found["bin"]] = int(found["n"])
+    for (key, kind), counts in bins.items():
+        r = row(key)
+        if kind == "attempt":
+            r.attempt_p50_ms = histogram_percentile(counts, 0.5)
+            r.attempt_p95_ms = histogram_percentile(counts, 0.95)
+        elif kind == "e2e":
+            r.e2e_p50_ms = histogram_percentile(counts, 0.5)
+            r.e2e_p95_ms = histogram_percentile(counts, 0.95)
+        else:
+            r.review_ms_median = histogram_percentile(counts, 0.5)
+    for found in _fetch(
+        f"""
+SELECT r.{keycol} AS key, o.label, sum(o.n) AS n
+FROM review_labelrollup o JOIN routing_route r ON r.id = o.route_id
+WHERE {where} AND o.kind = 'reason' GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2""",  # noqa: S608
+        params,
+    ):
+        row(found["key"]).reject_reasons[found["label"]] = int(found["n"])
+    state = MetricRollupState.objects.get(project=scope.project)
+    return MetricsTable(
+        scope=scope,
+        rows=[rows[k] for k in sorted(rows)],
+        images=max((r.images for r in rows.values()), default=0),
+        as_of=state.refreshed_at,
     )

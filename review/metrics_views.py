@@ -34,6 +34,8 @@ from review.metrics import (
     route_metrics,
 )
 from review.metrics_display import table_csv_rows, table_lines
+from review.models import MetricRollupState
+from review.rollups import rollup_where
 from routing.models import Caption, CaptionRun, Route
 
 IMAGES_PER_PAGE = 20
@@ -95,8 +97,9 @@ class Filters:
                 run_routes(self.run) if self.run else list(self.form.fields["routes"].queryset)
             )
         self.show = data.get("show") or ""
-        # The fair comparison: one prompt. A run has one; across runs, the project's current one.
-        self.prompt = None if self.run else project.caption_prompt
+        # A fair comparison has one prompt: a run has one; across runs, the project's current
+        # one. Dashboards show every output.
+        self.prompt = project.caption_prompt if same_images and not self.run else None
         if same_images and len(self.routes) < 2:
             self.problem = self.problem or "Pick at least two routes to compare."
         if self.problem:
@@ -278,10 +281,13 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     project = metrics_project(request, slug)
     filters = Filters(request, project, same_images=False)
     is_admin = selectors.can_manage(project=project, user=request.user)
-    plots = []
+    plots, as_of = [], None
     if filters.scope is not None:
         plots = dashboard_plots(scope=filters.scope, viewer=request.user, names_visible=is_admin)
+        if rollup_where(filters.scope) is not None:
+            as_of = MetricRollupState.objects.get(project=project).refreshed_at
     context = {
+        "as_of": as_of,
         "project": project,
         "filters": filters,
         "form": filters.form,

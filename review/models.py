@@ -462,3 +462,126 @@ class PairwiseJudgement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} on pair {self.task_id}"
+
+
+# --- Metric rollups ----------------------------------------------------------------------------
+# Big projects read their comparison, dashboards and headline figures from these per-day sums,
+# rebuilt by a periodic task (review.rollups); small projects are always computed live. A row
+# covers one route's captions of one run (or none) made on one day, split by the day review decided
+# them and by whether the image is one every route of a comparison run captioned and review
+# decided ("shared"). Sums and counts add up across rows; percentiles come from histograms.
+
+
+class MetricRollupState(models.Model):
+    project = models.OneToOneField(
+        "labeling.Project", on_delete=models.CASCADE, related_name="metric_rollup"
+    )
+    refreshed_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    captions = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Metric rollup of {self.project} at {self.refreshed_at:%Y-%m-%d %H:%M}"
+
+
+class OutcomeRollup(models.Model):
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "routing.CaptionRun", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(help_text="When the captions were made (UTC).")
+    decided_day = models.DateField(null=True, help_text="When review decided them (UTC).")
+    shared = models.BooleanField()
+    produced = models.PositiveIntegerField(default=0)
+    reviewed = models.PositiveIntegerField(default=0)
+    accepted_as_is = models.PositiveIntegerField(default=0)
+    accepted_after_edit = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    awaiting_adjudication = models.PositiveIntegerField(default=0)
+    adjudicated = models.PositiveIntegerField(default=0)
+    char_effort_sum = models.FloatField(default=0)
+    word_effort_sum = models.FloatField(default=0)
+    spend_usd = models.FloatField(default=0)
+    counted_spend_usd = models.FloatField(default=0)
+    review_ms = models.BigIntegerField(default=0)
+    images = models.PositiveIntegerField(default=0)
+    sum_y = models.BigIntegerField(default=0)
+    sum_xx = models.FloatField(default=0)
+    sum_yy = models.BigIntegerField(default=0)
+    sum_xy = models.FloatField(default=0)
+    multi_reviewed = models.PositiveIntegerField(default=0)
+    agreed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "run", "route"], name="outcomerollup_scope")]
+
+
+class CallRollup(models.Model):
+    """The call log per (route called, captions' day, shared), for reliability."""
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "routing.CaptionRun", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    shared = models.BooleanField()
+    attempts = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    cached = models.PositiveIntegerField(default=0)
+    timeouts = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    fallbacks = models.PositiveIntegerField(default=0)
+    malformed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "run", "route"], name="callrollup_scope")]
+
+
+class HistogramRollup(models.Model):
+    """Counts per log-spaced millisecond bin: attempt latency, end-to-end latency, review time."""
+
+    class Kind(models.TextChoices):
+        ATTEMPT = "attempt", "Latency per attempt"
+        E2E = "e2e", "Latency end to end"
+        REVIEW = "review", "Review time per decided item"
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "routing.CaptionRun", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    shared = models.BooleanField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    bin = models.PositiveSmallIntegerField()
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "kind", "run"], name="histrollup_scope")]
+
+
+class LabelRollup(models.Model):
+    """Counts per label: reject reasons and risk categories of rejected outputs (on the captions'
+    day), and verdicts and skips per reviewer (on the verdicts' day)."""
+
+    class Kind(models.TextChoices):
+        REASON = "reason", "Reject reason"
+        RISK = "risk", "Risk category of a reject"
+        VERDICTS = "verdicts", "Counted verdicts of a reviewer"
+        SKIPS = "skips", "Skips of a reviewer"
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "routing.CaptionRun", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    shared = models.BooleanField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    label = models.CharField(max_length=100)
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "kind", "run"], name="labelrollup_scope")]

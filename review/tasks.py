@@ -100,3 +100,24 @@ def risk_flags_apply_thresholds(project_id: int, after_id: int = 0) -> int:
     if project is None:
         return 0
     return risk.risk_flags_apply_thresholds(project=project, after_id=after_id)
+
+
+@shared_task(name="review.tasks.metric_rollups_refresh")
+def metric_rollups_refresh() -> int:
+    """Periodic: one rebuild message per project big enough for metric rollups."""
+    from review import rollups
+
+    projects = rollups.projects_to_roll_up()
+    for project in projects:
+        metric_rollup_refresh.delay(project_id=project.pk)
+    return len(projects)
+
+
+@shared_task(name="review.tasks.metric_rollup_refresh")
+def metric_rollup_refresh(project_id: int) -> int:
+    from review import rollups
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return 0
+    return rollups.metric_rollup_refresh(project=project).captions
