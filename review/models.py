@@ -516,6 +516,9 @@ class OutcomeRollup(models.Model):
     class Meta:
         indexes = [models.Index(fields=["project", "run", "route"], name="outcomerollup_scope")]
 
+    def __str__(self) -> str:
+        return f"Outcomes of route {self.route_id} on {self.day}"
+
 
 class CallRollup(models.Model):
     """The call log per (route called, captions' day, shared), for reliability."""
@@ -537,6 +540,9 @@ class CallRollup(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["project", "run", "route"], name="callrollup_scope")]
+
+    def __str__(self) -> str:
+        return f"Calls of route {self.route_id} on {self.day}"
 
 
 class HistogramRollup(models.Model):
@@ -560,6 +566,9 @@ class HistogramRollup(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["project", "kind", "run"], name="histrollup_scope")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} bin {self.bin} of route {self.route_id} on {self.day}: {self.n}"
 
 
 class LabelRollup(models.Model):
@@ -585,3 +594,6 @@ class LabelRollup(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["project", "kind", "run"], name="labelrollup_scope")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.label} of route {self.route_id} on {self.day}: {self.n}"
