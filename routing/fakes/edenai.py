@@ -26,6 +26,8 @@ V2_FILE_FORMATS = {
     "TIFF": "image/tiff",
 }
 MB = 1024 * 1024
+# The upstream vendors' temperature ranges (OpenAI and Gemini 0-2, Claude 0-1).
+V3_TEMPERATURE_MAX = {"openai": 2.0, "google": 2.0, "anthropic": 1.0}
 # What the upstream vision models take: (Pillow formats, max bytes, max longest side).
 V3_IMAGE_LIMITS: dict[str, tuple[frozenset[str], int, int | None]] = {
     "openai": (frozenset({"PNG", "JPEG", "MPO", "GIF", "WEBP"}), 20 * MB, None),
@@ -103,7 +105,7 @@ class FakeEdenAI(FakeServer):
         if failure is not None:
             return failure
         body = request.json if isinstance(request.json, dict) else {}
-        refused = self._v3_image_refusal(body)
+        refused = self._v3_image_refusal(body) or _v3_param_refusal(body)
         if refused is not None:
             return refused
         model = reply.served_model or str(body.get("model") or "openai/gpt-4o")
@@ -295,6 +297,28 @@ def _image_urls(body: dict[str, Any]) -> list[str]:
                 if isinstance(url, str):
                     urls.append(url)
     return urls
+
+
+def _v3_param_refusal(body: dict[str, Any]) -> Response | None:
+    vendor = str(body.get("model") or "openai/gpt-4o").split("/", 1)[0]
+    temperature = body.get("temperature")
+    highest = V3_TEMPERATURE_MAX.get(vendor)
+    if highest is not None and isinstance(temperature, int | float):
+        if temperature < 0:
+            return _v3_error(
+                "decimal_below_min_value",
+                f"Invalid 'temperature': expected a value >= 0, but got {temperature} instead.",
+            )
+        if temperature > highest:
+            return _v3_error(
+                "decimal_above_max_value",
+                f"Invalid 'temperature': expected a value <= {highest:g}, but got "
+                f"{temperature} instead.",
+            )
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, int) and max_tokens < 1:
+        return _v3_error("integer_below_min_value", "Invalid 'max_tokens': expected >= 1.")
+    return None
 
 
 def _v3_error(code: str, message: str) -> Response:

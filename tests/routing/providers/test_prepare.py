@@ -282,3 +282,19 @@ def test_capabilities_refuse_ranges_for_parameters_they_do_not_take():
         ProviderCapabilities(
             image_mime_types=frozenset({"image/png"}), param_ranges={"temperature": (0, 1)}
         )
+
+
+def test_a_temperature_claude_refuses_is_clamped_for_it(fake_edenai, png):
+    raw = CaptionRequest(image=png, mime_type="image/png", params={"temperature": 1.5}, timeout_s=5)
+    claude = get_provider(
+        "edenai",
+        {"base_url": fake_edenai.url, "api_key": API_KEY, "model": "anthropic/claude-sonnet-4-5"},
+    )
+
+    with pytest.raises(BadRequest, match="temperature"):
+        claude.caption(raw)
+    prepared = prepare_request(raw, claude.capabilities)
+    claude.caption(prepared.request)
+
+    assert prepared.notes == ("temperature 1.5 clamped to 1.0",)
+    assert fake_edenai.requests[-1].json["temperature"] == 1.0
