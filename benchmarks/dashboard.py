@@ -5,16 +5,18 @@
 Loads one project into a dedicated database next to the one in DATABASE_URL
 (``<name>_bench_dashboard``, created if missing and reused while it holds the same N) with
 INSERT ... SELECT generate_series, copying template rows the ORM made (so columns other apps add
-keep working): N images (default 340,000; 3,000 with ``--quick``), a comparison run of three
-routes (hosted, Replicate, local GPU) with a caption per route and image (1.02M), three model
-calls per caption (3.06M: two failed tries - timeout, server error, malformed, rate limited - then
-the answer), a review item per succeeded caption, one verdict per decided item (about 1M, with a
+keep working): N images (default 347,100; 3,000 with ``--quick``), a comparison run of three
+routes (hosted, Replicate, local GPU) with a caption per route and image (1.04M), three model
+calls per caption (3.12M: two failed tries - timeout, server error, malformed, rate limited - then
+the answer), a review item per succeeded caption, one verdict per decided item (1.0M, with a
 lease each), one image in seven flagged as a chart, twenty reviewers, sixty days of history.
 
-Then, best of ``--reps``, the server time of each page as an admin sees it (Django's test client in
-this process: view, selectors, template), and the baseline: the comparison's figures computed by
-loading the rows into Python (what an ORM loop would do), on the whole run or, at full size, cut
-off after ``--baseline-limit`` captions and scaled up linearly (said in the output).
+Then the server time of each page as an admin sees it (Django's test client in this process:
+view, selectors, template): once computed live (no rollup, as for a small project; skip with
+``--skip-live``), then, after rebuilding the project's metric rollup (timed), best of ``--reps``.
+The baseline: the comparison's figures computed by loading the rows into Python (what an ORM loop
+would do), on the whole run or, at full size, cut off after ``--baseline-limit`` captions and
+scaled up linearly (said in the output).
 
 The last line is JSON: ``value`` is the slowest page in ms, ``baseline`` the naive comparison in ms
 and ``ratio`` baseline / value.
@@ -481,8 +483,11 @@ def main() -> None:
         help="captions the naive baseline reads before its time is scaled up (0 = all)",
     )
     parser.add_argument("--explain", action="store_true", help="print the scope query's plan")
+    parser.add_argument(
+        "--skip-live", action="store_true", help="do not time the pages without the rollup"
+    )
     args = parser.parse_args()
-    n_images = args.images or (3_000 if args.quick else 340_000)
+    n_images = args.images or (3_000 if args.quick else 347_100)
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         sys.exit("DATABASE_URL must point at PostgreSQL.")
@@ -491,18 +496,36 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
+    from review.models import MetricRollupState
+    from review.rollups import metric_rollup_refresh
     from routing.models import Caption
 
     project, run = load(n_images)
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench-admin"))
+    urls = pages(project, run)
+    live: dict[str, float] = {}
+    if not args.skip_live:
+        # Without a rollup every page computes live, as a small project's pages do.
+        MetricRollupState.objects.filter(project=project).delete()
+        for name, url in urls.items():
+            started = time.perf_counter()
+            response = client.get(url)
+            live[name] = (time.perf_counter() - started) * 1000
+            assert response.status_code == 200, (name, response.status_code)
+            print(f"live: {name}: {live[name]:.0f} ms", flush=True)
+    started = time.perf_counter()
+    metric_rollup_refresh(project=project)
+    refresh_s = time.perf_counter() - started
+    print(f"rollup rebuilt in {refresh_s:.1f} s")
     rows = []
-    for name, url in pages(project, run).items():
+    for name, url in urls.items():
         response = client.get(url)
         assert response.status_code == 200, (name, response.status_code)
         best, median = best_ms(lambda url=url: client.get(url), args.reps)
-        rows.append([name, f"{best:.0f}", f"{median:.0f}"])
-    print(table(["page (server time)", "best ms", "median ms"], rows))
+        shown_live = f"{live[name]:.0f}" if name in live else "-"
+        rows.append([name, f"{best:.0f}", f"{median:.0f}", shown_live])
+    print(table(["page (server time)", "best ms", "median ms", "live, no rollup ms"], rows))
 
     total = Caption.objects.filter(run=run).count()
     limit = None if args.quick or not args.baseline_limit else min(args.baseline_limit, total)
@@ -526,6 +549,8 @@ def main() -> None:
                 "slowest_page": slowest_page,
                 "images": n_images,
                 "pages": {r[0]: float(r[1]) for r in rows},
+                "pages_live_without_rollup": {k: round(v) for k, v in live.items()},
+                "rollup_refresh_s": round(refresh_s, 1),
                 "machine": machine(),
             }
         )
