@@ -302,3 +302,34 @@ def item_approved_payload(*, item) -> dict[str, Any]:
         "edited": item.edited,
         "decided_at": item.decided_at,
     }
+
+
+def run_event_send(*, run_id: int, event: str) -> int:
+    """``run.finished`` or ``budget.reached`` for a captioning run, with its figures; for the
+    routing code, which knows the run's id where the status changes."""
+    from routing.models import CaptionRun
+
+    run = CaptionRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return 0
+    payload = {
+        "run_id": run.pk,
+        "status": run.status,
+        "kind": run.kind,
+        "caption_count": run.caption_count,
+        "budget_usd": run.budget_usd,
+        "spent_usd": run.spent_usd,
+        "finished_at": run.finished_at,
+    }
+    return webhook_event_send(project_id=run.project_id, event=event, payload=payload)
+
+
+def export_ready_payload(*, export) -> dict[str, Any]:
+    """An export's file is stored: what it is (fetch it through the export's page or the API)."""
+    return {
+        "export_id": export.pk,
+        "format": getattr(export, "format", ""),
+        "rows": getattr(export, "rows", None),
+        "byte_size": getattr(export, "byte_size", None),
+        "sha256": getattr(export, "sha256", ""),
+    }

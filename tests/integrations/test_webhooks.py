@@ -260,3 +260,26 @@ def test_annotators_and_outsiders_cannot_manage_webhooks(client, annotator, outs
             == status
         )
     assert Webhook.objects.filter(pk=hook.pk).exists()
+
+
+def test_a_run_event_carries_the_runs_figures(project, receiver, loopback_allowed):
+    from decimal import Decimal
+
+    from integrations.services.webhooks import run_event_send
+    from routing.models import CaptionRun
+
+    hook = webhook_create(project=project, url=receiver.url, events=["budget.reached"])
+    run = CaptionRun.objects.create(
+        project=project,
+        kind=CaptionRun.Kind.CHAIN,
+        status=CaptionRun.Status.BUDGET,
+        caption_count=40,
+        budget_usd=Decimal("2.00"),
+        spent_usd=Decimal("2.00"),
+    )
+    with transaction.atomic():
+        assert run_event_send(run_id=run.pk, event="budget.reached") == 1
+        assert run_event_send(run_id=run.pk, event="run.finished") == 0  # not subscribed
+    data = WebhookDelivery.objects.get(webhook=hook).payload["data"]
+    assert data["run_id"] == run.pk and data["status"] == "budget"
+    assert (data["budget_usd"], data["spent_usd"]) == ("2.00000000", "2.00000000")
