@@ -551,8 +551,25 @@ SELECT image_id, caption_ids FROM per WHERE {_IMAGE_CONDITIONS[show]}"""  # noqa
     return sql, params
 
 
+def _image_rollup_sql(scope: Scope, show: str) -> tuple[str, dict[str, Any]] | None:
+    """The rollup's images of a comparison run, when it keeps the scope's filters."""
+    from review.rollups import rollup_where
+
+    if scope.date_from or scope.date_to or rollup_where(scope) is None:
+        return None
+    sql = (
+        "SELECT image_id FROM review_imagerollup o WHERE o.project_id = %(project)s"  # noqa: S608
+        f" AND o.run_id = %(run)s AND o.shared AND {_IMAGE_CONDITIONS[show]}"
+    )
+    params: dict[str, Any] = {"project": scope.project.pk, "run": scope.run_id}
+    if scope.risk_category:
+        sql += " AND %(risk)s = ANY(string_to_array(o.risk, ','))"
+        params["risk"] = scope.risk_category
+    return sql, params
+
+
 def comparison_image_count(*, scope: Scope, show: str = "") -> int:
-    sql, params = _image_sql(scope, show)
+    sql, params = _image_rollup_sql(scope, show) or _image_sql(scope, show)
     return _fetch(f"SELECT count(*) AS n FROM ({sql}) x", params)[0]["n"]  # noqa: S608
 
 
@@ -561,6 +578,22 @@ def comparison_image_page(
 ) -> list[tuple[int, list[int]]]:
     """(image id, caption ids in scope) for images in id order, after ``after`` (keyset) and
     skipping ``offset`` of those."""
+    rolled = _image_rollup_sql(scope, show)
+    if rolled is not None:
+        sql, params = rolled
+        params.update(after=after, offset=offset, limit=limit, routes=list(scope.route_ids))
+        sql += " AND image_id > %(after)s ORDER BY image_id LIMIT %(limit)s OFFSET %(offset)s"
+        ids = [row["image_id"] for row in _fetch(sql, params)]
+        captions = {
+            row["image_id"]: row["ids"]
+            for row in _fetch(
+                "SELECT c.image_id, array_agg(c.id ORDER BY c.id) AS ids FROM routing_caption c"
+                " WHERE c.run_id = %(run)s AND c.image_id = ANY(%(images)s)"
+                " AND COALESCE(c.target_route_id, c.route_id) = ANY(%(routes)s) GROUP BY 1",
+                {"run": scope.run_id, "images": ids, "routes": list(scope.route_ids)},
+            )
+        }
+        return [(image_id, captions.get(image_id, [])) for image_id in ids]
     sql, params = _image_sql(scope, show)
     params.update(after=after, offset=offset, limit=limit)
     sql += " AND image_id > %(after)s ORDER BY image_id LIMIT %(limit)s OFFSET %(offset)s"

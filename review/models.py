@@ -493,6 +493,9 @@ class OutcomeRollup(models.Model):
     day = models.DateField(help_text="When the captions were made (UTC).")
     decided_day = models.DateField(null=True, help_text="When review decided them (UTC).")
     shared = models.BooleanField()
+    risk = models.CharField(
+        max_length=100, blank=True, help_text="The image's flagged categories, comma-separated."
+    )
     produced = models.PositiveIntegerField(default=0)
     reviewed = models.PositiveIntegerField(default=0)
     accepted_as_is = models.PositiveIntegerField(default=0)
@@ -530,6 +533,9 @@ class CallRollup(models.Model):
     route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     shared = models.BooleanField()
+    risk = models.CharField(
+        max_length=100, blank=True, help_text="The image's flagged categories, comma-separated."
+    )
     attempts = models.PositiveIntegerField(default=0)
     retries = models.PositiveIntegerField(default=0)
     cached = models.PositiveIntegerField(default=0)
@@ -560,6 +566,9 @@ class HistogramRollup(models.Model):
     route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     shared = models.BooleanField()
+    risk = models.CharField(
+        max_length=100, blank=True, help_text="The image's flagged categories, comma-separated."
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     bin = models.PositiveSmallIntegerField()
     n = models.PositiveIntegerField()
@@ -588,6 +597,9 @@ class LabelRollup(models.Model):
     route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     shared = models.BooleanField()
+    risk = models.CharField(
+        max_length=100, blank=True, help_text="The image's flagged categories, comma-separated."
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     label = models.CharField(max_length=100)
     n = models.PositiveIntegerField()
@@ -597,3 +609,26 @@ class LabelRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.label} of route {self.route_id} on {self.day}: {self.n}"
+
+
+class ImageRollup(models.Model):
+    """One image of a comparison run: its routes' outcomes, for the side-by-side view."""
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey("routing.CaptionRun", on_delete=models.CASCADE, related_name="+")
+    image = models.ForeignKey("labeling.Image", on_delete=models.CASCADE, related_name="+")
+    shared = models.BooleanField()
+    risk = models.CharField(max_length=100, blank=True)
+    accepted = models.PositiveSmallIntegerField(default=0)
+    rejected = models.PositiveSmallIntegerField(default=0)
+    disputed = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["run", "image"], condition=models.Q(shared=True), name="imagerollup_shared"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Image {self.image_id} of run {self.run_id}"

@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from labeling.models import Project
-from review.models import MetricRollupState
+from review.models import MetricRollupState, RiskCategory
 from review.risk.captions import RISK_QUESTION
 
 BINS = 96
@@ -71,12 +71,37 @@ def histogram_percentile(counts: dict[int, int], q: float) -> float | None:
 _COST = """COALESCE(mc.cost_usd, CASE WHEN r.provider = 'local' AND mc.latency_ms IS NOT NULL
   THEN mc.latency_ms / 3600000.0 * COALESCE(r.gpu_hour_usd, %(gpu_hour_usd)s) END, 0)"""
 
+
+def _flagged(category: str) -> str:
+    # An admin's latest correction wins; without one, the analyser's flag (as everywhere).
+    return (
+        "COALESCE((SELECT rc.flagged FROM review_riskcorrection rc"  # noqa: S608 - a constant
+        f" WHERE rc.image_id = x.image_id AND rc.category = '{category}'"
+        " ORDER BY rc.created_at DESC, rc.id DESC LIMIT 1),"
+        " EXISTS (SELECT 1 FROM review_riskflag rf WHERE rf.image_id = x.image_id"
+        f" AND rf.category = '{category}' AND rf.flagged))"
+    )
+
+
+_RISK = ", ".join(f"CASE WHEN {_flagged(c)} THEN '{c}' END" for c in RiskCategory.values)
+
 _FACTS = f"""
+CREATE TEMP TABLE rollup_risk ON COMMIT DROP AS
+WITH x AS (
+  SELECT rf.image_id FROM review_riskflag rf JOIN labeling_image i ON i.id = rf.image_id
+  WHERE i.project_id = %(project)s AND rf.flagged
+  UNION
+  SELECT rc.image_id FROM review_riskcorrection rc JOIN labeling_image i ON i.id = rc.image_id
+  WHERE i.project_id = %(project)s
+)
+SELECT x.image_id, concat_ws(',', {_RISK}) AS risk FROM x;
+
 CREATE TEMP TABLE rollup_caps ON COMMIT DROP AS
 SELECT c.id, c.image_id, c.run_id, c.status, c.latency_ms,
        (c.created_at AT TIME ZONE 'UTC')::date AS day,
-       COALESCE(c.target_route_id, c.route_id) AS arm
+       COALESCE(c.target_route_id, c.route_id) AS arm, coalesce(rr.risk, '') AS risk
 FROM routing_caption c JOIN labeling_image i ON i.id = c.image_id
+LEFT JOIN rollup_risk rr ON rr.image_id = c.image_id
 WHERE i.project_id = %(project)s AND NOT (c.task = 'question' AND c.prompt = %(risk_question)s);
 
 CREATE TEMP TABLE rollup_shared ON COMMIT DROP AS
@@ -117,7 +142,7 @@ verdicts AS (
       AS agreed
   FROM review_verdict v JOIN rollup_caps k ON k.id = v.caption_id GROUP BY 1
 )
-SELECT k.id, k.image_id, k.run_id, k.status, k.latency_ms, k.day,
+SELECT k.id, k.image_id, k.run_id, k.status, k.latency_ms, k.day, k.risk,
        COALESCE(k.arm, sp.route_id) AS arm, k.arm IS NOT NULL AS own,
        s.image_id IS NOT NULL AS shared,
        ri.id AS item_id, ri.state, ri.edited, ri.char_effort, ri.word_effort,
@@ -135,12 +160,12 @@ WHERE COALESCE(k.arm, sp.route_id) IS NOT NULL;
 """  # noqa: S608 - fixed SQL; the cost expression is a constant above
 
 _OUTCOMES = """
-INSERT INTO review_outcomerollup (project_id, run_id, route_id, day, decided_day, shared,
+INSERT INTO review_outcomerollup (project_id, run_id, route_id, day, decided_day, shared, risk,
   produced, reviewed, accepted_as_is, accepted_after_edit, rejected, awaiting_adjudication,
   adjudicated, char_effort_sum, word_effort_sum, spend_usd, counted_spend_usd, review_ms,
   images, sum_y, sum_xx, sum_yy, sum_xy, multi_reviewed, agreed)
 WITH per_image AS (
-  SELECT run_id, arm, day, decided_day, shared, image_id,
+  SELECT run_id, arm, day, decided_day, shared, risk, image_id,
     count(*) FILTER (WHERE own AND status = 'succeeded') AS produced,
     count(*) FILTER (WHERE own AND state IN ('approved', 'rejected')) AS reviewed,
     count(*) FILTER (WHERE own AND state = 'approved' AND edited IS NOT TRUE) AS as_is,
@@ -158,21 +183,21 @@ WITH per_image AS (
     bool_or(state IN ('approved', 'rejected') OR status = 'failed') AS counts,
     count(*) FILTER (WHERE own AND counted >= 2) AS multi,
     count(*) FILTER (WHERE own AND counted >= 2 AND agreed) AS agreed
-  FROM rollup_facts GROUP BY 1, 2, 3, 4, 5, 6
+  FROM rollup_facts GROUP BY 1, 2, 3, 4, 5, 6, 7
 )
-SELECT %(project)s, run_id, arm, day, decided_day, shared,
+SELECT %(project)s, run_id, arm, day, decided_day, shared, risk,
   sum(produced), sum(reviewed), sum(as_is), sum(after_edit), sum(rejected), sum(awaiting),
   sum(adjudicated), sum(ce), sum(we), sum(spend), sum(x), sum(review_ms),
   count(*) FILTER (WHERE counts), coalesce(sum(y) FILTER (WHERE counts), 0),
   coalesce(sum(x * x) FILTER (WHERE counts), 0), coalesce(sum(y * y) FILTER (WHERE counts), 0),
   coalesce(sum(x * y) FILTER (WHERE counts), 0), sum(multi), sum(agreed)
-FROM per_image GROUP BY 1, 2, 3, 4, 5, 6;
+FROM per_image GROUP BY 1, 2, 3, 4, 5, 6, 7;
 """
 
 _CALLS = """
-INSERT INTO review_callrollup (project_id, run_id, route_id, day, shared, attempts, retries,
+INSERT INTO review_callrollup (project_id, run_id, route_id, day, shared, risk, attempts, retries,
   cached, timeouts, errors, fallbacks, malformed)
-SELECT %(project)s, k.run_id, c.route_id, k.day, s.image_id IS NOT NULL,
+SELECT %(project)s, k.run_id, c.route_id, k.day, s.image_id IS NOT NULL, k.risk,
   count(*) FILTER (WHERE c.status NOT IN ('in_flight', 'cached')),
   count(*) FILTER (WHERE c.status NOT IN ('in_flight', 'cached') AND c.trigger = 'retry'),
   count(*) FILTER (WHERE c.status = 'cached'),
@@ -185,67 +210,69 @@ SELECT %(project)s, k.run_id, c.route_id, k.day, s.image_id IS NOT NULL,
 FROM rollup_calls c
 JOIN rollup_caps k ON k.id = c.caption_id
 LEFT JOIN rollup_shared s ON s.run_id = k.run_id AND s.image_id = k.image_id
-GROUP BY 1, 2, 3, 4, 5;
+GROUP BY 1, 2, 3, 4, 5, 6;
 """
 
 _HISTOGRAMS = f"""
-INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, kind, bin, n)
-SELECT %(project)s, k.run_id, c.route_id, k.day, s.image_id IS NOT NULL, 'attempt',
+INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, risk, kind, bin, n)
+SELECT %(project)s, k.run_id, c.route_id, k.day, s.image_id IS NOT NULL, k.risk, 'attempt',
   {bin_sql("c.latency_ms")}, count(*)
 FROM rollup_calls c
 JOIN rollup_caps k ON k.id = c.caption_id
 LEFT JOIN rollup_shared s ON s.run_id = k.run_id AND s.image_id = k.image_id
 WHERE c.status NOT IN ('in_flight', 'cached') AND c.latency_ms IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5, 6, 7;
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 
-INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, kind, bin, n)
-SELECT %(project)s, run_id, arm, day, shared, 'e2e', {bin_sql("latency_ms")}, count(*)
+INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, risk, kind, bin, n)
+SELECT %(project)s, run_id, arm, day, shared, risk, 'e2e', {bin_sql("latency_ms")}, count(*)
 FROM rollup_facts WHERE own AND status = 'succeeded' AND latency_ms IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5, 6, 7;
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 
-INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, kind, bin, n)
-SELECT %(project)s, run_id, arm, day, shared, 'review', {bin_sql("review_ms")}, count(*)
+INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, risk, kind, bin, n)
+SELECT %(project)s, run_id, arm, day, shared, risk, 'review', {bin_sql("review_ms")}, count(*)
 FROM rollup_facts WHERE own AND state IN ('approved', 'rejected')
-GROUP BY 1, 2, 3, 4, 5, 6, 7;
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 """  # noqa: S608 - fixed SQL; the bins are numbers computed here
 
 _LABELS = """
-INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, kind, label, n)
-SELECT %(project)s, f.run_id, f.arm, f.day, f.shared, 'reason', reason, count(*)
+INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, risk, kind, label, n)
+SELECT %(project)s, f.run_id, f.arm, f.day, f.shared, f.risk, 'reason', reason, count(*)
 FROM rollup_facts f
 JOIN review_verdict v ON v.caption_id = f.id AND v.decision = 'reject'
 CROSS JOIN LATERAL jsonb_array_elements_text(v.reasons) AS reason
 WHERE f.own
-GROUP BY 1, 2, 3, 4, 5, 6, 7;
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 
-INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, kind, label, n)
-SELECT %(project)s, f.run_id, f.arm, f.day, f.shared, 'risk', cat.category, count(*)
+INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, risk, kind, label, n)
+SELECT %(project)s, f.run_id, f.arm, f.day, f.shared, f.risk, 'risk', cat.category, count(*)
 FROM rollup_facts f
 CROSS JOIN (VALUES ('chart'), ('screenshot'), ('medical'), ('')) AS cat(category)
 WHERE f.own AND f.state = 'rejected' AND (
-  CASE WHEN cat.category = '' THEN NOT EXISTS (
-    SELECT 1 FROM (VALUES ('chart'), ('screenshot'), ('medical')) AS any_cat(category)
-    WHERE COALESCE((SELECT rc.flagged FROM review_riskcorrection rc
-      WHERE rc.image_id = f.image_id AND rc.category = any_cat.category
-      ORDER BY rc.created_at DESC, rc.id DESC LIMIT 1),
-      EXISTS (SELECT 1 FROM review_riskflag rf WHERE rf.image_id = f.image_id
-        AND rf.category = any_cat.category AND rf.flagged)))
-  ELSE COALESCE((SELECT rc.flagged FROM review_riskcorrection rc
-      WHERE rc.image_id = f.image_id AND rc.category = cat.category
-      ORDER BY rc.created_at DESC, rc.id DESC LIMIT 1),
-      EXISTS (SELECT 1 FROM review_riskflag rf WHERE rf.image_id = f.image_id
-        AND rf.category = cat.category AND rf.flagged)) END)
-GROUP BY 1, 2, 3, 4, 5, 6, 7;
+  (cat.category = '' AND f.risk = '') OR cat.category = ANY(string_to_array(f.risk, ',')))
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
 
-INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, kind, label, n)
-SELECT %(project)s, f.run_id, f.arm, (v.created_at AT TIME ZONE 'UTC')::date, f.shared,
+INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, risk, kind, label, n)
+SELECT %(project)s, f.run_id, f.arm, (v.created_at AT TIME ZONE 'UTC')::date, f.shared, f.risk,
   CASE WHEN v.decision = 'skip' THEN 'skips' ELSE 'verdicts' END, v.reviewer_id::text, count(*)
 FROM rollup_facts f JOIN review_verdict v ON v.caption_id = f.id
 WHERE f.own
-GROUP BY 1, 2, 3, 4, 5, 6, 7;
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+"""
+
+_IMAGES = """
+INSERT INTO review_imagerollup (project_id, run_id, image_id, shared, risk, accepted, rejected,
+  disputed)
+SELECT %(project)s, run_id, image_id, bool_or(shared), max(risk),
+  count(*) FILTER (WHERE state = 'approved'), count(*) FILTER (WHERE state = 'rejected'),
+  count(*) FILTER (WHERE adjudicated OR state = 'adjudication')
+FROM rollup_facts
+WHERE own AND run_id IN (SELECT id FROM routing_captionrun
+  WHERE project_id = %(project)s AND kind = 'comparison')
+GROUP BY 1, 2, 3;
 """
 
 _TABLES = (
+    "review_imagerollup",
     "review_outcomerollup",
     "review_callrollup",
     "review_histogramrollup",
@@ -267,7 +294,8 @@ def metric_rollup_refresh(*, project: Project) -> MetricRollupState:
     with transaction.atomic(), connection.cursor() as cursor:
         for table in _TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [project.pk])  # noqa: S608
-        for statement in (_FACTS + _OUTCOMES + _CALLS + _HISTOGRAMS + _LABELS).split(";\n"):
+        statements = _FACTS + _OUTCOMES + _CALLS + _HISTOGRAMS + _LABELS + _IMAGES
+        for statement in statements.split(";\n"):
             if statement.strip():
                 cursor.execute(statement, params)
         cursor.execute("SELECT count(*) FROM rollup_caps")
@@ -317,7 +345,7 @@ def rollup_where(scope: Any, alias: str = "o") -> tuple[str, dict[str, Any]] | N
     answer it (no rollup for the project, or a filter it does not keep)."""
     from routing.models import CaptionRun
 
-    if scope.risk_category or scope.reviewer_id is not None or scope.prompt is not None:
+    if scope.reviewer_id is not None or scope.prompt is not None:
         return None
     if not MetricRollupState.objects.filter(project=scope.project).exists():
         return None
@@ -334,6 +362,9 @@ def rollup_where(scope: Any, alias: str = "o") -> tuple[str, dict[str, Any]] | N
     if scope.route_ids:
         where.append(f"{alias}.route_id = ANY(%(routes)s)")
         params["routes"] = list(scope.route_ids)
+    if scope.risk_category:
+        where.append(f"%(risk)s = ANY(string_to_array({alias}.risk, ','))")
+        params["risk"] = scope.risk_category
     if scope.date_from:
         where.append(f"{alias}.day >= %(date_from)s")
         params["date_from"] = scope.date_from

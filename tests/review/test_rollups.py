@@ -12,7 +12,13 @@ from django.urls import reverse
 
 from review import rollups, tasks
 from review.dashboards import dashboard_plots
-from review.metrics import Scope, route_metrics
+from review.metrics import (
+    IMAGE_FILTERS,
+    Scope,
+    comparison_image_count,
+    comparison_image_page,
+    route_metrics,
+)
 from review.models import MetricRollupState
 from review.rollups import histogram_percentile
 from tests.review.metrics_fixture import build
@@ -51,6 +57,7 @@ def scopes(fx):
             project=fx.project, run_id=fx.run.pk, route_ids=(fx.a.pk, fx.b.pk), same_images=True
         ),
         "model": Scope(project=fx.project, group_by="model"),
+        "charts": Scope(project=fx.project, run_id=fx.run.pk, risk_category="chart"),
     }
 
 
@@ -86,12 +93,38 @@ def test_rollup_figures_equal_live_figures(fx):
 def test_filters_the_rollup_does_not_keep_are_computed_live(fx):
     rollups.metric_rollup_refresh(project=fx.project)
 
-    charts = route_metrics(scope=Scope(project=fx.project, risk_category="chart"))
     by_reviewer = route_metrics(scope=Scope(project=fx.project, reviewer_id=fx.reviewers[1].pk))
+    across_runs = Scope(
+        project=fx.project,
+        route_ids=(fx.a.pk, fx.b.pk),
+        prompt=fx.run.prompt,
+        same_images=True,
+    )
     one_route = Scope(project=fx.project, run_id=fx.run.pk, route_ids=(fx.a.pk,))
 
-    assert charts.as_of is None and by_reviewer.as_of is None
+    assert by_reviewer.as_of is None
+    assert route_metrics(scope=across_runs).as_of is None
     assert route_metrics(scope=one_route).as_of is not None  # a route filter it keeps
+
+
+def test_side_by_side_reads_the_same_images_from_the_rollup(fx):
+    comparison = scopes(fx)["comparison"]
+    charts = Scope(
+        project=fx.project,
+        run_id=fx.run.pk,
+        route_ids=(fx.a.pk, fx.b.pk),
+        same_images=True,
+        risk_category="chart",
+    )
+    cases = [(comparison, show) for show in IMAGE_FILTERS] + [(charts, "")]
+    live = [comparison_image_page(scope=scope, show=show) for scope, show in cases]
+    counts = [comparison_image_count(scope=scope, show=show) for scope, show in cases]
+
+    rollups.metric_rollup_refresh(project=fx.project)
+
+    assert [comparison_image_page(scope=scope, show=show) for scope, show in cases] == live
+    assert [comparison_image_count(scope=scope, show=show) for scope, show in cases] == counts
+    assert counts == [3, 2, 2, 1, 1]
 
 
 def test_dashboards_read_the_same_figures_from_the_rollup(fx, admin):
