@@ -344,6 +344,11 @@ SPECTACULAR_SETTINGS = {
 
 # --- Webhooks ----------------------------------------------------------------------------------
 # Deliveries pass the URL-import SSRF rules (URL_FETCH_ALLOW_NETWORKS opens private networks).
+# Deliveries whose task message was lost are queued again (every minute).
+CELERY_BEAT_SCHEDULE["integrations-webhook-sweep"] = {
+    "task": "integrations.tasks.webhook_deliveries_sweep",
+    "schedule": 60.0,
+}
 WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=10.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 WEBHOOK_BACKOFF_BASE_S = env.float("WEBHOOK_BACKOFF_BASE_S", default=30.0)

@@ -233,10 +233,32 @@ def _post(url: str, body: bytes, headers: dict[str, str], resolver: Resolver | N
     )
 
 
+# Longest pause between attempts: a retry waits in the broker as a countdown message, which must
+# come due well before the broker's visibility timeout (1 h) or it would be delivered twice.
+MAX_BACKOFF_S = 1800.0
+# A pending delivery this late has lost its message (broker restart, worker killed): resend.
+SWEEP_GRACE = timedelta(minutes=2)
+
+
 def backoff_seconds(attempts: int) -> float:
-    """After the n-th failed attempt: base * 2^(n-1), at most an hour, with +-20% jitter."""
-    delay = min(3600.0, settings.WEBHOOK_BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
+    """After the n-th failed attempt: base * 2^(n-1), at most 30 minutes, with +-20% jitter."""
+    delay = min(MAX_BACKOFF_S / 1.2, settings.WEBHOOK_BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
     return delay * random.uniform(0.8, 1.2)
+
+
+def webhook_deliveries_sweep(*, now=None, limit: int = 500) -> int:
+    """Queue again the pending deliveries whose attempt is overdue (their task message was
+    lost); the per-attempt claim makes a duplicate harmless. Returns how many were queued."""
+    now = now or timezone.now()
+    ids = list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now - SWEEP_GRACE
+        )
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    transaction.on_commit(lambda: _enqueue(ids))
+    return len(ids)
 
 
 def webhook_deliver_attempt(
@@ -248,8 +270,12 @@ def webhook_deliver_attempt(
     delivery = WebhookDelivery.objects.select_related("webhook").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return None
-    # Claim this attempt: a twice-delivered task message makes one attempt, not two.
     now = timezone.now()
+    if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + timedelta(
+        seconds=1
+    ):
+        return None  # an early copy of a retry's message: the retry itself comes later
+    # Claim this attempt: a twice-delivered task message makes one attempt, not two.
     claimed = WebhookDelivery.objects.filter(
         pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
     ).update(attempts=delivery.attempts + 1, last_attempt_at=now, next_attempt_at=None)

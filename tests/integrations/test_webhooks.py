@@ -46,8 +46,9 @@ def test_the_signature_is_hmac_sha256_of_timestamp_dot_body():
 
 
 def test_a_failed_delivery_is_retried_and_every_attempt_is_signed(
-    project, receiver, loopback_allowed
+    project, receiver, loopback_allowed, settings
 ):
+    settings.WEBHOOK_BACKOFF_BASE_S = 0  # the retry is due at once (the backoff is tested below)
     receiver.answers = [503, 200]
     hook = webhook_create(project=project, url=receiver.url, events=["item.approved"])
     with transaction.atomic():
@@ -86,6 +87,7 @@ def test_a_failed_delivery_is_retried_and_every_attempt_is_signed(
 
 def test_delivery_gives_up_after_the_last_attempt(project, receiver, loopback_allowed, settings):
     settings.WEBHOOK_MAX_ATTEMPTS = 2
+    settings.WEBHOOK_BACKOFF_BASE_S = 0
     receiver.answers = [500]
     hook = webhook_create(project=project, url=receiver.url, events=["run.finished"])
     delivery = webhook_test_send(webhook=hook)
@@ -94,6 +96,19 @@ def test_delivery_gives_up_after_the_last_attempt(project, receiver, loopback_al
     assert (last.status, last.attempts, last.next_attempt_at) == ("failed", 2, None)
     assert webhook_deliver_attempt(delivery_id=delivery.pk) is None
     assert len(receiver.requests) == 2
+
+
+def test_pauses_between_attempts_double_and_stay_under_the_brokers_redelivery(settings):
+    from integrations.services.webhooks import MAX_BACKOFF_S, backoff_seconds
+
+    settings.WEBHOOK_BACKOFF_BASE_S = 30
+    pauses = [backoff_seconds(n) for n in range(1, 12)]
+    assert 24 <= pauses[0] <= 36 and 48 <= pauses[1] <= 72
+    assert (
+        max(pauses)
+        <= MAX_BACKOFF_S
+        < settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    )
 
 
 def test_events_only_reach_hooks_that_listen_to_them(project, receiver, loopback_allowed):
@@ -283,3 +298,29 @@ def test_a_run_event_carries_the_runs_figures(project, receiver, loopback_allowe
     data = WebhookDelivery.objects.get(webhook=hook).payload["data"]
     assert data["run_id"] == run.pk and data["status"] == "budget"
     assert (data["budget_usd"], data["spent_usd"]) == ("2.00000000", "2.00000000")
+
+
+def test_a_delivery_whose_message_was_lost_is_sent_again_by_the_sweep(
+    project, receiver, loopback_allowed, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.services.webhooks import webhook_deliveries_sweep
+
+    hook = webhook_create(project=project, url=receiver.url, events=["run.finished"])
+    delivery = webhook_test_send(webhook=hook)
+    assert webhook_deliveries_sweep() == 0  # just queued: its own message is on the way
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=5)
+    )
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert webhook_deliveries_sweep() == 1
+    assert len(callbacks) == 1
+    # An early copy of a retry's message does nothing before the retry is due.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        next_attempt_at=timezone.now() + timedelta(minutes=5)
+    )
+    assert webhook_deliver_attempt(delivery_id=delivery.pk) is None
+    assert receiver.requests == []
