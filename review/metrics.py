@@ -66,6 +66,11 @@ DECIDED = ("approved", "rejected")
 MALFORMED_CLASSES = ("malformed", "empty", "refusal", "schema")
 
 
+def metrics_supported() -> bool:
+    """The measures are PostgreSQL SQL; a first run on SQLite shows review progress only."""
+    return connection.vendor == "postgresql"
+
+
 def reviewer_hourly_usd() -> float:
     return float(getattr(settings, "REVIEWER_HOURLY_USD", 0.0) or 0.0)
 

@@ -8,7 +8,8 @@ anybody else gets a 404, as for every page of a project they are not in.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -30,6 +31,7 @@ from review.metrics import (
     comparison_image_page,
     comparison_image_rows,
     comparison_min_images,
+    metrics_supported,
     reviewer_hourly_usd,
     route_metrics,
 )
@@ -51,6 +53,18 @@ def metrics_project(request: HttpRequest, slug: str) -> Project:
     if not selectors.can_see_metrics(project=project, user=request.user):
         raise PermissionDenied("This project shows its comparison and dashboards to admins only.")
     return project
+
+
+def postgres_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The metric pages run PostgreSQL SQL: on a first run's SQLite they say so instead."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not metrics_supported():
+            return render(request, "review/needs_postgres.html", status=501)
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def project_routes(project: Project) -> QuerySet[Route]:
@@ -126,6 +140,7 @@ class Filters:
 
 
 @login_required
+@postgres_only
 @require_GET
 def compare(request: HttpRequest, slug: str) -> HttpResponse:
     project = metrics_project(request, slug)
@@ -171,6 +186,7 @@ def _csv_response(rows: Iterator[list[Any]], filename: str) -> StreamingHttpResp
 
 
 @login_required
+@postgres_only
 @require_GET
 def compare_csv(request: HttpRequest, slug: str) -> HttpResponse:
     project = metrics_project(request, slug)
@@ -206,6 +222,7 @@ def _column_keys(filters: Filters) -> list[str]:
 
 
 @login_required
+@postgres_only
 @require_GET
 def compare_images(request: HttpRequest, slug: str) -> HttpResponse:
     project = metrics_project(request, slug)
@@ -264,6 +281,7 @@ def _image_csv_rows(filters: Filters, keys: list[str]) -> Iterator[list[Any]]:
 
 
 @login_required
+@postgres_only
 @require_GET
 def compare_images_csv(request: HttpRequest, slug: str) -> HttpResponse:
     project = metrics_project(request, slug)
@@ -276,6 +294,7 @@ def compare_images_csv(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+@postgres_only
 @require_GET
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     project = metrics_project(request, slug)
@@ -299,6 +318,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+@postgres_only
 @require_GET
 def dashboard_csv(request: HttpRequest, slug: str, plot: str) -> HttpResponse:
     project = metrics_project(request, slug)

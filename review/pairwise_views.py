@@ -17,7 +17,7 @@ from labeling.models import Project
 from review import selectors
 from review.forms import PairwiseCreateForm, PairwiseJudgeForm
 from review.metrics import pairwise_results
-from review.metrics_views import metrics_project
+from review.metrics_views import metrics_project, postgres_only
 from review.models import PairwiseLease
 from review.services import pairwise
 from routing.models import Caption, CaptionRun
@@ -109,6 +109,7 @@ def pass_pair(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@postgres_only
 @require_GET
 def results(request: HttpRequest, slug: str) -> HttpResponse:
     project = metrics_project(request, slug)
@@ -136,6 +137,7 @@ def results(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+@postgres_only
 @require_POST
 def create(request: HttpRequest, slug: str) -> HttpResponse:
     project = metrics_project(request, slug)

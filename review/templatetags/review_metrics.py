@@ -9,7 +9,7 @@ from typing import Any
 from django import template
 
 from review import selectors
-from review.metrics import Scope, project_headline, route_metrics
+from review.metrics import Scope, metrics_supported, project_headline, route_metrics
 from review.metrics_display import cost_cell, rate_cell
 
 register = template.Library()
@@ -21,7 +21,7 @@ def project_review_headline(project, user) -> dict[str, Any]:
     and cost per accepted output for those who may see metrics, and links to the review pages."""
     if not selectors.can_review(project=project, user=user):
         return {"hidden": True}
-    metrics = selectors.can_see_metrics(project=project, user=user)
+    metrics = selectors.can_see_metrics(project=project, user=user) and metrics_supported()
     headline = project_headline(project=project, with_routes=metrics)
     routes = []
     if headline.table is not None:
@@ -41,7 +41,9 @@ def project_review_headline(project, user) -> dict[str, Any]:
 
 @register.inclusion_tag("review/_run_outcomes.html")
 def run_review_outcomes(run) -> dict[str, Any]:
-    """Per route of the run: what review made of its outputs so far."""
+    """Per route of the run: what review made of its outputs so far (PostgreSQL only)."""
+    if not metrics_supported():
+        return {"run": run, "rows": [], "unsupported": True}
     table = route_metrics(scope=Scope(project=run.project, run_id=run.pk))
     return {
         "run": run,

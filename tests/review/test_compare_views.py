@@ -162,3 +162,16 @@ def test_another_projects_run_cannot_be_compared_through_this_project(client, ad
 def test_anonymous_visitors_are_sent_to_log_in(client, fx):
     response = client.get(compare_url(fx))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_without_postgresql_the_pages_say_what_they_need(client, admin, fx, monkeypatch):
+    # A first run on SQLite: the measures are PostgreSQL SQL, so the pages explain instead.
+    from review import metrics_views
+
+    monkeypatch.setattr(metrics_views, "metrics_supported", lambda: False)
+    client.force_login(admin)
+
+    response = client.get(compare_url(fx))
+
+    assert response.status_code == 501
+    assert "need PostgreSQL" in response.content.decode()
