@@ -81,6 +81,22 @@ class RouteForm(forms.ModelForm):
             # Pointing a route at an arbitrary host is a site admin's decision.
             del self.fields["base_url"]
 
+    @classmethod
+    def keep_omitted(cls, data: Any, route: Route) -> Any:
+        """``data`` with the route's stored value for every field it does not carry, so an edit
+        that sends some fields never wipes the others (prices above all). A checkbox is the
+        exception: browsers omit unticked ones, so ``enabled`` absent means unticked."""
+        merged = data.copy()
+        current = cls(instance=route, allow_base_url=True)
+        for name, field in current.fields.items():
+            if name in merged or isinstance(field, forms.BooleanField):
+                continue
+            value = current.initial.get(name)
+            if value is None:
+                continue
+            merged[name] = field.prepare_value(value) if hasattr(field, "prepare_value") else value
+        return merged
+
     def clean_timeout_s(self) -> float:
         value = self.cleaned_data["timeout_s"]
         if not 0 < value <= max_deadline_s():

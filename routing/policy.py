@@ -76,6 +76,9 @@ BREAKER_ERROR_CLASSES = frozenset(
         "weights_unavailable",
         "provider_error",
         "internal",
+        # a Replicate prediction that never started before its Cancel-After deadline: the
+        # vendor's queue is too slow for this route's timeout
+        "aborted",
     }
 )
 

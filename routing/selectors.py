@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
+from redis.exceptions import RedisError
 
 from labeling.models import Membership, Project
 from labeling.selectors import project_role, user_is_admin
@@ -24,13 +25,20 @@ def can_manage_project(*, user: Any, project: Project) -> bool:
     return project_role(project=project, user=user) == Membership.Role.ADMIN
 
 
-def can_manage_routes(*, user: Any) -> bool:
-    """Routes are shared by every project: site admins and admins of some project edit them."""
+def can_view_routes(*, user: Any) -> bool:
+    """Admins of some project see the routes (to build their chains); site admins too."""
     if not user.is_authenticated:
         return False
     if user_is_admin(user):
         return True
     return Membership.objects.filter(user=user, role=Membership.Role.ADMIN).exists()
+
+
+def can_manage_routes(*, user: Any) -> bool:
+    """Routes are shared by every project: a change to one reaches every chain that uses it, and
+    every project's estimates and spend. So only site admins create, edit them or reset their
+    breakers; a project's admin cannot change what another project pays."""
+    return user_is_admin(user)
 
 
 # --- which routes can be used ---------------------------------------------------------------
@@ -113,14 +121,23 @@ def routes_usable() -> RouteOverview:
         .first()
         for route in routes
     }
+    store_down = False
     for route in routes:
         usable, detail = _route_usability(route)
+        status = "unknown"
+        if not store_down:
+            try:
+                status = breaker_state(route_id=route.pk).status
+            except RedisError:
+                # Redis is down: the page still shows, the breakers as unknown, and later routes
+                # do not wait for the same timeout again
+                store_down = True
         overview.routes.append(
             RouteStatus(
                 route=route,
                 usable=usable,
                 detail=detail,
-                breaker=breaker_state(route_id=route.pk).status,
+                breaker=status,
                 last_call=last_calls.get(route.pk),
             )
         )

@@ -60,7 +60,7 @@ def _admin_project(request: HttpRequest, slug: str) -> Project:
 
 def _routes_admin(request: HttpRequest) -> None:
     if not selectors.can_manage_routes(user=request.user):
-        raise PermissionDenied("Only admins manage routes.")
+        raise PermissionDenied("Routes are shared by every project: only site admins change them.")
 
 
 def _run(request: HttpRequest, pk: int) -> CaptionRun:
@@ -75,17 +75,26 @@ def _run(request: HttpRequest, pk: int) -> CaptionRun:
 @login_required
 @require_GET
 def route_list(request: HttpRequest) -> HttpResponse:
-    _routes_admin(request)
-    return render(request, "routing/route_list.html", {"route_status": selectors.routes_usable()})
+    if not selectors.can_view_routes(user=request.user):
+        raise PermissionDenied("Only admins see the model routes.")
+    return render(
+        request,
+        "routing/route_list.html",
+        {
+            "route_status": selectors.routes_usable(),
+            "can_manage": selectors.can_manage_routes(user=request.user),
+        },
+    )
 
 
 @login_required
 def route_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     _routes_admin(request)
     route = get_object_or_404(Route, pk=pk) if pk else None
-    form = RouteForm(
-        request.POST or None, instance=route, allow_base_url=user_is_admin(request.user)
-    )
+    data = request.POST or None
+    if data is not None and route is not None:
+        data = RouteForm.keep_omitted(data, route)
+    form = RouteForm(data, instance=route, allow_base_url=user_is_admin(request.user))
     if request.method == "POST" and form.is_valid():
         route = form.save()
         messages.success(request, f"Route {route.name} saved.")

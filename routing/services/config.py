@@ -63,6 +63,13 @@ def requeue_after_s() -> float:
     return _get("ROUTING_REQUEUE_AFTER_S", 3600.0)
 
 
+def requeue_idle_after_s() -> float:
+    """When the captioning queues are empty, pending captions enqueued longer ago than this have
+    lost their message (a Redis restart without persistence): enqueued again at once, not after
+    ``requeue_after_s``."""
+    return _get("ROUTING_REQUEUE_IDLE_AFTER_S", 120.0)
+
+
 def api_batch_size(count: int) -> int:
     """Captions per api message for ``count`` captions: one while there are few (every worker
     thread gets work at once), up to ``ROUTING_API_BATCH_MAX`` (4) past 64 captions."""

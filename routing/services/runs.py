@@ -3,6 +3,7 @@ the periodic sweep that recovers work left behind by dead workers."""
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from routing.services import config
 from routing.services.cache import request_key
 from routing.services.execute import calls_abandon, run_maybe_finish
 from routing.services.routes import route_cost_estimate
+
+logger = logging.getLogger(__name__)
 
 
 class RunError(Exception):
@@ -673,6 +676,9 @@ def caption_sweep(*, now: datetime | None = None) -> SweepReport:
             report=report,
         )
     cutoff = now - timedelta(seconds=config.requeue_after_s())
+    if _caption_queues_empty():
+        # No message waits in the queues, yet these captions wait for one: it was lost.
+        cutoff = max(cutoff, now - timedelta(seconds=config.requeue_idle_after_s()))
     forgotten = (
         Caption.objects.filter(status=Caption.Status.PENDING, origin=Caption.Origin.MODEL)
         .filter(Q(enqueued_at__lt=cutoff) | Q(enqueued_at__isnull=True, created_at__lt=cutoff))
@@ -686,6 +692,29 @@ def caption_sweep(*, now: datetime | None = None) -> SweepReport:
         if run_maybe_finish(run_id=run_id):
             report.finished_runs.append(run_id)
     return report
+
+
+CAPTION_QUEUES = ("api", "gpu")
+
+
+def _caption_queues_empty() -> bool:
+    """True when the broker says no captioning message is waiting; False when it holds some or
+    cannot tell (then only the long ``requeue_after_s`` applies)."""
+    from captiondesk.celery import app
+
+    conn = app.connection_for_read()
+    try:
+        # kombu's virtual transports (Redis, the embedded file system) count a queue's
+        # messages with _size; a passive declare would fail on a queue no worker declared yet
+        channel = conn.default_channel
+        if any(channel._size(queue) for queue in CAPTION_QUEUES):
+            return False
+    except conn.connection_errors as exc:
+        logger.warning("the sweep cannot read the broker's queue sizes: %s", exc)
+        return False
+    finally:
+        conn.release()
+    return True
 
 
 #: Vendors whose requests run on without us and can be polled by id (Replicate predictions).

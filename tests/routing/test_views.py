@@ -88,14 +88,25 @@ def test_csrf_is_enforced(project, project_admin):
     assert run.status == CaptionRun.Status.RUNNING
 
 
-def test_routes_are_edited_by_admins_only_and_base_url_by_site_admins(
-    client, admin, project_admin, annotator
+def test_routes_are_shared_so_only_site_admins_change_them(
+    client, admin, project_admin, annotator, fake_edenai
 ):
+    """A project's admin used to disable another project's route, set its price to $99 and reset
+    any breaker. Now they see the routes (to build chains) and change none of them."""
+    route = edenai_route(fake_edenai, usd_per_call=Decimal("0.0031"))
     client.force_login(annotator)
     assert client.get(reverse("routing:route-list")).status_code == 403
     client.force_login(project_admin)
-    page = client.get(reverse("routing:route-create"))
-    assert page.status_code == 200 and b'name="base_url"' not in page.content
+    page = client.get(reverse("routing:route-list"))
+    assert page.status_code == 200 and route.name.encode() in page.content
+    assert reverse("routing:route-edit", args=[route.pk]).encode() not in page.content
+    assert client.get(reverse("routing:route-create")).status_code == 403
+    edit = {"name": route.name, "provider": "edenai", "model": "x", "usd_per_call": "99"}
+    assert client.post(reverse("routing:route-edit", args=[route.pk]), edit).status_code == 403
+    reset = reverse("routing:route-breaker-reset", args=[route.pk])
+    assert client.post(reset).status_code == 403
+    route.refresh_from_db()
+    assert route.enabled and route.usd_per_call == Decimal("0.0031") and route.model != "x"
     client.force_login(admin)
     page = client.get(reverse("routing:route-create"))
     assert b'name="base_url"' in page.content
@@ -117,6 +128,29 @@ def test_routes_are_edited_by_admins_only_and_base_url_by_site_admins(
     assert response.status_code == 302
     route = Route.objects.get(name="gemini-flash")
     assert route.params == {"max_new_tokens": 60} and route.usd_per_call == Decimal("0.0004")
+
+
+def test_an_edit_that_omits_fields_keeps_their_stored_values(client, admin, fake_edenai):
+    route = edenai_route(
+        fake_edenai,
+        usd_per_call=Decimal("0.0031"),
+        usd_per_1k_input_tokens=Decimal("0.0025"),
+        params={"max_new_tokens": 40},
+    )
+    client.force_login(admin)
+
+    response = client.post(
+        reverse("routing:route-edit", args=[route.pk]),
+        {"name": route.name, "provider": "edenai", "model": route.model, "timeout_s": "9",
+         "enabled": "on"},
+    )  # fmt: skip
+
+    assert response.status_code == 302
+    route.refresh_from_db()
+    assert route.timeout_s == 9
+    assert route.usd_per_call == Decimal("0.0031")
+    assert route.usd_per_1k_input_tokens == Decimal("0.0025")
+    assert route.params == {"max_new_tokens": 40}
 
 
 # --- chains and rules -----------------------------------------------------------------------

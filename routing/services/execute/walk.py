@@ -29,6 +29,7 @@ from routing.services import breaker, budget, cache, config
 from routing.services.execute import ledger
 from routing.services.execute.claim import Outcome, Where, caption_claim
 from routing.services.execute.request import (
+    FittedRequest,
     ImagePayload,
     image_payload_read,
     request_build,
@@ -106,6 +107,7 @@ class Execution:
         self._image: ImagePayload | None = None
         self.settlements = ledger.Settlements(run_id=self.run_id)
         self._notes: tuple[str, ...] = ()
+        self._fitted: dict[int, FittedRequest] = {}
         self._breaker_seen: policy.BreakerState | None = None
         self.finished = False
 
@@ -244,18 +246,23 @@ class Execution:
             client = route_client(route)
         except (ValueError, KeyError, TypeError) as exc:
             return None, RouteConfigError(f"route {route.name} is misconfigured: {exc}")
-        try:
-            fitted = request_build(
-                caption=self.caption,
-                route=route,
-                client=client,
-                payload=self.image_payload(),
-                timeout_s=timeout_s,
-            )
-        except (OSError, ValueError) as exc:
-            return None, ValueError(f"cannot read the image or build the request: {exc}")
+        fitted = self._fitted.get(route.pk)
+        if fitted is None:
+            try:
+                fitted = request_build(
+                    caption=self.caption,
+                    route=route,
+                    client=client,
+                    payload=self.image_payload(),
+                    timeout_s=timeout_s,
+                )
+            except (OSError, ValueError) as exc:
+                return None, ValueError(f"cannot read the image or build the request: {exc}")
+            # retries of the route send the same bytes: fitting a large image to a 256 KB cap
+            # costs a second or two of CPU
+            self._fitted[route.pk] = fitted
         self._notes = fitted.notes
-        return client, fitted.request
+        return client, dataclasses.replace(fitted.request, timeout_s=max(timeout_s, 0.001))
 
     def _start_call(self, route: Route, key: str) -> Prepared | None:
         route_attempt = self.route_attempt + 1
