@@ -434,6 +434,26 @@ def adjudication_queue(*, project: Project) -> QuerySet[ReviewItem]:
     )
 
 
+def adjudication_page_items(*, project: Project) -> QuerySet[ReviewItem]:
+    """The disputed items with what each reviewer decided (skips left out), for the list page."""
+    decided = (
+        Verdict.objects.exclude(decision=Verdict.Decision.SKIP)
+        .select_related("reviewer")
+        .order_by("created_at", "id")
+    )
+    return adjudication_queue(project=project).prefetch_related(
+        Prefetch("verdicts", queryset=decided, to_attr="decided")
+    )
+
+
+def adjudication_next(*, project: Project, after: ReviewItem | None = None) -> ReviewItem | None:
+    """The next disputed item to decide, in queue order (``after`` left out)."""
+    qs = adjudication_queue(project=project)
+    if after is not None:
+        qs = qs.exclude(pk=after.pk)
+    return qs.first()
+
+
 def item_verdicts(*, item: ReviewItem) -> QuerySet[Verdict]:
     return item.verdicts.exclude(decision=Verdict.Decision.SKIP).select_related("reviewer")
 

@@ -36,6 +36,7 @@ from review.services.verdict import (
     verdict_submit,
     verdict_undo,
 )
+from review.textdiff import text_diff
 
 
 def _project(request: HttpRequest, slug: str, *, admin: bool = False) -> Project:
@@ -365,10 +366,35 @@ def leases(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def adjudication_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = _project(request, slug, admin=True)
-    queue_items = selectors.adjudication_queue(project=project)[:200]
-    return render(
-        request, "review/adjudication_list.html", {"project": project, "items": queue_items}
+    page = Paginator(selectors.adjudication_page_items(project=project), 30).get_page(
+        request.GET.get("page")
     )
+    return render(request, "review/adjudication_list.html", {"project": project, "page": page})
+
+
+def _adjudication_context(item: ReviewItem, verdicts: list[Verdict]) -> dict[str, object]:
+    """Each review with a diff against the model's caption, and the two edits against each
+    other when reviewers edited differently."""
+    model_text = item.caption.text
+    rows = [
+        {
+            "verdict": v,
+            "number": n,
+            "diff": text_diff(model_text, v.final_text)
+            if v.decision == Verdict.Decision.EDIT
+            else None,
+        }
+        for n, v in enumerate(verdicts, start=1)
+    ]
+    edits = [v for v in verdicts if v.decision == Verdict.Decision.EDIT]
+    between = None
+    if len(edits) >= 2 and edits[0].final_text != edits[1].final_text:
+        between = {
+            "a": edits[0],
+            "b": edits[1],
+            "diff": text_diff(edits[0].final_text, edits[1].final_text),
+        }
+    return {"rows": rows, "between": between}
 
 
 @login_required
@@ -377,8 +403,15 @@ def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(ReviewItem.objects.select_related("project"), pk=pk)
     project = _project(request, item.project.slug, admin=True)
     item = selectors.item_with_context(item_id=item.pk)
-    verdicts = list(selectors.item_verdicts(item=item))
+    verdicts = list(selectors.item_verdicts(item=item).order_by("created_at", "id"))
+    # "Use this text" without JavaScript: ?use=<verdict id> (or "model") starts from that text.
+    use = request.GET.get("use", "")
+    chosen = next((v for v in verdicts if str(v.pk) == use and v.final_text), None)
     first_text = next((v.final_text for v in verdicts if v.final_text), item.caption.text)
+    if use == "model":
+        first_text = item.caption.text
+    elif chosen is not None:
+        first_text = chosen.final_text
     form = AdjudicationForm(
         request.POST or None, initial={"decision": "approve", "text": first_text}
     )
@@ -394,17 +427,24 @@ def adjudicate(request: HttpRequest, pk: int) -> HttpResponse:
         except (VerdictInvalid, queue.QueueError) as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "Decided.")
-            return redirect("review:adjudication", slug=project.slug)
+            verb = "approved" if form.cleaned_data["decision"] == "approve" else "rejected"
+            following = selectors.adjudication_next(project=project, after=item)
+            if following is None:
+                messages.success(request, f"Item #{item.pk} {verb}. No disputes left.")
+                return redirect("review:adjudication", slug=project.slug)
+            messages.success(request, f"Item #{item.pk} {verb}. Next dispute:")
+            return redirect("review:adjudicate", pk=following.pk)
     return render(
         request,
         "review/adjudicate.html",
         {
             "project": project,
             "item": item,
-            "verdicts": verdicts,
             "form": form,
             "flags": selectors.image_risk_flags(image=item.image),
+            "position": selectors.item_caption_position(item=item),
+            "left": selectors.adjudication_queue(project=project).count(),
+            **_adjudication_context(item, verdicts),
         },
     )
 
