@@ -32,6 +32,14 @@ urlpatterns = [
     path("projects/<slug:slug>/batches/", labeling_api.BatchList.as_view(), name="batch-list"),
     path("batches/<int:pk>/", labeling_api.BatchDetail.as_view(), name="batch-detail"),
     path("batches/<int:pk>/items/", labeling_api.BatchItems.as_view(), name="batch-items"),
+    path("projects/<slug:slug>/exports/", labeling_api.ExportList.as_view(), name="export-list"),
+    path("exports/<int:pk>/", labeling_api.ExportDetail.as_view(), name="export-detail"),
+    path("exports/<int:pk>/cancel/", labeling_api.ExportCancel.as_view(), name="export-cancel"),
+    path(
+        "exports/<int:pk>/download/",
+        labeling_api.ExportDownload.as_view(),
+        name="export-download",
+    ),
     # routes, runs, captions
     path("routes/", routing_api.RouteList.as_view(), name="route-list"),
     path("routes/<int:pk>/", routing_api.RouteDetail.as_view(), name="route-detail"),
@@ -78,4 +86,5 @@ urlpatterns = [
     path("leases/<int:pk>/heartbeat/", review_api.LeaseHeartbeat.as_view(), name="lease-heartbeat"),
     path("leases/<int:pk>/release/", review_api.LeaseRelease.as_view(), name="lease-release"),
     path("verdicts/<int:pk>/undo/", review_api.VerdictUndo.as_view(), name="verdict-undo"),
+    path("projects/<slug:slug>/metrics/", review_api.ProjectMetrics.as_view(), name="metrics"),
 ]

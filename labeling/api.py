@@ -9,6 +9,8 @@ import json
 from decimal import Decimal
 
 from django.db.models import Q
+from django.http import FileResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -27,11 +29,12 @@ from integrations.api_common import (
     NoFilters,
     OldestFirstCursorPagination,
     filters_from,
+    model_errors,
     object_or_404,
     project_or_404,
 )
 from labeling import selectors
-from labeling.models import Image, ImportBatch, ImportItem, Membership, Project
+from labeling.models import Export, Image, ImportBatch, ImportItem, Membership, Project
 from labeling.search import MAX_QUERY_CHARS, image_search
 from labeling.services import batches as batch_services
 from labeling.services.projects import ProjectError, member_add, member_remove, project_create
@@ -516,3 +519,141 @@ class ImageSearch(generics.ListAPIView):
         project, _ = project_or_404(self.request, self.kwargs["slug"])
         filters = filters_from(self.request, SearchFilters)
         return image_search(project=project, query=filters["q"])
+
+
+# --- exports --------------------------------------------------------------------------------
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    progress_percent = serializers.IntegerField(read_only=True)
+    download_url = serializers.SerializerMethodField(help_text="Set once the file is ready.")
+
+    class Meta:
+        model = Export
+        fields = [
+            "id",
+            "project_id",
+            "format",
+            "status",
+            "options",
+            "total",
+            "done",
+            "progress_percent",
+            "rows",
+            "file_name",
+            "byte_size",
+            "sha256",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "download_url",
+        ]
+        read_only_fields = fields
+
+    def get_download_url(self, export: Export) -> str | None:
+        if export.status != Export.Status.DONE or not export.file:
+            return None
+        request = self.context.get("request")
+        url = reverse("api:export-download", args=[export.pk])
+        return request.build_absolute_uri(url) if request else url
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    """The export page's form, as JSON."""
+
+    format = serializers.ChoiceField(choices=["jsonl", "csv", "coco", "hf", "labelstudio"])
+    include = serializers.ChoiceField(choices=["approved", "reviewed"], default="approved")
+    images = serializers.ChoiceField(choices=["url", "bundle"], default="url")
+    variant = serializers.ChoiceField(choices=["display", "original"], default="display")
+    provenance = serializers.BooleanField(default=False)
+    parquet = serializers.BooleanField(default=False, help_text="Hugging Face only.")
+    run = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    route = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    model = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    decided_from = serializers.DateField(required=False, allow_null=True)
+    decided_to = serializers.DateField(required=False, allow_null=True)
+    risk = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    decision = serializers.ChoiceField(
+        choices=["", "accepted", "edited", "rejected"], required=False, allow_blank=True
+    )
+    batch = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+def _export(request: Request, pk: int) -> Export:
+    return object_or_404(request, Export.objects.select_related("project"), pk=pk, admin=True)
+
+
+class ExportList(generics.ListCreateAPIView):
+    """A project's exports (project admins), newest first; POST starts one in a worker."""
+
+    serializer_class = ExportSerializer
+
+    def get_queryset(self):
+        project, _ = project_or_404(self.request, self.kwargs["slug"], admin=True)
+        filters_from(self.request, NoFilters)
+        return project.exports.all()
+
+    @extend_schema(request=ExportRequestSerializer, responses={201: ExportSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        from labeling.forms import ExportForm
+        from labeling.services import export as export_services
+        from labeling.views import _spec_from_form
+
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = ExportRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = {k: v for k, v in ser.validated_data.items() if v not in (None, False)}
+        form = ExportForm(data)
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        try:
+            spec = _spec_from_form(form, request.build_absolute_uri("/").rstrip("/"))
+        except export_services.ExportInvalid as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        export = export_services.export_create(project=project, user=request.user, spec=spec)
+        out = ExportSerializer(export, context={"request": request})
+        return Response(out.data, status=status.HTTP_201_CREATED)
+
+
+class ExportDetail(generics.GenericAPIView):
+    """An export's status and progress (poll it); ``download_url`` once the file is ready."""
+
+    serializer_class = ExportSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ExportSerializer(_export(request, pk), context={"request": request}).data)
+
+
+class ExportCancel(generics.GenericAPIView):
+    serializer_class = ExportSerializer
+
+    @extend_schema(request=None, responses={200: ExportSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        from labeling.services import export as export_services
+
+        export = _export(request, pk)
+        if not export_services.export_cancel(export=export):
+            raise exceptions.ValidationError({"non_field_errors": ["This export already ended."]})
+        return Response(ExportSerializer(export, context={"request": request}).data)
+
+
+class ExportDownload(generics.GenericAPIView):
+    """The export's file, as the export page serves it."""
+
+    serializer_class = ExportSerializer
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk: int) -> FileResponse:
+        export = _export(request, pk)
+        if export.status != Export.Status.DONE or not export.file:
+            raise exceptions.NotFound("This export has no file yet.")
+        response = FileResponse(
+            export.file.open("rb"),
+            as_attachment=True,
+            filename=export.file_name,
+            content_type="application/octet-stream",
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, no-store"
+        return response

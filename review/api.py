@@ -323,3 +323,133 @@ class VerdictUndo(generics.GenericAPIView):
             raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
         lease = Lease.objects.select_related("item__caption").get(pk=lease.pk)
         return Response(LeaseSerializer(lease).data)
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+class IntervalSerializer(serializers.Serializer):
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+    method = serializers.CharField()
+
+
+class RateSerializer(serializers.Serializer):
+    k = serializers.IntegerField()
+    n = serializers.IntegerField()
+    value = serializers.FloatField(allow_null=True)
+    interval = IntervalSerializer(allow_null=True, help_text="95%; null when n is 0.")
+
+
+class CostSerializer(serializers.Serializer):
+    usd = serializers.FloatField(allow_null=True)
+    interval = IntervalSerializer(allow_null=True)
+
+
+class RouteMetricsSerializer(serializers.Serializer):
+    """One route (or model): the measures the comparison page shows, with sample sizes."""
+
+    key = serializers.CharField(help_text="Route name, or model name when grouped by model.")
+    produced = serializers.IntegerField()
+    reviewed = serializers.IntegerField()
+    accepted_as_is = serializers.IntegerField()
+    accepted_after_edit = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    disputed = serializers.IntegerField()
+    reject_reasons = serializers.DictField(child=serializers.IntegerField())
+    accepted_rate = RateSerializer()
+    spend_usd = serializers.FloatField()
+    cost_per_accepted = CostSerializer()
+    cost_per_accepted_with_review = CostSerializer()
+    attempts = serializers.IntegerField()
+    retries = serializers.IntegerField()
+    cached = serializers.IntegerField()
+    timeout_rate = RateSerializer()
+    error_rate = RateSerializer()
+    fallback_rate = RateSerializer()
+    malformed_rate = RateSerializer()
+    attempt_p50_ms = serializers.FloatField(allow_null=True)
+    attempt_p95_ms = serializers.FloatField(allow_null=True)
+    e2e_p50_ms = serializers.FloatField(allow_null=True)
+    e2e_p95_ms = serializers.FloatField(allow_null=True)
+    char_effort = serializers.FloatField(allow_null=True)
+    word_effort = serializers.FloatField(allow_null=True)
+    review_ms_median = serializers.FloatField(allow_null=True)
+    agreement = RateSerializer()
+
+
+class MetricsSerializer(serializers.Serializer):
+    images = serializers.IntegerField(help_text="Images in scope (a comparison: shared, decided).")
+    as_of = serializers.DateTimeField(allow_null=True, help_text="Set when read from a rollup.")
+    group_by = serializers.CharField()
+    same_images = serializers.BooleanField()
+    rows = RouteMetricsSerializer(many=True)
+
+
+class MetricsFilters(serializers.Serializer):
+    """The comparison page's filters (same names); ``compare`` keeps to shared images."""
+
+    compare = serializers.BooleanField(
+        required=False, help_text="Only images every listed route captioned and review decided."
+    )
+    run = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    routes = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False
+    )
+    group = serializers.ChoiceField(choices=["route", "model"], required=False)
+    risk = serializers.CharField(required=False, max_length=20)
+    reviewer = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+
+
+class ProjectMetrics(generics.GenericAPIView):
+    """Every measure per route (or model) over the filters: accepted-output rate, cost per
+    accepted output, latency, timeout/error/fallback/malformed rates, correction effort, review
+    time and agreement, with 95% intervals (review/metrics.py computes them, as on the page).
+    Project admins; annotators where the review policy opens the comparison."""
+
+    serializer_class = MetricsSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("routes", OpenApiTypes.INT, many=True, explode=True),
+            OpenApiParameter("group", OpenApiTypes.STR, enum=["route", "model"]),
+        ]
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        from review.metrics import route_metrics
+        from review.metrics_views import Filters, metrics_project
+
+        filters = filters_from(request, MetricsFilters)
+        project = metrics_project(request._request, slug)
+        compare = bool(filters.get("compare"))
+        # The page's own filter form reads the same parameters (it ignores ``compare``).
+        found = Filters(request._request, project, same_images=compare)
+        if found.scope is None:
+            errors = {k: list(v) for k, v in found.form.errors.items()}
+            raise exceptions.ValidationError(errors or {"non_field_errors": [found.problem]})
+        table = route_metrics(scope=found.scope)
+        rows = [_metrics_row(row) for row in table.rows]
+        return Response(
+            MetricsSerializer(
+                {
+                    "images": table.images,
+                    "as_of": table.as_of,
+                    "group_by": found.scope.group_by,
+                    "same_images": compare,
+                    "rows": rows,
+                }
+            ).data
+        )
+
+
+def _metrics_row(row) -> dict[str, Any]:
+    def rate(r) -> dict[str, Any]:
+        return {"k": r.k, "n": r.n, "value": r.value, "interval": r.interval}
+
+    data = {name: getattr(row, name) for name in RouteMetricsSerializer().fields}
+    for name in ("accepted_rate", "timeout_rate", "error_rate", "fallback_rate", "malformed_rate"):
+        data[name] = rate(getattr(row, name))
+    data["agreement"] = rate(row.agreement)
+    return data

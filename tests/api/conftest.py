@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from django.core.files.base import ContentFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from integrations.services.tokens import api_token_create
-from labeling.models import ImportBatch, ImportItem, Membership
+from labeling.models import Export, ImportBatch, ImportItem, Membership
 from review.models import Lease, ReviewItem, Verdict
 from review.services.items import review_items_sync
 from review.services.queue import lease_claim_next
@@ -33,6 +34,7 @@ class World:
     item: ReviewItem
     lease: Lease
     verdict: Verdict
+    export: Export
 
 
 @pytest.fixture
@@ -84,6 +86,14 @@ def world(project, annotator, other_annotator) -> World:
     ).verdict
     lease = lease_claim_next(project=project, reviewer=annotator)
     assert lease is not None and lease.item_id != first.item_id
+    export = Export.objects.create(
+        project=project,
+        format="jsonl",
+        status=Export.Status.DONE,
+        rows=1,
+        file_name="street-photos.jsonl",
+        file=ContentFile(b'{"text": "Fishing boats in a harbour at dusk."}\n', name="e.jsonl"),
+    )
     return World(
         project=project,
         other_project=other_annotator.memberships.get().project,
@@ -95,6 +105,7 @@ def world(project, annotator, other_annotator) -> World:
         item=lease.item,
         lease=lease,
         verdict=verdict,
+        export=export,
     )
 
 

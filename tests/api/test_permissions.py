@@ -46,6 +46,12 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("run-captions", "GET"): (401, 403, 404, 200),
     ("caption-detail", "GET"): (401, 403, 404, 200),
     ("caption-retry", "POST"): (401, 403, 404, 400),
+    ("export-list", "GET"): (401, 403, 404, 200),
+    ("export-list", "POST"): (401, 403, 404, 201),
+    ("export-detail", "GET"): (401, 403, 404, 200),
+    ("export-cancel", "POST"): (401, 403, 404, 400),
+    ("export-download", "GET"): (401, 403, 404, 200),
+    ("metrics", "GET"): (401, 403, 404, 200),
     ("review-item-list", "GET"): (401, 200, 404, 200),
     ("review-item-detail", "GET"): (401, 200, 404, 200),
     ("review-item-verdicts", "GET"): (401, 403, 404, 200),
@@ -75,6 +81,9 @@ def _kwargs(name: str, world) -> dict:
         "run": {"pk": world.run.pk},
         "caption": {"pk": world.caption.pk},
         "review-item-list": {"slug": world.project.slug},
+        "export-list": {"slug": world.project.slug},
+        "export": {"pk": world.export.pk},
+        "metrics": {"slug": world.project.slug},
         "review-item": {"pk": world.item.pk},
         "claim-next": {"slug": world.project.slug},
         "lease": {"pk": world.lease.pk},
@@ -96,6 +105,7 @@ def _kwargs(name: str, world) -> dict:
 def _body(name: str, method: str, world, users) -> dict:
     bodies = {
         ("image-search", "GET"): {"q": "harbour"},
+        ("export-list", "POST"): {"format": "jsonl", "provenance": True},
         ("project-list", "POST"): {"name": "Product shots"},
         ("member-list", "POST"): {
             "username": users["other_annotator"].username,

@@ -51,6 +51,7 @@ def _real_object_id(path: str, world) -> int:
         ("/api/review-items/", world.item),
         ("/api/leases/", world.lease),
         ("/api/verdicts/", world.verdict),
+        ("/api/exports/", world.export),
     ):
         if path.startswith(prefix):
             return obj.pk

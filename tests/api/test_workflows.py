@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -167,3 +168,56 @@ def test_filters_are_an_allow_list(project, annotator, client_for):
     assert raw_lookup.status_code == 400
     assert "original_name__startswith" in raw_lookup.data
     assert api.get(url, {"status": "bogus"}).status_code == 400
+
+
+def test_an_admin_exports_approved_captions_and_downloads_the_file(world, admin, client_for):
+    from labeling.models import Export
+    from labeling.services.export.jobs import export_run
+
+    api = client_for(admin)
+    created = api.post(
+        reverse("api:export-list", args=[world.project.slug]),
+        {"format": "jsonl", "provenance": True},
+        format="json",
+    )
+    assert created.status_code == 201, created.data
+    assert created.data["status"] == "pending" and created.data["download_url"] is None
+    export = Export.objects.get(pk=created.data["id"])
+    export_run(export=export)  # what the worker does with the queued task
+
+    detail = api.get(reverse("api:export-detail", args=[export.pk])).data
+    assert detail["status"] == "done" and detail["rows"] == 1
+    download = api.get(detail["download_url"])
+    assert download.status_code == 200
+    body = b"".join(download.streaming_content).decode()
+    assert world.verdict.final_text in body  # the one approved caption
+
+
+def test_a_bad_export_request_gets_the_pages_answer(world, admin, client_for):
+    api = client_for(admin)
+    response = api.post(
+        reverse("api:export-list", args=[world.project.slug]),
+        {"format": "parquet"},
+        format="json",
+    )
+    assert response.status_code == 400 and "format" in response.data
+
+
+def test_metrics_follow_the_review_policy(world, admin, annotator, client_for):
+    from review.models import ReviewPolicy
+
+    url = reverse("api:metrics", args=[world.project.slug])
+    table = client_for(admin).get(url).data
+    assert table["group_by"] == "route" and table["same_images"] is False
+    rows = {row["key"]: row for row in table["rows"]}
+    # The run's caption on its route (the other caption was imported, from no route).
+    assert rows["gpt4o-eden"]["produced"] == 1
+    assert rows["gpt4o-eden"]["spend_usd"] == pytest.approx(0.002)
+    assert rows["gpt4o-eden"]["accepted_rate"]["n"] == rows["gpt4o-eden"]["reviewed"]
+    assert client_for(annotator).get(url).status_code == 403
+    ReviewPolicy.objects.update_or_create(
+        project=world.project, defaults={"annotators_see_metrics": True}
+    )
+    assert client_for(annotator).get(url).status_code == 200
+    compare = client_for(admin).get(url, {"compare": "true", "routes": [world.route.pk]})
+    assert compare.status_code == 400  # a comparison needs two routes, as on the page
