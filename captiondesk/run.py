@@ -22,6 +22,16 @@ def _gpu_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
 
 
+def _die_with_parent() -> None:
+    """In each child, before it runs: the kernel sends it SIGTERM if this supervisor dies, even
+    by SIGKILL, so no worker or beat is left running behind a dead `make run` (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _environment() -> dict[str, str]:
     """The process environment over the ``.env`` file (``CAPTIONDESK_ENV_FILE``), the way the
     settings read it, so PORT, HOST and the concurrency variables set there apply here too."""
@@ -57,7 +67,6 @@ def main() -> int:
             "-A",
             "captiondesk",
             "worker",
-            "-B",
             "-Q",
             queues,
             "-P",
@@ -66,11 +75,32 @@ def main() -> int:
             env.get("WORKER_CONCURRENCY", "8"),
             "-l",
             "warning",
-            "-s",
-            str(var_dir / "celerybeat-schedule"),
         ],
         cwd=ROOT,
         env=env,
+        preexec_fn=_die_with_parent,
+    )
+    # Beat in a process of its own (not the worker's -B child, which outlived a killed worker
+    # and then ran twice beside the next one), with a pid file: a second beat on the same var
+    # directory refuses to start while the first lives.
+    beat = subprocess.Popen(
+        [
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "captiondesk",
+            "beat",
+            "-l",
+            "warning",
+            "-s",
+            str(var_dir / "celerybeat-schedule"),
+            "--pidfile",
+            str(var_dir / "celerybeat.pid"),
+        ],
+        cwd=ROOT,
+        env=env,
+        preexec_fn=_die_with_parent,
     )
     web = subprocess.Popen(
         [
@@ -91,8 +121,10 @@ def main() -> int:
         ],
         cwd=ROOT,
         env=env,
+        preexec_fn=_die_with_parent,
     )
-    children = [web, worker]
+    names = {web.pid: "the web server", worker.pid: "the worker", beat.pid: "beat"}
+    children = [web, worker, beat]
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -112,7 +144,8 @@ def main() -> int:
     while not stopping:
         for child in children:
             if child.poll() is not None:
-                print(f"{child.args[2]} exited with code {child.returncode}; stopping.", flush=True)
+                name = names[child.pid]
+                print(f"{name} exited with code {child.returncode}; stopping.", flush=True)
                 stopping, code = True, child.returncode or 1
         time.sleep(0.3)
 

@@ -199,7 +199,7 @@ CELERY_TASK_ROUTES = {
     "routing.tasks.caption_*_gpu": {"queue": "gpu"},
     "routing.tasks.*": {"queue": "api"},
 }
-# Periodic work (run by `celery beat`, or by `make run`'s worker started with -B).
+# Periodic work (run by `celery beat`; `make run` starts one beside its worker).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Captions left "running" by a dead worker, and pending ones whose message was lost.
     "routing-caption-sweep": {

@@ -213,3 +213,77 @@ def test_a_two_route_run_on_the_embedded_default_finishes_and_settles(tmp_path):
     assert Decimal(state["reserved"]) == 0
     assert Decimal(state["spent"]) == Decimal(state["call_costs"]) > 0
     assert "IntegrityError" not in text and "Traceback" not in text
+
+
+def _children(pid: int) -> dict[int, str]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=,stat=,args=", "--ppid", str(pid)], capture_output=True, text=True
+    ).stdout
+    found = {}
+    for line in out.strip().splitlines():
+        child, stat, args = line.split(None, 2)
+        if not stat.startswith("Z"):
+            found[int(child)] = args
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    return not stat.stdout.strip().startswith("Z")
+
+
+@pytest.mark.slow
+def test_beat_runs_once_and_never_outlives_the_app(tmp_path):
+    """A killed worker used to leave its -B beat child running, and the next `make run` then had
+    two beats scheduling every task twice."""
+    port = _free_port()
+    proc, log_path, env = _start(
+        tmp_path, env_file_lines=[f"PORT={port}", "WEB_CONCURRENCY=1", "WORKER_CONCURRENCY=2"]
+    )
+    children = _children(proc.pid)
+    [worker] = [pid for pid, args in children.items() if " worker " in args]
+    [beat] = [pid for pid, args in children.items() if " beat " in args]
+    pidfile = tmp_path / "var" / "celerybeat.pid"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+        pidfile.exists() and pidfile.read_text().strip() == str(beat)
+    ):
+        time.sleep(0.3)
+    # a second beat on the same var directory refuses to start while the first one lives
+    second = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "captiondesk", "beat", "--pidfile",
+         str(tmp_path / "var" / "celerybeat.pid"), "-s", str(tmp_path / "beat2")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert second.returncode != 0 and "already exists" in second.stderr, second.stderr
+
+    os.kill(worker, signal.SIGKILL)
+
+    assert proc.wait(timeout=40) != 0
+    assert "the worker exited" in log_path.read_text()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.3)
+    assert not _alive(beat) and not any(_alive(pid) for pid in children)
+
+
+@pytest.mark.slow
+def test_children_die_with_a_killed_supervisor(tmp_path):
+    port = _free_port()
+    proc, _, _ = _start(
+        tmp_path, env_file_lines=[f"PORT={port}", "WEB_CONCURRENCY=1", "WORKER_CONCURRENCY=2"]
+    )
+    children = _children(proc.pid)
+    assert len(children) == 3
+
+    proc.kill()  # SIGKILL: the supervisor cleans nothing up itself
+    proc.wait(timeout=10)
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.3)
+    assert not any(_alive(pid) for pid in children), children
