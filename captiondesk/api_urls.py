@@ -62,6 +62,9 @@ urlpatterns = [
     path("runs/<int:pk>/captions/", routing_api.RunCaptions.as_view(), name="run-captions"),
     path("captions/<int:pk>/", routing_api.CaptionDetail.as_view(), name="caption-detail"),
     path("captions/<int:pk>/retry/", routing_api.CaptionRetry.as_view(), name="caption-retry"),
+    path("captions/<int:pk>/stop/", routing_api.CaptionStop.as_view(), name="caption-stop"),
+    path("projects/<slug:slug>/chains/", routing_api.ChainList.as_view(), name="chain-list"),
+    path("chains/<int:pk>/", routing_api.ChainDetail.as_view(), name="chain-detail"),
     # review
     path(
         "projects/<slug:slug>/review-items/",

@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.pagination import BasePagination
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -374,13 +374,60 @@ class ImageDetail(generics.GenericAPIView):
 # --- import batches -------------------------------------------------------------------------
 
 
-class BatchList(generics.ListAPIView):
+class BatchRequestSerializer(serializers.Serializer):
+    """A zip archive or a list of URLs, processed by a worker (poll the batch for progress)."""
+
+    archive = serializers.FileField(required=False, help_text="A zip archive of images.")
+    urls = serializers.CharField(
+        required=False, help_text="One URL per line; lines starting with # are ignored."
+    )
+
+    def validate(self, data: dict) -> dict:
+        if bool(data.get("archive")) == bool(data.get("urls")):
+            raise serializers.ValidationError("Send either an archive or urls.")
+        return data
+
+
+class BatchList(generics.ListCreateAPIView):
+    """A project's import batches, newest first; project admins start a zip or URL-list import
+    (one file or many: POST them to the project's images)."""
+
     serializer_class = BatchSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
         project, _ = project_or_404(self.request, self.kwargs["slug"])
         filters_from(self.request, NoFilters)
         return project.batches.all()
+
+    @extend_schema(
+        request={
+            "multipart/form-data": BatchRequestSerializer,
+            "application/json": BatchRequestSerializer,
+        },
+        responses={202: BatchSerializer},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        from labeling.forms import UrlListForm, ZipForm
+
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = BatchRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        if ser.validated_data.get("archive"):
+            form = ZipForm({}, {"archive": ser.validated_data["archive"]})
+            if not form.is_valid():
+                raise model_errors(form.errors)
+            batch = batch_services.batch_create_from_zip(
+                project=project, user=request.user, archive=form.cleaned_data["archive"]
+            )
+        else:
+            form = UrlListForm({"urls": ser.validated_data["urls"]})
+            if not form.is_valid():
+                raise model_errors(form.errors)
+            batch = batch_services.batch_create_from_urls(
+                project=project, user=request.user, text=form.cleaned_data["urls"]
+            )
+        return Response(BatchSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
 
 
 class BatchDetail(generics.GenericAPIView):

@@ -27,12 +27,14 @@ from integrations.api_common import (
 from labeling.models import Image, RiskCategory
 from labeling.selectors import user_is_admin
 from routing import selectors
-from routing.forms import BudgetForm, RouteForm, RunForm
-from routing.models import Caption, CaptionRun, ModelCall, Route
+from routing.forms import MAX_FALLBACKS, BudgetForm, ChainForm, RouteForm, RunForm
+from routing.models import Caption, CaptionRun, Chain, ModelCall, Route
+from routing.services.chains import ChainError, chain_delete, chain_save
 from routing.services.runs import (
     ImageSelection,
     RunError,
     caption_retry,
+    caption_stop,
     images_select,
     run_cancel,
     run_launch,
@@ -548,6 +550,107 @@ class CaptionRetry(generics.GenericAPIView):
         caption = _caption(request, pk)
         try:
             caption_retry(caption=caption)
+        except RunError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        caption.refresh_from_db()
+        return Response(CaptionSerializer(caption).data)
+
+
+# --- chains ---------------------------------------------------------------------------------
+
+
+class ChainSerializer(serializers.ModelSerializer):
+    routes = serializers.SerializerMethodField(
+        help_text="Route names: the primary, then fallbacks."
+    )
+
+    class Meta:
+        model = Chain
+        fields = ["id", "project_id", "name", "is_default", "deadline_s", "routes", "created_at"]
+        read_only_fields = fields
+
+    def get_routes(self, chain: Chain) -> list[str]:
+        return [step.route.name for step in chain.steps.all()]
+
+
+class ChainRequestSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    routes = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        min_length=1,
+        max_length=1 + MAX_FALLBACKS,
+        help_text="Route ids: the primary first, then the fallbacks in order.",
+    )
+    deadline_s = serializers.FloatField(default=120.0)
+    is_default = serializers.BooleanField(default=False)
+
+
+class ChainList(generics.ListCreateAPIView):
+    """A project's fallback chains (project admins); POST creates one, as the chains page does."""
+
+    serializer_class = ChainSerializer
+    pagination_class = OldestFirstCursorPagination
+
+    def get_queryset(self):
+        project, _ = project_or_404(self.request, self.kwargs["slug"], admin=True)
+        filters_from(self.request, NoFilters)
+        return selectors.chains_for_project(project=project)
+
+    @extend_schema(request=ChainRequestSerializer, responses={201: ChainSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = ChainRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        form_data: dict[str, Any] = {"name": data["name"], "deadline_s": data["deadline_s"]}
+        if data["is_default"]:
+            form_data["is_default"] = "on"
+        form_data["primary"] = data["routes"][0]
+        for i, route_id in enumerate(data["routes"][1:], start=1):
+            form_data[f"fallback_{i}"] = route_id
+        form = ChainForm(form_data)
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        try:
+            chain = chain_save(
+                project=project,
+                name=form.cleaned_data["name"],
+                routes=form.routes(),
+                deadline_s=form.cleaned_data["deadline_s"],
+                is_default=form.cleaned_data["is_default"],
+            )
+        except ChainError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        chain = selectors.chains_for_project(project=project).get(pk=chain.pk)
+        return Response(ChainSerializer(chain).data, status=status.HTTP_201_CREATED)
+
+
+class ChainDetail(generics.GenericAPIView):
+    serializer_class = ChainSerializer
+
+    def _chain(self, request: Request, pk: int) -> Chain:
+        return object_or_404(request, Chain.objects.select_related("project"), pk=pk, admin=True)
+
+    def get(self, request: Request, pk: int) -> Response:
+        chain = self._chain(request, pk)
+        return Response(ChainSerializer(chain).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        chain_delete(chain=self._chain(request, pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CaptionStop(generics.GenericAPIView):
+    """Fail a pending or stuck caption now (then it can be retried), as the caption page does."""
+
+    serializer_class = CaptionSerializer
+
+    @extend_schema(request=None, responses={200: CaptionSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        caption = _caption(request, pk)
+        try:
+            caption_stop(caption=caption, by=request.user)
         except RunError as exc:
             raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
         caption.refresh_from_db()

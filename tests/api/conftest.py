@@ -18,7 +18,8 @@ from review.models import Lease, ReviewItem, Verdict
 from review.services.items import review_items_sync
 from review.services.queue import lease_claim_next
 from review.services.verdict import verdict_submit
-from routing.models import Caption, CaptionRun, ModelCall
+from routing.models import Caption, CaptionRun, Chain, ModelCall
+from routing.services.chains import chain_save
 from tests.factories import CaptionFactory, ImageFactory, ProjectFactory, RouteFactory, UserFactory
 
 
@@ -35,6 +36,7 @@ class World:
     lease: Lease
     verdict: Verdict
     export: Export
+    chain: Chain
 
 
 @pytest.fixture
@@ -94,6 +96,7 @@ def world(project, annotator, other_annotator) -> World:
         file_name="street-photos.jsonl",
         file=ContentFile(b'{"text": "Fishing boats in a harbour at dusk."}\n', name="e.jsonl"),
     )
+    chain = chain_save(project=project, name="default", routes=[route], is_default=True)
     return World(
         project=project,
         other_project=other_annotator.memberships.get().project,
@@ -106,6 +109,7 @@ def world(project, annotator, other_annotator) -> World:
         lease=lease,
         verdict=verdict,
         export=export,
+        chain=chain,
     )
 
 

@@ -52,6 +52,7 @@ def _real_object_id(path: str, world) -> int:
         ("/api/leases/", world.lease),
         ("/api/verdicts/", world.verdict),
         ("/api/exports/", world.export),
+        ("/api/chains/", world.chain),
     ):
         if path.startswith(prefix):
             return obj.pk

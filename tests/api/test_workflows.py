@@ -221,3 +221,77 @@ def test_metrics_follow_the_review_policy(world, admin, annotator, client_for):
     assert client_for(annotator).get(url).status_code == 200
     compare = client_for(admin).get(url, {"compare": "true", "routes": [world.route.pk]})
     assert compare.status_code == 400  # a comparison needs two routes, as on the page
+
+
+def test_an_admin_builds_a_chain_and_estimates_a_run_on_it(project, admin, client_for):
+    api = client_for(admin)
+    primary = RouteFactory(name="fast-route", usd_per_call=Decimal("0.001"))
+    fallback = RouteFactory(name="strong-route", usd_per_call=Decimal("0.01"))
+    ImageFactory(project=project)
+    made = api.post(
+        reverse("api:chain-list", args=[project.slug]),
+        {"name": "cheap first", "routes": [primary.pk, fallback.pk], "is_default": True},
+        format="json",
+    )
+    assert made.status_code == 201, made.data
+    assert made.data["routes"] == ["fast-route", "strong-route"] and made.data["is_default"]
+    twice = api.post(
+        reverse("api:chain-list", args=[project.slug]),
+        {"name": "dup", "routes": [primary.pk, primary.pk]},
+        format="json",
+    )
+    assert twice.status_code == 400 and "only once" in str(twice.data)
+
+    estimate = api.post(
+        reverse("api:run-estimate", args=[project.slug]),
+        {"kind": "chain", "chain": made.data["id"]},
+        format="json",
+    ).data
+    assert Decimal(estimate["total_usd"]) == Decimal("0.001")
+    # Worst case: every try of both routes (3 attempts each by default).
+    assert Decimal(estimate["worst_case_usd"]) == 3 * (Decimal("0.001") + Decimal("0.01"))
+
+
+def test_an_admin_imports_a_zip_from_a_script(project, admin, client_for, make_image_bytes):
+    import io
+    import zipfile
+
+    from labeling.models import ImportBatch
+    from labeling.services.batches import batch_process_payload
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.png", make_image_bytes("PNG", seed=5))
+        zf.writestr("b.png", make_image_bytes("PNG", seed=6))
+        zf.writestr("readme.txt", b"not an image")
+    archive = SimpleUploadedFile("shots.zip", buf.getvalue(), "application/zip")
+    api = client_for(admin)
+    response = api.post(
+        reverse("api:batch-list", args=[project.slug]), {"archive": archive}, format="multipart"
+    )
+    assert response.status_code == 202, response.data
+    assert (response.data["kind"], response.data["status"]) == ("zip", "pending")
+    batch_process_payload(batch=ImportBatch.objects.get(pk=response.data["id"]))  # the worker
+    done = api.get(reverse("api:batch-detail", args=[response.data["id"]])).data
+    assert (done["imported"], done["rejected"]) == (2, 1)
+    neither = api.post(reverse("api:batch-list", args=[project.slug]), {}, format="json")
+    assert neither.status_code == 400
+
+
+def test_an_admin_stops_a_stuck_caption_then_retries_it(world, admin, client_for):
+    from routing.models import Caption
+
+    stuck = Caption.objects.create(
+        image=world.image,
+        origin=Caption.Origin.MODEL,
+        run=world.run,
+        target_route=world.route,
+        status=Caption.Status.RUNNING,
+        request_key="stuck-caption",
+    )
+    api = client_for(admin)
+    stopped = api.post(reverse("api:caption-stop", args=[stuck.pk]))
+    assert stopped.status_code == 200 and stopped.data["status"] == "failed"
+    assert "stopped by ada-admin" in stopped.data["error"]
+    retried = api.post(reverse("api:caption-retry", args=[stuck.pk]))
+    assert retried.status_code == 200 and retried.data["status"] == "pending"
