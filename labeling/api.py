@@ -155,8 +155,12 @@ class ImageDetailSerializer(ImageSerializer):
 
     @extend_schema_field(ImageCaptionSerializer(many=True))
     def get_captions(self, image: Image) -> list[dict]:
+        from review.risk.captions import RISK_QUESTION
+
         show = self.context["show_models"]
-        captions = image.captions.filter(task="caption").order_by("id")[:100]
+        # Every output of the project's task; not the risk analyser's own question to the model.
+        captions = image.captions.exclude(task="question", prompt=RISK_QUESTION).order_by("id")
+        captions = captions[:100]
         return [
             {
                 "id": c.pk,

@@ -39,6 +39,8 @@ def test_the_schema_and_its_docs_are_served_from_the_app(client):
         # The UI's files come from this app (drf-spectacular-sidecar), never from a CDN.
         assert "/static/drf_spectacular_sidecar/" in page
         assert "cdn" not in page.lower() and "unpkg" not in page.lower()
+    bundle = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
 
 
 def _real_object_id(path: str, world) -> int:

@@ -295,3 +295,38 @@ def test_an_admin_stops_a_stuck_caption_then_retries_it(world, admin, client_for
     assert "stopped by ada-admin" in stopped.data["error"]
     retried = api.post(reverse("api:caption-retry", args=[stuck.pk]))
     assert retried.status_code == 200 and retried.data["status"] == "pending"
+
+
+def test_image_detail_shows_flags_and_captions_but_not_the_risk_question(
+    world, annotator, client_for
+):
+    from review.models import RiskFlag
+    from review.risk.captions import RISK_QUESTION
+    from tests.factories import CaptionFactory
+
+    RiskFlag.objects.create(
+        image=world.image,
+        category="chart",
+        score=0.93,
+        flagged=True,
+        reason="Axes and bars found.",
+        analyser_version="test",
+    )
+    CaptionFactory(image=world.image, task="question", prompt=RISK_QUESTION, text="chart")
+    detail = client_for(annotator).get(reverse("api:image-detail", args=[world.image.pk])).data
+    assert [c["text"] for c in detail["captions"]] == ["Fishing boats in a harbour at dusk."]
+    assert [(f["category"], f["reason"]) for f in detail["flags"]] == [
+        ("chart", "Axes and bars found.")
+    ]
+
+
+def test_annotators_see_model_names_only_where_the_policy_shows_them(
+    world, annotator, admin, client_for
+):
+    from review.models import ReviewPolicy
+
+    url = reverse("api:image-detail", args=[world.image.pk])
+    assert client_for(annotator).get(url).data["captions"][0]["model_name"] == ""  # blind review
+    assert client_for(admin).get(url).data["captions"][0]["model_name"] == "blip2-opt-2.7b"
+    ReviewPolicy.objects.update_or_create(project=world.project, defaults={"show_model_name": True})
+    assert client_for(annotator).get(url).data["captions"][0]["model_name"] == "blip2-opt-2.7b"
