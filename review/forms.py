@@ -108,6 +108,17 @@ class RiskCorrectionForm(forms.Form):
     note = forms.CharField(required=False, max_length=500)
 
 
+class RiskBulkCorrectionForm(RiskCorrectionForm):
+    """The same word on one category for the images ticked in the project grid."""
+
+    images = forms.TypedMultipleChoiceField(coerce=int, choices=())
+    query = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, *args, image_ids: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["images"].choices = [(pk, pk) for pk in image_ids]
+
+
 class ReassignForm(forms.Form):
     reviewer = forms.ModelChoiceField(queryset=None, label="Give to")
 

@@ -166,6 +166,73 @@ def image_flagged_q(*, category: str = "") -> Q:
     return Q(Exists(admin_says_yes)) | Q(Exists(uncorrected))
 
 
+NEAR_THRESHOLD = 0.1  # "near the threshold": a score within this distance of its category's
+
+
+def images_by_risk(
+    images: QuerySet[Image],
+    *,
+    project: Project,
+    category: str = "",
+    near_threshold: bool = False,
+    thresholds: dict[str, float] | None = None,
+) -> QuerySet[Image]:
+    """Narrow an image list (the project grid) to images flagged in ``category`` (any when
+    empty, an admin's correction winning), or to those whose analyser score lies within
+    NEAR_THRESHOLD of the category's threshold: the ones a small change of threshold would flip,
+    worth a human look."""
+    if not near_threshold:
+        return images.filter(image_flagged_q(category=category))
+    if thresholds is None:
+        from review.services.risk import risk_thresholds_for
+
+        thresholds = risk_thresholds_for(project=project)
+    near = Q()
+    for name, threshold in thresholds.items():
+        if category and name != category:
+            continue
+        near |= Q(
+            category=name,
+            score__gte=threshold - NEAR_THRESHOLD,
+            score__lte=threshold + NEAR_THRESHOLD,
+        )
+    return images.filter(Exists(RiskFlag.objects.filter(near, image_id=OuterRef("pk"))))
+
+
+@dataclass(frozen=True)
+class CaptionReview:
+    """One caption of an image as its page shows it: the text, review state and verdicts."""
+
+    caption: Caption
+    item: ReviewItem | None
+    verdicts: list[Verdict]
+
+
+def image_caption_reviews(*, image: Image, limit: int = 50) -> list[CaptionReview]:
+    """The image's captions (oldest first, the risk question to the model left out) with their
+    review item and every verdict; three queries whatever the number of captions."""
+    captions = list(
+        Caption.objects.filter(image=image)
+        .exclude(task="question", prompt=RISK_QUESTION)
+        .select_related("route")
+        .prefetch_related(
+            Prefetch(
+                "verdicts",
+                queryset=Verdict.objects.select_related("reviewer").order_by("created_at", "id"),
+                to_attr="shown_verdicts",
+            )
+        )
+        .order_by("id")[:limit]
+    )
+    items = {
+        item.caption_id: item
+        for item in ReviewItem.objects.filter(image=image).select_related("adjudication__admin")
+    }
+    return [
+        CaptionReview(caption=c, item=items.get(c.pk), verdicts=c.shown_verdicts) for c in captions
+    ]
+
+
 @dataclass(frozen=True)
 class ShownFlag:
     category: str

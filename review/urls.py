@@ -46,4 +46,5 @@ urlpatterns = [
     path("verdicts/<int:pk>/undo/", views.undo, name="undo"),
     path("items/<int:pk>/adjudicate/", views.adjudicate, name="adjudicate"),
     path("images/<int:pk>/risk/", views.risk_correct, name="risk-correct"),
+    path("projects/<slug:slug>/risk/", views.risk_correct_bulk, name="risk-correct-bulk"),
 ]

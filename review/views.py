@@ -23,6 +23,7 @@ from review.forms import (
     AdjudicationForm,
     ReassignForm,
     ReviewPolicyForm,
+    RiskBulkCorrectionForm,
     RiskCorrectionForm,
     VerdictForm,
 )
@@ -490,3 +491,33 @@ def risk_correct(request: HttpRequest, pk: int) -> HttpResponse:
     state = "flagged" if data["flagged"] else "not flagged"
     messages.success(request, f"{label}: marked {state}. The review queue follows at once.")
     return redirect("labeling:image-detail", pk=image.pk)
+
+
+@login_required
+@require_POST
+def risk_correct_bulk(request: HttpRequest, slug: str) -> HttpResponse:
+    """A project admin corrects one risk category for the images ticked in the grid."""
+    project = _project(request, slug, admin=True)
+    posted = [v for v in request.POST.getlist("images") if v.isdigit()]
+    image_ids = list(
+        Image.objects.filter(project=project, pk__in=posted[:1000]).values_list("pk", flat=True)
+    )
+    form = RiskBulkCorrectionForm(request.POST, image_ids=image_ids)
+    back = reverse("labeling:project-detail", kwargs={"slug": project.slug})
+    if not form.is_valid():
+        messages.error(request, "Tick at least one image of this project, then pick a category.")
+        return redirect(back)
+    data = form.cleaned_data
+    count = risk.risk_flags_correct_bulk(
+        images=Image.objects.filter(pk__in=data["images"]),
+        category=data["category"],
+        flagged=data["flagged"],
+        by=request.user,
+        note=data["note"],
+    )
+    label = RiskCategory(data["category"]).label
+    state = "flagged" if data["flagged"] else "not flagged"
+    messages.success(request, f"{label}: {count} image{'s' if count != 1 else ''} marked {state}.")
+    # Back to the same filtered page of the grid: only a query string is taken from the form.
+    query = data["query"].lstrip("?")
+    return redirect(f"{back}?{query}" if query and "//" not in query else back)

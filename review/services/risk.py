@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -269,6 +271,29 @@ def risk_flag_correct(
         )
         review_items_refresh(image_ids=[image.pk])
     return correction
+
+
+def risk_flags_correct_bulk(
+    *, images: Iterable[Image], category: str, flagged: bool, by, note: str = ""
+) -> int:
+    """The same correction for many images at once (chosen in the grid); returns how many.
+    One insert and one refresh of the queue for all of them."""
+    if category not in RiskCategory.values:
+        raise ValueError(f"unknown risk category {category!r}")
+    image_ids = sorted({image.pk for image in images})
+    with transaction.atomic():
+        RiskCorrection.objects.bulk_create(
+            RiskCorrection(
+                image_id=image_id,
+                category=category,
+                flagged=flagged,
+                note=note[:500],
+                corrected_by=by,
+            )
+            for image_id in image_ids
+        )
+        review_items_refresh(image_ids=image_ids)
+    return len(image_ids)
 
 
 def risk_corrections_count(*, project: Project) -> dict[str, dict[str, int]]:

@@ -377,3 +377,68 @@ def test_on_a_phone_an_admins_pages_fit_the_screen(live_server, project, admin, 
                 wide[name] = _overflow(page)
             page.screenshot(path=str(ARTIFACTS / f"phone-admin-{name}.png"), full_page=True)
     assert wide == {}
+
+
+def test_an_admin_filters_the_grid_by_risk_and_corrects_flags_in_bulk(
+    live_server, project, admin, make_image_bytes
+):
+    from review.models import RiskCorrection
+
+    wide = ImageFactory(
+        project=project,
+        file=ContentFile(make_image_bytes("PNG", size=(1200, 300), seed=7), name="wide.png"),
+        width=1200,
+        height=300,
+        original_name="wide-chart.png",
+    )
+    RiskFlag.objects.create(
+        image=wide, category="chart", score=0.97, flagged=True, analyser_version="t"
+    )
+    for i in range(3):
+        image = ImageFactory(
+            project=project,
+            file=ContentFile(make_image_bytes("PNG", size=(300, 500), seed=i), name=f"s{i}.png"),
+            width=300,
+            height=500,
+            original_name=f"screen-{i}.png",
+        )
+        RiskFlag.objects.create(
+            image=image,
+            category="screenshot",
+            score=0.42 + i * 0.02,
+            flagged=False,
+            analyser_version="t",
+        )
+    with chromium() as page:
+        _log_in(page, live_server.url, "ada-admin", "admin-pass-123")
+        page.click(f"text={project.name}")
+        page.wait_for_selector("#image-grid")
+        # The wide chart is letterboxed, not cropped: its tile shows the whole width.
+        page.wait_for_function(
+            "Array.from(document.querySelectorAll('#image-grid img')).every(i => i.complete)"
+        )
+        fit = page.evaluate("getComputedStyle(document.querySelector('#image-grid img')).objectFit")
+        assert fit == "contain"
+        assert page.locator(".tile[data-image] .badge.risk").count() == 1
+        page.screenshot(path=str(ARTIFACTS / "grid-desktop.png"), full_page=True)
+
+        page.check("#id_threshold")
+        page.click("form.filters:has(#id_threshold) button[type=submit]")
+        page.wait_for_url("**threshold=on**")
+        assert page.locator("#image-grid .tile").count() == 3
+        page.click("#pick-all")
+        page.select_option("#bulk-risk select[name=category]", "screenshot")
+        page.select_option("#bulk-risk select[name=flagged]", "1")
+        page.click("#bulk-risk button[type=submit]")
+        page.wait_for_selector(".messages >> text=Screenshot: 3 images marked flagged.")
+        assert "threshold=on" in page.url
+        page.select_option("#id_risk", "screenshot")
+        page.uncheck("#id_threshold")
+        page.click("form.filters:has(#id_threshold) button[type=submit]")
+        page.wait_for_url("**risk=screenshot**")
+        assert page.locator("#image-grid .tile").count() == 3
+        assert page.locator("#image-grid .badge.risk:has-text('Screenshot')").count() == 3
+        page.set_viewport_size(PHONE)
+        page.screenshot(path=str(ARTIFACTS / "grid-phone.png"), full_page=True)
+        assert _overflow(page) == 0
+    assert RiskCorrection.objects.filter(category="screenshot", flagged=True).count() == 3
