@@ -75,11 +75,72 @@ class RouteForm(forms.ModelForm):
             "base_url",
         ]
 
+    #: Which price fields each provider's cost uses (the form shows those; the rest stay empty).
+    PRICES_BY_PROVIDER: dict[str, tuple[str, ...]] = {
+        Route.Provider.EDENAI: (
+            "usd_per_1k_input_tokens",
+            "usd_per_1k_output_tokens",
+            "usd_per_call",
+        ),
+        Route.Provider.EDENAI_V2: ("usd_per_call",),
+        Route.Provider.REPLICATE: ("usd_per_second", "usd_per_call"),
+        Route.Provider.OLLAMA: ("gpu_hour_usd",),
+        Route.Provider.LOCAL: ("gpu_hour_usd",),
+    }
+    LABELS: dict[str, tuple[str, str]] = {
+        "usd_per_call": ("Price per call", "USD per call, when the vendor reports no cost."),
+        "usd_per_second": ("Price per second", "USD per second of vendor hardware (Replicate)."),
+        "gpu_hour_usd": ("GPU price", "USD per GPU hour, so local routes compare with hosted."),
+        "usd_per_1k_input_tokens": ("Input tokens", "USD per 1,000 input tokens."),
+        "usd_per_1k_output_tokens": ("Output tokens", "USD per 1,000 output tokens."),
+        "timeout_s": ("Timeout (s)", "Seconds one attempt may take."),
+        "expected_seconds": ("Typical seconds", "Per call, for estimates before any call."),
+    }
+    BASIC = (
+        "name",
+        "provider",
+        "model",
+        "enabled",
+        "timeout_s",
+        "max_attempts",
+        "expected_seconds",
+    )
+    ADVANCED = ("params", "config", "base_url")
+
     def __init__(self, *args: Any, allow_base_url: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not allow_base_url:
             # Pointing a route at an arbitrary host is a site admin's decision.
             del self.fields["base_url"]
+        for name, (label, help_text) in self.LABELS.items():
+            self.fields[name].label, self.fields[name].help_text = label, help_text
+
+    def _group(self, names: tuple[str, ...]) -> list[Any]:
+        return [self[name] for name in names if name in self.fields]
+
+    def basic_fields(self) -> list[Any]:
+        return self._group(self.BASIC)
+
+    def advanced_fields(self) -> list[Any]:
+        return self._group(self.ADVANCED)
+
+    def price_fields(self) -> list[tuple[Any, str]]:
+        """(bound field, space-separated providers that use it), for the form to show per
+        provider."""
+        names = (
+            "usd_per_1k_input_tokens",
+            "usd_per_1k_output_tokens",
+            "usd_per_second",
+            "gpu_hour_usd",
+            "usd_per_call",
+        )
+        return [
+            (
+                self[name],
+                " ".join(p for p, used in self.PRICES_BY_PROVIDER.items() if name in used),
+            )
+            for name in names
+        ]
 
     @classmethod
     def keep_omitted(cls, data: Any, route: Route) -> Any:

@@ -267,6 +267,7 @@ class Caption(models.Model):
         indexes = [
             models.Index(fields=["image", "status"], name="caption_image_status"),
             models.Index(fields=["run", "status"], name="caption_run_status"),
+            models.Index(fields=["run", "image"], name="caption_run_image"),
             models.Index(fields=["status", "lease_until"], name="caption_status_lease"),
         ]
         constraints = [

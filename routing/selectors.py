@@ -251,10 +251,11 @@ def runs_for_project(*, project: Project) -> QuerySet[CaptionRun]:
 
 
 def run_captions(*, run: CaptionRun, status: str = "") -> QuerySet[Caption]:
+    """A run's captions, an image's captions side by side (index ``caption_run_image``)."""
     qs = Caption.objects.filter(run=run).select_related("image", "route", "target_route", "chain")
     if status:
         qs = qs.filter(status=status)
-    return qs.order_by("id")
+    return qs.order_by("image_id", "id")
 
 
 def caption_calls(*, caption: Caption) -> QuerySet[ModelCall]:

@@ -31,6 +31,7 @@ from routing.services.chains import (
     chain_rule_delete,
     chain_save,
 )
+from routing.services.routes import RouteInUse, route_delete, route_set_enabled
 from routing.services.runs import (
     ImageSelection,
     RunError,
@@ -100,6 +101,47 @@ def route_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         messages.success(request, f"Route {route.name} saved.")
         return redirect("routing:route-list")
     return render(request, "routing/route_form.html", {"form": form, "route": route})
+
+
+@login_required
+@require_POST
+def route_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    _routes_admin(request)
+    route = get_object_or_404(Route, pk=pk)
+    route_set_enabled(route=route, enabled=not route.enabled)
+    state = "enabled" if route.enabled else "disabled: chains skip it, runs cannot choose it"
+    messages.success(request, f"Route {route.name} {state}.")
+    return redirect("routing:route-list")
+
+
+@login_required
+@require_POST
+def route_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _routes_admin(request)
+    route = get_object_or_404(Route, pk=pk)
+    if not request.POST.get("confirm"):
+        return render(
+            request,
+            "confirm.html",
+            {
+                "title": f"Delete route {route.name}?",
+                "lines": [
+                    "Only a route that never captioned anything and is in no chain can be "
+                    "deleted; otherwise disable it.",
+                ],
+                "action": reverse("routing:route-delete", args=[route.pk]),
+                "fields": [],
+                "confirm_label": "Delete the route",
+                "back_url": reverse("routing:route-list"),
+            },
+        )
+    try:
+        route_delete(route=route)
+    except RouteInUse as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Route {route.name} deleted.")
+    return redirect("routing:route-list")
 
 
 @login_required

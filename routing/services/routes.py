@@ -173,3 +173,37 @@ def routes_ensure_defaults() -> list[Route]:
         if was_created:
             created.append(route)
     return created
+
+
+# --- changes by site admins -----------------------------------------------------------------
+
+
+class RouteInUse(Exception):
+    """The route has history or chains that need it; the message is for the user."""
+
+
+def route_set_enabled(*, route: Route, enabled: bool) -> None:
+    """A disabled route is skipped by every chain (its fallbacks answer) and offered to no run."""
+    Route.objects.filter(pk=route.pk).update(enabled=enabled)
+    route.enabled = enabled
+
+
+def route_delete(*, route: Route) -> None:
+    """Delete a route nobody used: its captions and call log are the history every cost and
+    comparison figure is computed from, so a used route can only be disabled."""
+    from routing.models import Caption, ChainStep
+
+    chains = ChainStep.objects.filter(route=route).count()
+    used = (
+        ModelCall.objects.filter(route=route).exists()
+        or Caption.objects.filter(route=route).exists()
+        or Caption.objects.filter(target_route=route).exists()
+    )
+    if chains or used:
+        where = []
+        if chains:
+            where.append(f"{chains} chain(s) use it")
+        if used:
+            where.append("its captions and call log are part of the project history")
+        raise RouteInUse(f"Route {route.name} cannot be deleted: {'; '.join(where)}. Disable it.")
+    route.delete()
