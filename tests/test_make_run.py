@@ -97,9 +97,9 @@ def test_first_run_serves_sample_thumbnails_and_stops_cleanly(tmp_path):
         session = requests.Session()
         for _ in range(40):
             try:
-                login = session.get(f"{base}/login/", timeout=5)
+                login = session.get(f"{base}/login/", timeout=15)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still booting
                 time.sleep(0.5)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
         page = session.post(
