@@ -8,3 +8,8 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         from integrations import schema  # noqa: F401 - registers the schema extension
+        from integrations.services import webhooks
+        from routing import hooks
+
+        # routing announces its runs' events without knowing who listens
+        hooks.on_run_event(webhooks.run_event_send)

@@ -10,6 +10,7 @@ registries, no Django signals: the calls are explicit and easy to follow from bo
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from django.db.models import Q
 
     from routing.policy import RiskSignal
+
+logger = logging.getLogger(__name__)
 
 CaptionsSucceeded = Callable[[Sequence[int]], None]
 
@@ -82,3 +85,37 @@ def risk_source_register(source: RiskSource) -> None:
 def risk_source() -> RiskSource | None:
     """The registered source, or None when no app provides risk flags."""
     return _risk_source
+
+
+# --- run events -----------------------------------------------------------------------------
+
+RunEventHook = Callable[..., object]  # called as hook(run_id=..., event=...)
+#: Events of a captioning run that others may react to (integrations sends them as webhooks).
+RUN_EVENTS = ("run.finished", "budget.reached")
+
+_run_hooks: list[RunEventHook] = []
+
+
+def on_run_event(hook: RunEventHook) -> RunEventHook:
+    """Register ``hook(run_id=..., event=...)``, called after the commit that made the event
+    true."""
+    if hook not in _run_hooks:
+        _run_hooks.append(hook)
+    return hook
+
+
+def run_event(*, run_id: int, event: str) -> None:
+    """Announce ``event`` (one of ``RUN_EVENTS``) once the current transaction commits (at
+    once outside one); a hook that fails is logged and does not stop the others."""
+    from django.db import transaction
+
+    assert event in RUN_EVENTS, event
+
+    def send() -> None:
+        for hook in list(_run_hooks):
+            try:
+                hook(run_id=run_id, event=event)
+            except Exception:  # noqa: BLE001 - captioning must not fail for a notification
+                logger.exception("run event hook %r failed for run %s", hook, run_id)
+
+    transaction.on_commit(send)

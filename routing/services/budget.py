@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db.models import F, Q
 from django.db.models.functions import Round
 
+from routing import hooks
 from routing.models import CaptionRun
 from routing.policy import MICRO_USD
 
@@ -44,10 +45,14 @@ def budget_settle(*, run_id: int, reserved: Decimal, cost: Decimal) -> None:
 
 
 def budget_stop(*, run_id: int) -> bool:
-    """Mark a running run as stopped at its cap. True if this call changed it."""
-    return (
+    """Mark a running run as stopped at its cap. True if this call changed it (then, once, the
+    "budget.reached" event)."""
+    stopped = (
         CaptionRun.objects.filter(pk=run_id, status=CaptionRun.Status.RUNNING).update(
             status=CaptionRun.Status.BUDGET
         )
         == 1
     )
+    if stopped:
+        hooks.run_event(run_id=run_id, event="budget.reached")
+    return stopped

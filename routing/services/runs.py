@@ -356,6 +356,7 @@ def run_launch(
         if not caption_ids:
             run.status = CaptionRun.Status.FINISHED
             run.finished_at = timezone.now()
+            hooks.run_event(run_id=run.pk, event="run.finished")
         run.save(update_fields=["caption_count", "skipped", "status", "finished_at"])
         if enqueue:
             transaction.on_commit(lambda: caption_enqueue(caption_ids=caption_ids))

@@ -18,6 +18,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from routing import hooks
 from routing.models import Caption, CaptionRun, ModelCall, Route
 from routing.providers import CaptionResult, ProviderError
 from routing.services import budget
@@ -219,12 +220,16 @@ def run_maybe_finish(*, run_id: int, now: datetime | None = None) -> bool:
         still_open = Caption.objects.filter(
             run_id=OuterRef("pk"), status__in=(Caption.Status.PENDING, Caption.Status.RUNNING)
         )
-        return (
+        finished = (
             CaptionRun.objects.filter(pk=run_id, status=CaptionRun.Status.RUNNING)
             .exclude(Exists(still_open))
             .update(status=CaptionRun.Status.FINISHED, finished_at=now)
             == 1
         )
-    with connection.cursor() as cursor:
-        cursor.execute(_FINISH_RUN_SQL, [now, run_id, run_id])
-        return cursor.rowcount == 1
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_FINISH_RUN_SQL, [now, run_id, run_id])
+            finished = cursor.rowcount == 1
+    if finished:
+        hooks.run_event(run_id=run_id, event="run.finished")
+    return finished
