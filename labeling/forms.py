@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from labeling.models import Image, Membership, RiskCategory
+from labeling.models import Image, Membership
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -125,16 +125,6 @@ class ImageFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *Image.Status.choices], required=False)
     batch = forms.IntegerField(required=False, min_value=1)
     near = forms.BooleanField(required=False, label="Near-duplicates only")
-    risk = forms.ChoiceField(
-        required=False,
-        label="Risk",
-        choices=[("", "Any image"), ("any", "Flagged in any category"), *RiskCategory.choices],
-    )
-    threshold = forms.BooleanField(
-        required=False,
-        label="Near the risk threshold",
-        help_text="A score within 0.1 of the flag threshold (of the chosen category, or any).",
-    )
 
 
 class ExportForm(forms.Form):
@@ -207,3 +197,11 @@ class ExportForm(forms.Form):
             ("any", "Flagged in any risk category"),
             *RiskCategory.choices,
         ]
+
+
+class PredictionsForm(forms.Form):
+    file = forms.FileField(
+        widget=forms.ClearableFileInput(attrs={"accept": ".json,.jsonl,.ndjson,.zip"}),
+        help_text="Label Studio tasks with predictions (JSON or JSONL), or JSON Lines with image, "
+        "caption and model; alone (images by URL) or in a zip with the images it names.",
+    )

@@ -111,6 +111,7 @@ class ImportBatch(models.Model):
         ZIP = "zip", "Zip archive"
         PATH = "path", "Files and folders"
         URL = "url", "URL list"
+        PREDICTIONS = "predicted", "Predictions made elsewhere"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -15,6 +15,11 @@ urlpatterns = [
     path("projects/<slug:slug>/import/upload/", views.import_upload, name="import-upload"),
     path("projects/<slug:slug>/import/zip/", views.import_zip, name="import-zip"),
     path("projects/<slug:slug>/import/urls/", views.import_urls, name="import-urls"),
+    path(
+        "projects/<slug:slug>/import/predictions/",
+        views.import_predictions,
+        name="import-predictions",
+    ),
     path("projects/<slug:slug>/import/batches/", views.batch_open, name="batch-open"),
     path("batches/<int:pk>/", views.batch_detail, name="batch-detail"),
     path("batches/<int:pk>/progress/", views.batch_progress, name="batch-progress"),

@@ -23,6 +23,7 @@ from labeling.forms import (
     InvitationAcceptForm,
     InviteForm,
     MemberForm,
+    PredictionsForm,
     ProjectForm,
     RoleForm,
     UploadForm,
@@ -30,16 +31,7 @@ from labeling.forms import (
     UserCreateForm,
     ZipForm,
 )
-from labeling.models import (
-    Export,
-    Image,
-    ImportBatch,
-    ImportItem,
-    Invitation,
-    Membership,
-    Project,
-    RiskCategory,
-)
+from labeling.models import Export, Image, ImportBatch, ImportItem, Invitation, Membership, Project
 from labeling.services import batches as batch_services
 from labeling.services import derivatives, team
 from labeling.services import export as export_services
@@ -113,18 +105,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         batch_id=filters.get("batch"),
         near_duplicates=bool(filters.get("near")),
     )
-    risk = filters.get("risk") or ""
-    if risk or filters.get("threshold"):
-        from review.selectors import images_by_risk
-
-        images = images_by_risk(
-            images,
-            project=project,
-            category="" if risk == "any" else risk,
-            near_threshold=bool(filters.get("threshold")),
-        )
     page = Paginator(images, PAGE_SIZE).get_page(request.GET.get("page"))
-    _add_risk_badges(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -135,7 +116,6 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "page": page,
         "query": query.urlencode(),
         "image_counts": _image_counts(project),
-        "risk_categories": RiskCategory.choices,
         "batches": project.batches.all()[:10],
     }
     if context["is_admin"]:
@@ -143,17 +123,6 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         context.update(_route_status_context())
         context["risk_corrections"] = _risk_corrections_rows(project)
     return render(request, "labeling/project_detail.html", context)
-
-
-def _add_risk_badges(images) -> None:
-    """Each tile's flagged categories, an admin's correction winning (one query per page)."""
-    from review.selectors import image_risk_categories
-
-    images = list(images)
-    flagged = image_risk_categories(image_ids=[image.pk for image in images])
-    labels = dict(RiskCategory.choices)
-    for image in images:
-        image.risk_labels = [labels[c] for c in sorted(flagged.get(image.pk, ()))]
 
 
 def _image_counts(project: Project) -> list[tuple[str, int]]:
@@ -433,6 +402,7 @@ def import_page(request: HttpRequest, slug: str) -> HttpResponse:
             "upload_form": UploadForm(),
             "zip_form": ZipForm(),
             "url_form": UrlListForm(),
+            "predictions_form": PredictionsForm(),
             "batches": project.batches.all()[:20],
         },
     )
@@ -476,6 +446,20 @@ def import_urls(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("labeling:import", slug=slug)
     batch = batch_services.batch_create_from_urls(
         project=project, user=request.user, text=form.cleaned_data["urls"]
+    )
+    return redirect("labeling:batch-detail", pk=batch.pk)
+
+
+@login_required
+@require_POST
+def import_predictions(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = _project(request, slug, admin=True)
+    form = PredictionsForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a predictions file (JSON, JSONL or zip) to upload.")
+        return redirect("labeling:import", slug=slug)
+    batch = batch_services.batch_create_from_predictions(
+        project=project, user=request.user, upload=form.cleaned_data["file"]
     )
     return redirect("labeling:batch-detail", pk=batch.pk)
 
@@ -555,7 +539,7 @@ def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
 def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
     image = get_object_or_404(Image.objects.select_related("project", "batch"), pk=pk)
     _, role = _project(request, image.project.slug)
-    from review.selectors import image_caption_reviews, image_risk_overview, review_policy_for
+    from review.selectors import image_risk_overview
 
     return render(
         request,
@@ -566,10 +550,6 @@ def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "near": selectors.image_near_duplicates(image=image),
             "risk_rows": image_risk_overview(image=image),
             "can_correct_risk": role == Membership.Role.ADMIN,
-            "is_admin": role == Membership.Role.ADMIN,
-            "caption_reviews": image_caption_reviews(image=image),
-            "show_models": role == Membership.Role.ADMIN
-            or review_policy_for(project=image.project).show_model_name,
         },
     )
 

@@ -12,6 +12,7 @@ from django.db import transaction
 from labeling.models import Image, ImportBatch, Project
 
 from .ingest import Candidate, Outcome, batch_create, batch_finish, batch_ingest
+from .predictions_import import predictions_import
 from .sources import parse_url_list, url_candidates, zip_candidates
 
 
@@ -72,6 +73,16 @@ def batch_create_from_urls(*, project: Project, user, text: str) -> ImportBatch:
     return batch
 
 
+def batch_create_from_predictions(*, project: Project, user, upload: UploadedFile) -> ImportBatch:
+    """A predictions file (or a zip with one and its images), imported by a worker."""
+    name = upload.name or "predictions"
+    suffix = ".zip" if name.lower().endswith(".zip") else ".jsonl"
+    batch = batch_create(project=project, kind=ImportBatch.Kind.PREDICTIONS, user=user, label=name)
+    batch.payload.save(f"batch-{batch.pk}{suffix}", upload, save=True)
+    _enqueue(batch)
+    return batch
+
+
 def _enqueue(batch: ImportBatch) -> None:
     from labeling import tasks
 
@@ -86,6 +97,11 @@ def batch_process_payload(*, batch: ImportBatch) -> None:
             with batch.payload.open("rb") as fh:
                 candidates = zip_candidates(fh, label=batch.label or "archive.zip")
                 _run(batch, candidates, done)
+        elif batch.kind == ImportBatch.Kind.PREDICTIONS:
+            # Safe to run again: images are deduplicated, captions already imported skipped.
+            with batch.payload.open("rb") as fh:
+                for _ in predictions_import(batch=batch, fh=fh):
+                    pass
         elif batch.kind == ImportBatch.Kind.URL:
             with batch.payload.open("rb") as fh:
                 urls = parse_url_list(fh.read().decode("utf-8", errors="replace"))

@@ -12,8 +12,12 @@ from collections.abc import Callable, Iterator
 from itertools import groupby
 from typing import Any, BinaryIO
 
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+
 from labeling.models import Project
 
+from . import rows as sql
 from .rows import CHUNK, Row, UrlMaker, image_file_name, iter_rows, selected_images
 from .spec import ExportSpec
 
@@ -32,7 +36,8 @@ IMAGES_DIR = "images"
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    # PostgreSQL's json_build_object separators, so rows read the same whoever built them.
+    return json.dumps(obj, ensure_ascii=False, separators=(", ", " : "))
 
 
 class _Buffer:
@@ -80,9 +85,39 @@ def _flat(row: Row, spec: ExportSpec, url: UrlMaker) -> dict[str, Any]:
     return record
 
 
+def _flat_sql(spec: ExportSpec, url: UrlMaker) -> list[tuple[str, Any]]:
+    """_flat's keys and values as SQL expressions over a review item."""
+    pairs: list[tuple[str, Any]] = [("image_id", F("image_id"))]
+    if spec.bundled:
+        name = sql.sql_file_name(spec, "image_id", "image__format")
+        pairs.append(("file_name", Concat(Value(f"{IMAGES_DIR}/"), name)))
+    if url.enabled:
+        pairs.append(("image_url", sql.sql_url(url, "image_id")))
+    return pairs + [
+        ("width", F("image__width")),
+        ("height", F("image__height")),
+        ("caption", F("final_text")),
+        ("state", F("state")),
+        ("edited", F("edited")),
+        ("model", F("caption__model_name")),
+        ("route", F("caption__route__name")),
+        ("model_caption", F("caption__text")),
+        ("item_id", F("id")),
+        ("caption_id", F("caption_id")),
+    ]
+
+
 def write_jsonl(project: Project, spec: ExportSpec, out: BinaryIO, tick: Tick) -> int:
     url = UrlMaker(spec.base_url)
     buffer, n = _Buffer(out), 0
+    if sql.sql_json_enabled(spec):
+        items = sql.ordered_selection(project=project, spec=spec)
+        for line in sql.json_lines(items, _flat_sql(spec, url)):
+            buffer.add(line + "\n")
+            n += 1
+            tick(1)
+        buffer.flush()
+        return n
     for row in iter_rows(project=project, spec=spec):
         record = _flat(row, spec, url)
         if row.provenance is not None:
@@ -178,24 +213,29 @@ def write_coco(project: Project, spec: ExportSpec, out: BinaryIO, tick: Tick) ->
         "version": "1.0",
     }
     buffer.add('{"info":' + _dumps(info) + ',"licenses":[],"images":[\n')
-    images = selected_images(project=project, spec=spec).values_list(
-        "id", "width", "height", "format"
-    )
     first = True
-    for image_id, width, height, image_format in images.iterator(chunk_size=CHUNK):
-        entry: dict[str, Any] = {
-            "id": image_id,
-            "file_name": image_file_name(spec, image_id, image_format),
-            "width": width,
-            "height": height,
-        }
-        if url.enabled:
-            entry["coco_url"] = url(image_id)
-        buffer.add(("" if first else ",\n") + _dumps(entry))
+    for entry in _coco_images(project, spec, url):
+        buffer.add(("" if first else ",\n") + entry)
         first = False
         tick(1)
     buffer.add('\n],"annotations":[\n')
     n = 0
+    if sql.sql_json_enabled(spec):
+        pairs = [
+            ("id", F("id")),
+            ("image_id", F("image_id")),
+            ("caption", F("final_text")),
+            ("model", F("caption__model_name")),
+            ("edited", F("edited")),
+        ]
+        items = sql.ordered_selection(project=project, spec=spec)
+        for line in sql.json_lines(items, pairs):
+            buffer.add(("" if n == 0 else ",\n") + line)
+            n += 1
+            tick(1)
+        buffer.add("\n]}\n")
+        buffer.flush()
+        return n
     for row in iter_rows(project=project, spec=spec):
         annotation: dict[str, Any] = {
             "id": row.item_id,
@@ -212,6 +252,32 @@ def write_coco(project: Project, spec: ExportSpec, out: BinaryIO, tick: Tick) ->
     buffer.add("\n]}\n")
     buffer.flush()
     return n
+
+
+def _coco_images(project: Project, spec: ExportSpec, url: UrlMaker) -> Iterator[str]:
+    images = selected_images(project=project, spec=spec)
+    if sql.sql_json_enabled(spec):
+        pairs: list[tuple[str, Any]] = [
+            ("id", F("id")),
+            ("file_name", sql.sql_file_name(spec, "id", "format")),
+            ("width", F("width")),
+            ("height", F("height")),
+        ]
+        if url.enabled:
+            pairs.append(("coco_url", sql.sql_url(url, "id")))
+        yield from sql.json_lines(images, pairs)
+        return
+    values = images.values_list("id", "width", "height", "format")
+    for image_id, width, height, image_format in values.iterator(chunk_size=CHUNK):
+        entry: dict[str, Any] = {
+            "id": image_id,
+            "file_name": image_file_name(spec, image_id, image_format),
+            "width": width,
+            "height": height,
+        }
+        if url.enabled:
+            entry["coco_url"] = url(image_id)
+        yield _dumps(entry)
 
 
 # --- Hugging Face imagefolder: one metadata row per image ----------------------------------------

@@ -16,7 +16,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db import connection
+from django.db.models import Case, Exists, F, Func, OuterRef, QuerySet, TextField, Value, When
+from django.db.models.functions import Cast, Concat
 from django.urls import reverse
 from django.utils import timezone
 
@@ -131,11 +133,7 @@ def count(*, project: Project, spec: ExportSpec) -> tuple[int, int]:
 
 def iter_rows(*, project: Project, spec: ExportSpec) -> Iterator[Row]:
     columns = _BASE_COLUMNS + (_PROVENANCE_COLUMNS if spec.provenance else ())
-    qs = (
-        selection(project=project, spec=spec)
-        .order_by("image_id", "caption_id", "id")
-        .values_list(*columns)
-    )
+    qs = ordered_selection(project=project, spec=spec).values_list(*columns)
     chunk: list[tuple] = []
     for values in qs.iterator(chunk_size=CHUNK):
         chunk.append(values)
@@ -302,3 +300,62 @@ class UrlMaker:
 
     def __call__(self, image_id: int) -> str | None:
         return f"{self.head}{image_id}{self.tail}" if self.enabled else None
+
+
+# --- JSON built by PostgreSQL --------------------------------------------------------------------
+# Rows without provenance are turned into JSON text by the database (json_build_object), which is
+# several times faster than building dicts in Python. Python writes the same bytes when it does
+# the work (SQLite, provenance): formats._dumps uses PostgreSQL's separators.
+
+
+def sql_json_enabled(spec: ExportSpec) -> bool:
+    return (
+        connection.vendor == "postgresql"
+        and not spec.provenance
+        and getattr(settings, "EXPORT_SQL_JSON", True)
+    )
+
+
+class _JsonObject(Func):
+    function = "json_build_object"
+    output_field = TextField()
+
+
+class _ZeroPadded(Func):
+    """f"{n:08d}" in SQL: at least eight digits, never truncated."""
+
+    template = "lpad(%(expressions)s::text, greatest(8, length(%(expressions)s::text)), '0')"
+    output_field = TextField()
+
+
+def _text(expr) -> Cast:
+    return Cast(expr, TextField())
+
+
+def sql_file_name(spec: ExportSpec, image_id: str, image_format: str):
+    """The expression for image_file_name(spec, image_id, format)."""
+    if spec.variant == "display":
+        ext = Value("webp")
+    else:
+        ext = Case(
+            *[When(**{image_format: fmt}, then=Value(e)) for fmt, e in imaging.EXTENSIONS.items()],
+            default=Value("bin"),
+        )
+    return Concat(_ZeroPadded(F(image_id)), Value("."), ext, output_field=TextField())
+
+
+def sql_url(url: UrlMaker, image_id: str):
+    return Concat(Value(url.head), _text(F(image_id)), Value(url.tail), output_field=TextField())
+
+
+def json_lines(qs: QuerySet, pairs: list[tuple[str, object]]) -> Iterator[str]:
+    """One JSON object per row of `qs` (already ordered), keys in the order given."""
+    args: list[object] = []
+    for key, expr in pairs:
+        args += [Value(key), expr]
+    lines = qs.annotate(_json=_text(_JsonObject(*args))).values_list("_json", flat=True)
+    return lines.iterator(chunk_size=CHUNK)
+
+
+def ordered_selection(*, project: Project, spec: ExportSpec) -> QuerySet:
+    return selection(project=project, spec=spec).order_by("image_id", "caption_id", "id")
