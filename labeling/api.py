@@ -293,7 +293,10 @@ class MemberDetail(generics.GenericAPIView):
         project, _ = project_or_404(request, slug, admin=True)
         if not project.memberships.filter(user_id=user_id).exists():
             raise exceptions.NotFound("No such member.")
-        member_remove(project=project, user_id=user_id)
+        try:
+            member_remove(project=project, user_id=user_id)
+        except ProjectError as exc:  # the project's last admin stays
+            raise exceptions.ValidationError({"detail": str(exc)}) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

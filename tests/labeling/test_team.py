@@ -224,3 +224,12 @@ def test_guidelines_are_markdown_rendered_safely(client, project, project_admin,
     assert (
         client.post(f"/projects/{project.slug}/guidelines/", {"guidelines": "x"}).status_code == 403
     )
+
+
+def test_the_api_refuses_to_remove_the_last_admin_too(client, project, project_admin, annotator):
+    client.force_login(project_admin)
+    refused = client.delete(f"/api/projects/{project.slug}/members/{project_admin.pk}/")
+    assert refused.status_code == 400
+    assert "last admin" in refused.json()["detail"]
+    assert client.delete(f"/api/projects/{project.slug}/members/{annotator.pk}/").status_code == 204
+    assert list(project.memberships.values_list("user__username", flat=True)) == ["pam"]
