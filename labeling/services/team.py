@@ -157,8 +157,9 @@ def invitation_accept(
     if found is None:
         raise TeamError("This invitation link is not valid: it expired, was used or was revoked.")
     invitation = Invitation.objects.select_for_update().get(pk=found.pk)
-    if invitation.accepted_at is not None:
-        raise TeamError("This invitation has already been used.")
+    if invitation.accepted_at is not None or invitation.revoked_at is not None:
+        # Used or revoked between the look-up and the lock (a double submit, an admin's revoke).
+        raise TeamError("This invitation link is not valid any more: it was used or revoked.")
     model = get_user_model()
     if invitation.user is not None:
         user = invitation.user

@@ -233,3 +233,14 @@ def test_the_api_refuses_to_remove_the_last_admin_too(client, project, project_a
     assert "last admin" in refused.json()["detail"]
     assert client.delete(f"/api/projects/{project.slug}/members/{annotator.pk}/").status_code == 204
     assert list(project.memberships.values_list("user__username", flat=True)) == ["pam"]
+
+
+def test_a_link_works_once_even_when_sent_twice(project, project_admin, django_user_model):
+    issued = team.invitation_create(
+        project=project, email="fay@example.com", role="admin", created_by=project_admin
+    )
+    team.invitation_accept(token=issued.token, username="fay", password="a-long-secret-9")
+    with pytest.raises(ProjectError, match="not valid"):
+        team.invitation_accept(token=issued.token, username="fay2", password="a-long-secret-9")
+    assert not django_user_model.objects.filter(username="fay2").exists()
+    assert Membership.objects.get(project=project, user__username="fay").role == "admin"
