@@ -55,6 +55,8 @@ class _Line:
     image_ref: str = ""
     predictions: list[Prediction] = field(default_factory=list)
     error: str = ""
+    # Our own Label Studio export names each image's file in the bundle by the image id.
+    bundle_stem: str = ""
 
 
 # --- Parsing -------------------------------------------------------------------------------------
@@ -92,6 +94,8 @@ def _parse_record(number: int, record: Any) -> _Line:
         predictions = _ls_predictions(record)
         if not predictions:
             return _Line(number, str(image or ""), error="no textarea predictions with text")
+        own_id = data.get("captiondesk_image_id") if isinstance(data, dict) else None
+        stem = f"{own_id:08d}" if isinstance(own_id, int) and own_id > 0 else ""
     else:
         image = record.get("image") or record.get("file_name") or record.get("image_url")
         caption = record.get("caption")
@@ -99,12 +103,13 @@ def _parse_record(number: int, record: Any) -> _Line:
             return _Line(number, str(image or ""), error="no caption")
         model = str(record.get("model") or "unknown").strip() or "unknown"
         predictions = [Prediction(model=model, text=caption.strip())]
+        stem = ""
     if not isinstance(image, str) or not image.strip():
         return _Line(number, error="no image reference")
     too_long = [p for p in predictions if len(p.text) > MAX_TEXT]
     if too_long:
         return _Line(number, image, error=f"caption longer than {MAX_TEXT} characters")
-    return _Line(number, image.strip(), predictions)
+    return _Line(number, image.strip(), predictions, bundle_stem=stem)
 
 
 def parse_predictions(fh: BinaryIO) -> Iterator[_Line]:
@@ -157,14 +162,21 @@ class _Images:
         if archive is not None:
             for info in archive.infolist():
                 if not info.is_dir():
+                    base = info.filename.rsplit("/", 1)[-1]
                     self.members.setdefault(info.filename, info)
-                    self.members.setdefault(info.filename.rsplit("/", 1)[-1], info)
+                    self.members.setdefault(base, info)
+                    if info.filename.startswith("images/"):  # our bundles: images/<id>.<ext>
+                        self.members.setdefault("stem:" + base.rsplit(".", 1)[0], info)
 
     def candidate(self, line: _Line) -> Candidate:
         ref = line.image_ref
         source = f"line {line.number}: {ref}"[:1000]
         name = ref.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or ref
-        info = self.members.get(ref.lstrip("/")) or self.members.get(name)
+        info = (
+            self.members.get(ref.lstrip("/"))
+            or self.members.get(name)
+            or (self.members.get("stem:" + line.bundle_stem) if line.bundle_stem else None)
+        )
         if info is not None:
             return self._member(info, source)
         if ref.startswith(("http://", "https://")):

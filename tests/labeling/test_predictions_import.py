@@ -34,11 +34,12 @@ def _imported(project: Project) -> dict[str, list[str]]:
 
 
 def test_a_label_studio_export_comes_back_as_predictions_to_review(db, admin, project, tmp_path):
+    """The tasks name images by this site's URLs; the bundle's files are found by image id."""
     export_story.build(project, admin)
     bundle = tmp_path / "tasks.zip"
     call_command(
         "export", "--project", project.slug, "--format", "labelstudio", "--images", "bundle",
-        "--include", "reviewed", "--out", str(bundle),
+        "--include", "reviewed", "--base-url", "https://cd.example", "--out", str(bundle),
     )  # fmt: skip
     elsewhere = Project.objects.create(name="Elsewhere", slug="elsewhere")
     out = io.StringIO()

@@ -97,6 +97,9 @@ class Command(BaseCommand):
         try:
             with os.fdopen(fd, "w+b") as tmp:
                 written = export_write(project=project, spec=spec, out=tmp, tick=bar.update)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp's 0600 would hide it from the team
             os.replace(tmp_name, out)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
