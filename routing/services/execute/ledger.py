@@ -178,7 +178,7 @@ def calls_abandon(
 def caption_cost(caption_id: int) -> Decimal:
     """What every logged call of the caption cost (estimates of lost calls included)."""
     costs = ModelCall.objects.filter(caption_id=caption_id, cost_usd__isnull=False)
-    return sum(costs.values_list("cost_usd", flat=True), Decimal(0))
+    return sum((c for c in costs.values_list("cost_usd", flat=True) if c is not None), Decimal(0))
 
 
 @dataclass(slots=True)

@@ -13,18 +13,25 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from labeling.models import Image
 from routing import hooks, policy
 from routing.models import Caption, CaptionRun, ModelCall, Route
-from routing.providers import CaptionResult, PermanentError, Provider, ProviderError
+from routing.providers import (
+    CaptionRequest,
+    CaptionResult,
+    PermanentError,
+    Provider,
+    ProviderError,
+)
 from routing.services import breaker, budget, cache, config
 from routing.services.execute import ledger
 from routing.services.execute.claim import Outcome, Where, caption_claim
@@ -60,8 +67,9 @@ class Prepared:
 
     route: Route
     call: ModelCall
+    #: None when the route's client cannot be built: ``request`` is then the error to record.
     client: Provider | None
-    request: object  # CaptionRequest, or the config error that stops this attempt
+    request: CaptionRequest | ProviderError
     flight_token: str | None
     cache_key: str
     reserved: Decimal
@@ -204,7 +212,7 @@ class Execution:
             route_timeout_s=route.timeout_s, remaining_s=self.remaining_s
         )
         client, request = self._client_and_request(route, timeout_s=timeout_s)
-        if isinstance(request, Exception):
+        if not isinstance(request, CaptionRequest):
             self._close_unstartable(call, request)
             return None
         assert client is not None
@@ -239,7 +247,7 @@ class Execution:
 
     def _client_and_request(
         self, route: Route, *, timeout_s: float
-    ) -> tuple[Provider | None, object]:
+    ) -> tuple[Provider | None, CaptionRequest | ProviderError | ValueError]:
         """The route's client and the request fitted to it, or (None, the error that stops this
         attempt)."""
         try:
@@ -317,7 +325,7 @@ class Execution:
             cache_key=key,
             notes=self._notes,
         )
-        if client is not None:
+        if isinstance(request, CaptionRequest):
             call_id = call.pk
             request = dataclasses.replace(
                 request,
@@ -358,11 +366,11 @@ class Execution:
             self.outcome = "paused"
 
     def call(self, prepared: Prepared) -> CaptionResult | ProviderError:
-        if prepared.client is None:
+        if prepared.client is None or isinstance(prepared.request, ProviderError):
             assert isinstance(prepared.request, ProviderError)
             return prepared.request
         try:
-            return prepared.client.caption(prepared.request)  # type: ignore[arg-type]
+            return prepared.client.caption(prepared.request)
         except ProviderError as exc:
             return exc
         except Exception as exc:  # noqa: BLE001 - logged, recorded, and the chain moves on
@@ -518,9 +526,11 @@ class Execution:
             transaction.on_commit(lambda: ledger.run_maybe_finish(run_id=run_id))
         return self.outcome
 
-    def _finish_succeeded(self, mine: object, now: object, common: dict[str, object]) -> None:
+    def _finish_succeeded(
+        self, mine: QuerySet[Caption], now: datetime, common: Mapping[str, object]
+    ) -> None:
         assert self.served_route is not None
-        updated = mine.update(  # type: ignore[attr-defined]
+        updated = mine.update(
             status=Caption.Status.SUCCEEDED,
             text=self.text,
             route=self.served_route,
@@ -622,7 +632,8 @@ def _complete_batch(items: list[tuple[Execution, Prepared]]) -> None:
     assert client is not None
     results: list[CaptionResult | ProviderError]
     try:
-        results = client.caption_batch([prepared.request for _, prepared in items])  # type: ignore[misc]
+        requests = [p.request for _, p in items if isinstance(p.request, CaptionRequest)]
+        results = client.caption_batch(requests)
     except ProviderError as exc:
         results = [exc] * len(items)
     except Exception as exc:  # noqa: BLE001 - logged; every caption of the batch records it
