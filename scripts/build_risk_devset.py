@@ -71,6 +71,23 @@ class Item:
     caption: str
     also: list[str] = field(default_factory=list)
     fmt: str = "png"
+    group: str = ""  # the package or generator: what leave-one-source-out leaves out together
+
+
+def source_group(item: Item) -> str:
+    """The package or generator an item comes from (``Item.group`` when the builder set it).
+
+    Files that packages ship count per package; own generators per generator: matplotlib's
+    charts (every style), Chromium's pages (every kind), its SVG charts, each toolkit under Xvfb.
+    """
+    if item.group:
+        return item.group
+    head, _, rest = item.source.partition(":")
+    if head == "matplotlib" and "/" in rest:  # matplotlib:{kind}/{data}/{style}
+        return "matplotlib-charts"
+    if head == "chromium":  # chromium:{kind}/{size} or chromium:svg-chart
+        return "chromium-svg-chart" if rest == "svg-chart" else "chromium-pages"
+    return head
 
 
 @dataclass
@@ -97,6 +114,7 @@ class Builder:
                 "split": item.split,
                 "source": item.source,
                 "also": "|".join(item.also),
+                "group": source_group(item),
                 "caption": item.caption,
             }
         )
@@ -159,7 +177,7 @@ MISLEADING_PHOTO = [
 
 
 def photo_variants(
-    b: Builder, img: Image.Image, name: str, split: str, n_crops: int
+    b: Builder, img: Image.Image, name: str, split: str, n_crops: int, group: str = ""
 ) -> Iterator[Item]:
     img = img.convert("RGB")
 
@@ -168,7 +186,9 @@ def photo_variants(
             return b.rng.choice(MISLEADING_PHOTO)
         return PHOTO_CAPTIONS.get(name, "a photo")
 
-    yield Item(img, "photo", split, f"{name}", caption(), fmt=b.rng.choice(["jpg", "png"]))
+    yield Item(
+        img, "photo", split, f"{name}", caption(), fmt=b.rng.choice(["jpg", "png"]), group=group
+    )
     w, h = img.size
     for i in range(n_crops):
         frac = b.rng.uniform(0.45, 0.85)
@@ -180,7 +200,7 @@ def photo_variants(
         crop = crop.resize((max(16, int(cw * scale)), max(16, int(ch * scale))), Image.LANCZOS)
         if b.rng.random() < 0.5:
             crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
-        yield Item(crop, "photo", split, f"{name}#crop{i + 1}", caption(), fmt="jpg")
+        yield Item(crop, "photo", split, f"{name}#crop{i + 1}", caption(), fmt="jpg", group=group)
 
 
 def build_photos(b: Builder) -> None:
@@ -188,30 +208,30 @@ def build_photos(b: Builder) -> None:
     from skimage import data as skd
     from sklearn.datasets import load_sample_images
 
-    dev: list[tuple[str, Image.Image]] = []
+    dev: list[tuple[str, Image.Image, str]] = []
     for name in [
         "astronaut", "camera", "chelsea", "coffee", "rocket", "motorcycle_left", "brick",
         "grass", "gravel", "hubble_deep_field", "moon", "coins", "clock_motion",
     ]:  # fmt: skip
         fetch = getattr(skd, name, None)
         arr = fetch() if fetch else _skimage_file(f"{name}.png")
-        dev.append((name, Image.fromarray(arr)))
+        dev.append((name, Image.fromarray(arr), "skimage"))
     samples = load_sample_images()
     for name, arr in zip(["china", "flower"], samples.images, strict=True):
-        dev.append((name, Image.fromarray(arr)))
-    for name, img in dev:
-        for item in photo_variants(b, img, name, "dev", n_crops=4):
+        dev.append((name, Image.fromarray(arr), "sklearn"))
+    for name, img, group in dev:
+        for item in photo_variants(b, img, name, "dev", n_crops=4, group=group):
             b.add(item)
 
-    held: list[tuple[str, Image.Image]] = []
+    held: list[tuple[str, Image.Image, str]] = []
     with cbook.get_sample_data("grace_hopper.jpg") as fh:
-        held.append(("grace_hopper", Image.open(fh).copy()))
+        held.append(("grace_hopper", Image.open(fh).copy(), "matplotlib"))
     try:
         import mahotas.demos
 
         ddir = Path(mahotas.demos.__file__).parent / "data"
         for name in ["luispedro", "lena"]:
-            held.append((name, Image.open(ddir / f"{name}.jpg").copy()))
+            held.append((name, Image.open(ddir / f"{name}.jpg").copy(), "mahotas"))
     except ImportError:
         print("mahotas not installed: fewer held-out photos", file=sys.stderr)
     if OPENCV_SAMPLES.exists():
@@ -222,11 +242,11 @@ def build_photos(b: Builder) -> None:
             "ela_original",
         ]:  # fmt: skip
             path = next(OPENCV_SAMPLES.glob(f"{name}.*"))
-            held.append((name, Image.open(path).copy()))
+            held.append((name, Image.open(path).copy(), "opencv-doc"))
     else:
         print("opencv-doc not installed (apt-get install opencv-doc): fewer held-out photos")
-    for name, img in held:
-        for item in photo_variants(b, img, name, "heldout", n_crops=1):
+    for name, img, group in held:
+        for item in photo_variants(b, img, name, "heldout", n_crops=1, group=group):
             b.add(item)
 
 
@@ -948,11 +968,250 @@ def build_screenshots_and_html_charts(b: Builder, tmp: Path) -> None:
         browser.close()
 
 
+# ------------------------------------------------------------------ broadened set (issue 15)
+# Real material from sources the earlier set lacked: desktop windows of four toolkits under Xvfb,
+# colour and tiny medical pictures, greyscale and low-contrast photographs. Each source is its own
+# ``group`` so that leave-one-source-out evaluation leaves it out whole.
+WINDOW_SPLIT = {"x11": "dev", "gtk": "dev", "tk": "heldout", "qt": "heldout"}
+WINDOW_CAPTIONS = ["a screenshot of a computer window", "a dialog box with buttons",
+                   "a computer screen with text", "a window with a menu bar", "a gray box",
+                   "a white rectangle with some text"]  # fmt: skip
+WALLPAPER_PHOTOS = {  # real photographs among the Debian wallpapers (licences: each package's
+    # debian/copyright, CC BY-SA 3.0/4.0 or GPL-2+); the owning package is asked of dpkg
+    "mate-backgrounds": ["mate/nature/*.jpg"],
+    "lomiri-wallpapers": [
+        "*by_Aitzol_Berasategi*",
+        "*by_Sander_Klootwijk*",
+        "*by_Bolly*",
+        "*by_Aury88*",
+        "*by_Lukas_Baubkus*",
+        "*by_freespace*",
+        "*by_Jakkub_Mede*",
+        "*by_Peter_Nerlich*",
+        "*by_Clements_Engelhardt*",
+    ],  # fmt: skip
+}
+BACKGROUNDS = Path("/usr/share/backgrounds")
+
+
+def build_windows(b: Builder, windows: Path) -> None:
+    """Desktop application windows captured under Xvfb (``scripts/capture_desktop_windows.py``)."""
+    listing = windows / "windows.csv"
+    if not listing.exists():
+        sys.path.insert(0, str(Path(__file__).parent))
+        from capture_desktop_windows import capture_all
+
+        if not shutil.which("Xvfb"):
+            print("Xvfb not installed: no desktop windows (apt-get install xvfb x11-apps ...)")
+            return
+        capture_all(windows, None, ("twm", None, "icewm"))
+    with open(listing, newline="") as fh:
+        for row in csv.DictReader(fh):
+            img = Image.open(windows / row["file"]).convert("RGB")
+            tk = row["toolkit"]
+            src = f"xvfb-{tk}:{row['program']} wm={row['wm']} {row['theme']} ({row['licence']})"
+            fmt = "jpg" if b.rng.random() < 0.2 else "png"
+            b.add(Item(img, "screenshot", WINDOW_SPLIT[tk], src.strip(),
+                       b.rng.choice(WINDOW_CAPTIONS), fmt=fmt, group=f"xvfb-{tk}"))  # fmt: skip
+
+
+def _cmap(name: str, grey: np.ndarray) -> Image.Image:
+    import matplotlib
+
+    rgba = matplotlib.colormaps[name](grey.astype(np.float32) / 255.0)
+    return Image.fromarray((rgba[..., :3] * 255).astype(np.uint8))
+
+
+def build_colour_and_tiny_medical(b: Builder) -> None:
+    import data_store
+    import matplotlib
+    import nibabel as nib
+    import nilearn
+
+    matplotlib.use("Agg")
+    store = Path(data_store.__file__).parent / "data"
+    mni_dir = Path(nilearn.__file__).parent / "datasets" / "data"
+    nib_dir = Path(nib.__file__).parent / "tests" / "data"
+    vols = {
+        "mni_t1": nib.load(mni_dir / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz").get_fdata(),
+        "mni_gm": nib.load(mni_dir / "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz").get_fdata(),
+        "mni_wm": nib.load(mni_dir / "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz").get_fdata(),
+        "anatomical": nib.load(nib_dir / "anatomical.nii").get_fdata(),
+    }  # fmt: skip
+    # colour-mapped slices, as viewers show parameter maps (perfusion, FA, PET/SPECT fusion)
+    cmaps = ["hot", "jet", "viridis", "inferno", "gist_heat", "nipy_spectral", "magma", "turbo",
+             "cool", "plasma", "bone", "afmhot"]  # fmt: skip
+    picks = [(2, 0.4), (2, 0.6), (1, 0.5), (0, 0.45), (2, 0.5), (1, 0.4)]
+    k = 0
+    for name in ("mni_t1", "mni_gm", "mni_wm", "anatomical"):
+        for sl in volume_slices(vols[name], b.rng.sample(picks, 3)):
+            cmap = cmaps[k % len(cmaps)]
+            k += 1
+            img = _cmap(cmap, sl)
+            scale = 3 if name == "anatomical" else b.rng.choice([1, 2])
+            img = img.resize((img.width * scale, img.height * scale), Image.BICUBIC)
+            split = "dev" if name in {"mni_gm", "anatomical"} else "heldout"
+            b.add(Item(img, "medical", split, f"colour-slices:{name}/{cmap}",
+                       b.rng.choice(["a colour map of a brain scan", "a pet scan of the brain",
+                                     "a colorful blob"]), group="colour-slices"))  # fmt: skip
+    # a brain on a transparent background (viewers and papers export slices that way)
+    for where in (0.45, 0.6):
+        sl = next(volume_slices(vols["mni_t1"], [(2, where)]))
+        alpha = np.where(sl > 20, 255, 0).astype(np.uint8)
+        rgba = Image.merge("RGBA", (*Image.fromarray(sl).convert("RGB").split(),
+                                    Image.fromarray(alpha)))  # fmt: skip
+        b.add(Item(rgba, "medical", "heldout", f"colour-slices:mni_t1-transparent/{where}",
+                   "a brain on a white background", group="colour-slices"))  # fmt: skip
+    # tiny slices, as thumbnails and icons carry them (under 100 px on a side)
+    tiny_sources = [
+        (next(volume_slices(vols["mni_t1"], [(2, 0.5)])), "mni_t1"),
+        (next(volume_slices(vols["mni_t1"], [(1, 0.55)])), "mni_t1"),
+        (next(volume_slices(vols["anatomical"], [(2, 0.5)])), "anatomical"),
+        (np.asarray(render_dicom(store / "RG1_UNCI.dcm").convert("L")), "RG1"),
+        (np.asarray(render_dicom(store / "693_UNCI.dcm").convert("L")), "CT693"),
+        (np.asarray(render_dicom(store / "MR2_UNCI.dcm").convert("L")), "MR2"),
+        (np.asarray(render_dicom(store / "US1_UNCI.dcm").convert("L")), "US1"),
+    ]
+    for arr, name in tiny_sources:
+        for side in b.rng.sample([32, 48, 64, 80, 96], 2):
+            img = Image.fromarray(arr)
+            f = side / max(img.size)
+            img = img.resize((max(8, round(img.width * f)), max(8, round(img.height * f))),
+                             Image.LANCZOS)  # fmt: skip
+            b.add(Item(img, "medical", "dev" if side < 64 else "heldout",
+                       f"tiny-slices:{name}@{side}px", b.rng.choice(["a small x-ray",
+                       "a tiny black and white image", "a brain scan"]), group="tiny-slices"))  # fmt: skip
+
+
+def build_nilearn_figures(b: Builder) -> None:
+    """Brain figures drawn by nilearn's plotting (stat maps over anatomy, glass brains, ROIs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import nilearn
+    from nilearn import plotting
+
+    data = Path(nilearn.__file__).parent / "datasets" / "data"
+    stat = str(data / "image_10426.nii.gz")
+    t1 = str(data / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+    gm = str(data / "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz")
+    figures = [
+        ("stat_map-ortho", lambda fig: plotting.plot_stat_map(stat, bg_img=t1, figure=fig,
+                                                              threshold=2.0)),
+        ("stat_map-z", lambda fig: plotting.plot_stat_map(stat, bg_img=t1, display_mode="z",
+                                                          cut_coords=5, figure=fig, threshold=1.5)),
+        ("stat_map-x", lambda fig: plotting.plot_stat_map(stat, bg_img=t1, display_mode="x",
+                                                          cut_coords=3, figure=fig, colorbar=False,
+                                                          threshold=2.5)),
+        ("anat", lambda fig: plotting.plot_anat(t1, figure=fig, dim=-0.5)),
+        ("anat-z", lambda fig: plotting.plot_anat(t1, display_mode="z", cut_coords=4, figure=fig)),
+        ("epi-jet", lambda fig: plotting.plot_epi(gm, cmap="jet", figure=fig)),
+        ("glass_brain", lambda fig: plotting.plot_glass_brain(stat, figure=fig, threshold=2.0)),
+        ("img-hot", lambda fig: plotting.plot_img(gm, cmap="hot", figure=fig, colorbar=True)),
+        ("roi", lambda fig: plotting.plot_roi(stat, bg_img=t1, figure=fig, cmap="Paired")),
+        ("stat_map-black", lambda fig: plotting.plot_stat_map(stat, bg_img=t1, figure=fig,
+                                                              black_bg=True, threshold=1.0)),
+    ]  # fmt: skip
+    for i, (name, draw) in enumerate(figures):
+        fig = plt.figure(figsize=(b.rng.uniform(6, 10), b.rng.uniform(3, 4.5)),
+                         dpi=b.rng.choice([72, 100]))  # fmt: skip
+        draw(fig)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", facecolor=fig.get_facecolor())
+        plt.close("all")
+        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+        b.add(Item(img, "medical", "dev" if i % 2 else "heldout", f"nilearn-plotting:{name}",
+                   b.rng.choice(["an fmri image of the brain", "brain activity map",
+                                 "three views of a brain"]), group="nilearn-plotting"))  # fmt: skip
+
+
+def build_more_ultrasound(b: Builder) -> None:
+    """Ultrasound frames the first set did not use: colour, palette and small ones."""
+    import data_store
+    import pydicom
+
+    store = Path(data_store.__file__).parent / "data"
+    own = Path(pydicom.__file__).parent / "data" / "test_files"
+    specs = [
+        (store / "color3d_jpeg_baseline.dcm", 10, "pydicom-data"),
+        (store / "color3d_jpeg_baseline.dcm", 60, "pydicom-data"),
+        (store / "color3d_jpeg_baseline.dcm", 110, "pydicom-data"),
+        (store / "OBXXXX1A.dcm", 0, "pydicom-data"),
+        (own / "examples_palette.dcm", 0, "pydicom"),
+        (own / "examples_rgb_color.dcm", 0, "pydicom"),
+        (own / "examples_jpeg2k.dcm", 0, "pydicom"),
+        (own / "ExplVR_BigEnd.dcm", 0, "pydicom"),
+    ]
+    for path, frame, group in specs:
+        try:
+            img = render_dicom(path, frame)
+        except Exception as exc:  # noqa: BLE001 - a codec the machine lacks: skip the file
+            print(f"skipped {path.name}: {exc}", file=sys.stderr)
+            continue
+        b.add(Item(img.convert("RGB"), "medical", "dev" if group == "pydicom-data" else "heldout",
+                   f"{group}:{path.name}[{frame}]/file", medical_caption(b, "US"),
+                   group=group))  # fmt: skip
+
+
+def _debian_package(path: Path) -> str:
+    """The Debian package that installed ``path`` (``dpkg-query -S``), for the manifest."""
+    try:
+        out = subprocess.run(["dpkg-query", "-S", str(path)], capture_output=True, text=True,
+                             check=True).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown package"
+    return out.split(":", 1)[0]
+
+
+def build_grey_and_low_contrast_photos(b: Builder) -> None:
+    """Greyscale, foggy and low-contrast copies of real photographs from new sources: the
+    Debian wallpapers (photographs only) and OpenCV's stereo-calibration photos."""
+    found: list[tuple[Path, str]] = []
+    for patterns in WALLPAPER_PHOTOS.values():
+        for pattern in patterns:
+            found += [(p, _debian_package(p)) for p in sorted(BACKGROUNDS.glob(pattern))]
+    if not found:
+        print("no Debian wallpapers (apt-get install mate-backgrounds ukui-wallpapers)")
+    for i, (path, package) in enumerate(found):
+        img = Image.open(path).convert("RGB")
+        img.thumbnail((b.rng.choice([800, 1024, 1280]),) * 2, Image.LANCZOS)
+        kind = ["colour", "grey", "fog", "lowcontrast"][i % 4]
+        arr = np.asarray(img, dtype=np.float32)
+        if kind == "grey":
+            out = Image.fromarray(arr.mean(axis=2).astype(np.uint8))
+        elif kind == "fog":  # haze: blend towards a light grey, lose the colour
+            grey = arr.mean(axis=2, keepdims=True)
+            mix = 0.55 * (0.3 * arr + 0.7 * grey) + 0.45 * 200
+            out = Image.fromarray(np.clip(mix, 0, 255).astype(np.uint8))
+        elif kind == "lowcontrast":
+            grey = arr.mean(axis=2)
+            out = Image.fromarray(
+                np.clip(110 + 0.35 * (grey - grey.mean()), 0, 255).astype(np.uint8)
+            )
+        else:
+            out = img
+        split = "dev" if package == "mate-backgrounds" else "heldout"
+        b.add(Item(out, "photo", split, f"debian-wallpapers:{path.name}/{kind} ({package})",
+                   "a photo", fmt="jpg", group="debian-wallpapers"))  # fmt: skip
+    if OPENCV_SAMPLES.exists():  # greyscale indoor photos of a person holding a chessboard
+        for name in ["left02", "left05", "left08", "left12", "right03", "right07", "right13",
+                     "leuvenB", "graf3", "aloeR", "basketball2"]:  # fmt: skip
+            path = next(OPENCV_SAMPLES.glob(f"{name}.*"))
+            img = Image.open(path).convert("RGB")
+            b.add(Item(img, "photo", "heldout", f"opencv-doc:{name}", "a photo", fmt="jpg",
+                       group="opencv-doc"))  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="var/risk_devset")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--skip-browser", action="store_true", help="no Chromium screenshots")
+    parser.add_argument(
+        "--windows", default="var/risk_windows",
+        help="captured desktop windows (scripts/capture_desktop_windows.py); captured when missing",
+    )  # fmt: skip
     args = parser.parse_args()
     out = Path(args.out).resolve()
     if out.exists():
@@ -966,6 +1225,11 @@ def main() -> int:
     build_charts(b)
     if not args.skip_browser:
         build_screenshots_and_html_charts(b, tmp)
+    build_windows(b, Path(args.windows))
+    build_colour_and_tiny_medical(b)
+    build_nilearn_figures(b)
+    build_more_ultrasound(b)
+    build_grey_and_low_contrast_photos(b)
     shutil.rmtree(tmp)
     with open(out / "labels.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(b.rows[0]))
