@@ -231,6 +231,9 @@ CACHES = {
 # --- Ingestion ----------------------------------------------------------------------------
 INGEST_MAX_BYTES = env.int("INGEST_MAX_BYTES", default=50 * 1024 * 1024)
 INGEST_MAX_PIXELS = env.int("INGEST_MAX_PIXELS", default=64_000_000)
+# Decoded size (pixels x bands x bytes per sample): 64 M pixels of 8-bit RGBA pass, the same
+# pixels at 16 bits per sample (512 MB once decoded) are refused from the header.
+INGEST_MAX_DECODED_BYTES = env.int("INGEST_MAX_DECODED_BYTES", default=256 * 1024 * 1024)
 INGEST_NEAR_DUPLICATE_DISTANCE = env.int("INGEST_NEAR_DUPLICATE_DISTANCE", default=5)
 ZIP_MAX_MEMBERS = env.int("ZIP_MAX_MEMBERS", default=20_000)
 ZIP_MAX_TOTAL_BYTES = env.int("ZIP_MAX_TOTAL_BYTES", default=4 * 1024 * 1024 * 1024)

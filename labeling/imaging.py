@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -44,6 +45,17 @@ _KNOWN_OTHER_FORMATS: tuple[tuple[bytes, int, str], ...] = (
 )
 
 
+# WebP stores each side in 14 bits, and libwebp fails on large images whose per-macroblock
+# headers overflow its 512 KB first partition ("encoding error 6": 8000x8000 of one colour),
+# after allocating about 9 bytes a pixel. Past either, the full-size copy is a JPEG (or a PNG
+# with alpha).
+WEBP_MAX_SIDE = 16383
+WEBP_MAX_PIXELS = 4096 * 4096
+JPEG_MAX_SIDE = 65500
+
+_SAMPLE_BITS = re.compile(r";(\d+)")
+
+
 class ImageRejected(Exception):
     """The file cannot become an Image; `reason` says why in words a user can act on."""
 
@@ -75,7 +87,41 @@ def _other_format(data: bytes) -> str | None:
     return None
 
 
-def decode(data: bytes, *, max_bytes: int, max_pixels: int, keep_side: int = 0) -> DecodedImage:
+def decoded_bytes(img: PILImage.Image) -> int:
+    """Bytes the decoder produces for `img`, from its header: pixels x bands x bytes per sample,
+    where a sample is as wide as the file's (a 16-bit PNG's 2 bytes) or the mode's, whichever is
+    wider. A pixel count alone lets 64 M pixels of 16-bit RGBA (512 MB) through."""
+    bits = 8
+    if img.mode.startswith("I;16"):
+        bits = 16
+    elif img.mode in ("I", "F"):
+        bits = 32
+    for tile in getattr(img, "tile", None) or ():
+        rawmode = tile.args[0] if isinstance(tile.args, tuple) and tile.args else tile.args
+        if isinstance(rawmode, str):
+            bits = max(bits, *(int(n) for n in _SAMPLE_BITS.findall(rawmode)), 0)
+    return img.width * img.height * len(img.getbands()) * bits // 8
+
+
+def _check_decoded_bytes(img: PILImage.Image, max_decoded_bytes: int | None) -> None:
+    if not max_decoded_bytes:
+        return
+    size = decoded_bytes(img)
+    if size > max_decoded_bytes:
+        raise ImageRejected(
+            f"decompression bomb refused: {img.width}x{img.height} {img.mode} decodes to "
+            f"{size:,} bytes (limit {max_decoded_bytes:,})"
+        )
+
+
+def decode(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    max_decoded_bytes: int | None = None,
+    keep_side: int = 0,
+) -> DecodedImage:
     """Validate and decode `data`. Raises ImageRejected with the reason.
 
     ``keep_side``: the pixels are kept for thumbnails of this size, so a JPEG is decoded at no
@@ -112,6 +158,7 @@ def decode(data: bytes, *, max_bytes: int, max_pixels: int, keep_side: int = 0) 
             f"decompression bomb refused: {width}x{height} = {width * height:,} pixels "
             f"(limit {max_pixels:,})"
         )
+    _check_decoded_bytes(img, max_decoded_bytes)
     fmt = img.format or "?"
     mode = img.mode
     orientation = _orientation(img)
@@ -199,7 +246,8 @@ def normalise_for_display(img: PILImage.Image) -> PILImage.Image:
     if _orientation(img) not in (None, 1):
         img = ImageOps.exif_transpose(img)
     img = to_display_mode(img)
-    if img.mode == "RGBA" and img.getchannel("A").getextrema() == (255, 255):
+    # getextrema() reads the bands in place; getchannel() would copy the alpha plane first.
+    if img.mode == "RGBA" and img.getextrema()[3] == (255, 255):
         img = img.convert("RGB")
     return img
 
@@ -207,11 +255,12 @@ def normalise_for_display(img: PILImage.Image) -> PILImage.Image:
 def resize_to_fit(img: PILImage.Image, max_side: int) -> PILImage.Image:
     if max(img.size) <= max_side:
         return img
-    out = img.copy()
+    scale = max_side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
     # An integer box pre-reduction, then a bilinear (triangle, antialiased) filter: at thumbnail
-    # sizes it looks like Lanczos and costs a third as much on multi-megapixel images.
-    out.thumbnail((max_side, max_side), PILImage.Resampling.BILINEAR, reducing_gap=2.0)
-    return out
+    # sizes it looks like Lanczos and costs a third as much on multi-megapixel images. Straight
+    # from the source pixels: no full-size copy first (256 MB for 64 M pixels of RGBA).
+    return img.resize(size, PILImage.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def encode_webp(img: PILImage.Image, *, max_side: int | None, quality: int = 80) -> bytes:
@@ -223,9 +272,30 @@ def encode_webp(img: PILImage.Image, *, max_side: int | None, quality: int = 80)
     return buf.getvalue()
 
 
-def open_for_derivatives(data: bytes, *, target_side: int) -> PILImage.Image:
-    """Open already-validated bytes, letting JPEG decode at reduced scale when that is enough."""
+def encode_display(img: PILImage.Image, *, quality: int = 90) -> tuple[bytes, str]:
+    """The full-size served copy and its extension: WebP where libwebp takes the image, else a
+    JPEG (no alpha) or a PNG. libwebp refuses a side over 16383 px ("encoding error 5") and
+    large flat images overflow its first partition ("encoding error 6")."""
+    if max(img.size) <= WEBP_MAX_SIDE and img.width * img.height <= WEBP_MAX_PIXELS:
+        try:
+            return encode_webp(img, max_side=None, quality=quality), "webp"
+        except (OSError, ValueError):
+            pass
+    buf = io.BytesIO()
+    if img.mode == "RGBA" or max(img.size) > JPEG_MAX_SIDE:
+        img.save(buf, "PNG", compress_level=1)
+        return buf.getvalue(), "png"
+    img.convert("RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue(), "jpg"
+
+
+def open_for_derivatives(
+    data: bytes, *, target_side: int, max_decoded_bytes: int | None = None
+) -> PILImage.Image:
+    """Open already-validated bytes, letting JPEG decode at reduced scale when that is enough.
+    Files imported before a decoded-size limit existed are refused here (ImageRejected)."""
     img = PILImage.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    _check_decoded_bytes(img, max_decoded_bytes)
     if getattr(img, "n_frames", 1) > 1:
         img.seek(0)
     if img.format == "JPEG" and target_side > 0:

@@ -13,12 +13,30 @@ logger = logging.getLogger(__name__)
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, max_retries=2)
 def image_make_derivatives(*, image_id: int) -> None:
+    from labeling.services.derivatives import DerivativeFailed
     from labeling.services.derivatives import image_make_derivatives as make
 
     image = Image.objects.filter(pk=image_id).first()
     if image is None:
         return
-    make(image=image)
+    try:
+        make(image=image)
+    except DerivativeFailed:
+        return  # recorded on the image and shown on its page
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, max_retries=0)
+def image_make_display(*, image_id: int) -> None:
+    """The full-size served copy, off the request path (pages show the large thumbnail)."""
+    from labeling.services.derivatives import DerivativeFailed, image_display_file
+
+    image = Image.objects.filter(pk=image_id).first()
+    if image is None or image.display:
+        return
+    try:
+        image_display_file(image=image)
+    except DerivativeFailed:
+        return  # recorded on the image and shown on its page
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, max_retries=0)

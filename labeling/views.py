@@ -550,6 +550,11 @@ def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "near": selectors.image_near_duplicates(image=image),
             "risk_rows": image_risk_overview(image=image),
             "can_correct_risk": role == Membership.Role.ADMIN,
+            "preview_failure": (
+                ""
+                if image.thumb_large and image.display
+                else derivatives.image_derivatives_failure(image=image)
+            ),
         },
     )
 
@@ -587,9 +592,12 @@ def image_thumb(request: HttpRequest, pk: int, size: str) -> FileResponse:
         raise Http404("No such size.")
     try:
         if not (image.thumb_small and image.thumb_large):
-            # The worker has not got to it yet: make it now rather than show a broken tile.
+            # The worker has not got to it yet: make it now (once, under the image's row lock)
+            # rather than show a broken tile.
             derivatives.image_make_derivatives(image=image)
         return _serve(image.thumb_small if size == "small" else image.thumb_large, "image/webp")
+    except derivatives.DerivativeFailed as exc:
+        raise Http404(f"No preview: {exc.reason}") from exc
     except OSError as exc:
         raise _missing_file(image, exc) from exc
 
@@ -600,8 +608,17 @@ def image_display(request: HttpRequest, pk: int) -> FileResponse:
     image = get_object_or_404(Image.objects.select_related("project"), pk=pk)
     _project(request, image.project.slug)
     try:
-        derivatives.image_display_file(image=image)
-        return _serve(image.display, "image/webp")
+        if image.display:
+            return _serve(image.display, derivatives.display_content_type(image.display.name))
+        # Made by a worker, once; until then the large thumbnail stands in (not cached, so the
+        # browser asks again next time).
+        derivatives.image_display_request(image=image)
+        derivatives.image_make_derivatives(image=image)
+        response = _serve(image.thumb_large, "image/webp")
+        response["Cache-Control"] = "no-store"
+        return response
+    except derivatives.DerivativeFailed as exc:
+        raise Http404(f"No preview: {exc.reason}") from exc
     except OSError as exc:
         raise _missing_file(image, exc) from exc
 

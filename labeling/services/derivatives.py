@@ -1,23 +1,116 @@
-"""What is served: WebP thumbnails and a full-size copy, orientation applied, metadata stripped."""
+"""What is served: WebP thumbnails and a full-size copy, orientation applied, metadata stripped.
+
+Each derivative is made once. Makers take the image's row lock, so concurrent callers (grid
+requests racing the import task, two workers) wait and find the file made instead of decoding
+the original again each. The full-size copy is never made on a request: the request queues
+`image_make_display` once and is answered with the large thumbnail until the copy exists.
+
+A failure is recorded beside the derivatives in storage (``failed/<sha256>.txt``, the same
+storage the web and the workers share), shown on the image's page, and not retried by every
+request. ``image_derivatives_failure_clear`` lets it be tried again.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
 from PIL import Image as PILImage
 
 from labeling import imaging
 from labeling.models import Image
 
+logger = logging.getLogger(__name__)
+
+# How long a queued full-size copy keeps later requests from queueing it again. Past it (a lost
+# message) the next request queues it once more.
+DISPLAY_QUEUED_S = 600
+
+
+class DerivativeFailed(Exception):
+    """The derivative cannot be made from this file; `reason` is recorded and shown."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _failure_name(image: Image) -> str:
+    return f"failed/{image.sha256[:2]}/{image.sha256}.txt"
+
+
+def image_derivatives_failure(*, image: Image) -> str:
+    """Why this image's previews could not be made ('' when nothing failed)."""
+    name = _failure_name(image)
+    if not default_storage.exists(name):
+        return ""
+    with default_storage.open(name, "rb") as fh:
+        return fh.read(2000).decode("utf-8", "replace")
+
+
+def image_derivatives_failure_clear(*, image: Image) -> None:
+    default_storage.delete(_failure_name(image))
+
+
+def _record_failure(image: Image, reason: str) -> None:
+    logger.warning("image %s: derivatives failed: %s", image.pk, reason)
+    name = _failure_name(image)
+    default_storage.delete(name)
+    default_storage.save(name, ContentFile(reason[:2000].encode()))
+
+
+def _read_original(image: Image) -> bytes:
+    # A missing original (storage moved) raises OSError and is not recorded: it is not the
+    # file's fault, and the views answer it with a 404.
+    with image.file.open("rb") as fh:
+        return fh.read()
+
+
+def _make_or_record(image: Image, make) -> None:
+    failure = image_derivatives_failure(image=image)
+    if failure:
+        raise DerivativeFailed(failure)
+    data = _read_original(image)
+    try:
+        make(data)
+    except MemoryError:
+        reason = "the image needs more memory to convert than this server has"
+    except imaging.ImageRejected as exc:
+        reason = exc.reason
+    except Exception as exc:  # noqa: BLE001 - decoders and encoders raise anything; recorded
+        logger.exception("image %s: derivative failed", image.pk)
+        reason = f"{exc.__class__.__name__}: {exc}"
+    else:
+        return
+    _record_failure(image, reason)
+    raise DerivativeFailed(reason)
+
 
 def image_make_derivatives(*, image: Image) -> None:
-    """Both thumbnail sizes; safe to run twice (it only fills what is missing)."""
+    """Both thumbnail sizes, once; safe to run twice and concurrently (it fills what is missing).
+    Raises DerivativeFailed when they cannot be made (recorded; later calls fail at once)."""
     if image.thumb_small and image.thumb_large:
         return
-    with image.file.open("rb") as fh:
-        data = fh.read()
-    pixels = imaging.open_for_derivatives(data, target_side=settings.THUMBNAIL_SIZES["large"])
-    image_thumbnails_save(image=image, pixels=pixels)
+    with transaction.atomic():
+        row = Image.objects.select_for_update().only("thumb_small", "thumb_large").get(pk=image.pk)
+        if row.thumb_small and row.thumb_large:
+            image.thumb_small, image.thumb_large = row.thumb_small.name, row.thumb_large.name
+            return
+
+        def make(data: bytes) -> None:
+            pixels = imaging.open_for_derivatives(
+                data,
+                target_side=settings.THUMBNAIL_SIZES["large"],
+                max_decoded_bytes=settings.INGEST_MAX_DECODED_BYTES,
+            )
+            image_thumbnails_save(image=image, pixels=pixels)
+
+        _make_or_record(image, make)
 
 
 def image_thumbnails_save(*, image: Image, pixels: PILImage.Image) -> None:
@@ -37,14 +130,50 @@ def image_thumbnails_save(*, image: Image, pixels: PILImage.Image) -> None:
 
 
 def image_display_file(*, image: Image) -> str:
-    """Storage name of the full-size served copy, made on first request (most are never opened)."""
+    """Storage name of the full-size served copy, made here if missing (tasks and exports call
+    this; requests call `image_display_request`). WebP where the encoder takes the image, else
+    JPEG or PNG. Raises DerivativeFailed when it cannot be made."""
     if image.display:
         return image.display.name
-    with image.file.open("rb") as fh:
-        data = fh.read()
-    img = imaging.normalise_for_display(imaging.open_for_derivatives(data, target_side=0))
-    encoded = imaging.encode_webp(img, max_side=None, quality=90)
-    base = image.sha256
-    image.display.save(f"{base[:2]}/{base}-full.webp", ContentFile(encoded), save=False)
-    Image.objects.filter(pk=image.pk).update(display=image.display.name)
+    with transaction.atomic():
+        row = Image.objects.select_for_update().only("display").get(pk=image.pk)
+        if row.display:
+            image.display = row.display.name
+            return image.display.name
+
+        def make(data: bytes) -> None:
+            pixels = imaging.open_for_derivatives(
+                data, target_side=0, max_decoded_bytes=settings.INGEST_MAX_DECODED_BYTES
+            )
+            encoded, ext = imaging.encode_display(imaging.normalise_for_display(pixels))
+            base = image.sha256
+            image.display.save(f"{base[:2]}/{base}-full.{ext}", ContentFile(encoded), save=False)
+            Image.objects.filter(pk=image.pk).update(display=image.display.name)
+
+        _make_or_record(image, make)
     return image.display.name
+
+
+def image_display_request(*, image: Image) -> None:
+    """A page wants the full-size copy: queue its making once (not once per request). Callers
+    show the large thumbnail meanwhile. With Redis down nothing is queued; the next request
+    after it is back queues it."""
+    if image.display:
+        return
+    from labeling import tasks
+
+    # The creation time tells this row from another database's (a restored backup, tests).
+    key = f"labeling:display-queued:{image.pk}:{image.created_at.timestamp()}"
+    try:
+        if not cache.add(key, "1", timeout=DISPLAY_QUEUED_S):
+            return
+        tasks.image_make_display.delay(image_id=image.pk)
+    except Exception:  # noqa: BLE001 - the broker or cache is down: the thumbnail is served
+        logger.warning("image %s: could not queue the full-size copy", image.pk, exc_info=True)
+        with contextlib.suppress(Exception):
+            cache.delete(key)
+
+
+def display_content_type(name: str) -> str:
+    ext = name.rsplit(".", 1)[-1].lower()
+    return {"webp": "image/webp", "jpg": "image/jpeg", "png": "image/png"}.get(ext, "image/webp")

@@ -117,6 +117,7 @@ def image_ingest_one(
             candidate.data,
             max_bytes=settings.INGEST_MAX_BYTES,
             max_pixels=settings.INGEST_MAX_PIXELS,
+            max_decoded_bytes=settings.INGEST_MAX_DECODED_BYTES,
             keep_side=settings.THUMBNAIL_SIZES["large"] if thumbnails_inline else 0,
         )
     except imaging.ImageRejected as exc:
