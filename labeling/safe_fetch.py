@@ -8,8 +8,10 @@ swap the target.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urljoin, urlsplit
@@ -17,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import certifi
 import urllib3
 from django.conf import settings
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 USER_AGENT = "captiondesk-image-import/1.0"
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -49,6 +52,10 @@ def address_refusal(
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         elif address.teredo:
             return "Teredo tunnel address"
+        if address.is_site_local:
+            # fec0::/10, deprecated (RFC 3879) but still routed inside some networks; Python
+            # counts it as global.
+            return "site-local address"
         if embedded is not None:
             inner = address_refusal(embedded, allowed)
             return f"IPv6 address embedding an IPv4 {inner}" if inner else None
@@ -94,6 +101,55 @@ def resolve_checked(host: str, port: int, resolver: Resolver | None = None) -> s
     return addresses[0]
 
 
+class _Deadline:
+    """One wall-clock deadline over a whole exchange (every hop, headers and body). A read
+    timeout restarts with every byte, so a server trickling one byte a second never trips it;
+    at the deadline this shuts the exchange's sockets down, which ends any blocked read."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(max(0.0, seconds), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _watched(base: type[HTTPConnection], deadline: _Deadline) -> type[HTTPConnection]:
+    """A connection class of `base` whose socket the deadline can shut down."""
+
+    class Watched(base):  # type: ignore[misc, valid-type]
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    return Watched
+
+
 def fetch(
     url: str,
     *,
@@ -105,7 +161,22 @@ def fetch(
     timeout_s = timeout_s if timeout_s is not None else settings.URL_FETCH_TIMEOUT_S
     max_bytes = max_bytes if max_bytes is not None else settings.URL_FETCH_MAX_BYTES
     max_redirects = max_redirects if max_redirects is not None else settings.URL_FETCH_MAX_REDIRECTS
-    deadline = time.monotonic() + timeout_s
+    deadline = _Deadline(timeout_s)
+    try:
+        return _fetch(
+            url, deadline, max_bytes=max_bytes, max_redirects=max_redirects, resolver=resolver
+        )
+    except FetchError:
+        if deadline.expired:
+            raise FetchError(f"timed out (the whole download took over {timeout_s:g} s)") from None
+        raise
+    finally:
+        deadline.cancel()
+
+
+def _fetch(
+    url: str, deadline: _Deadline, *, max_bytes: int, max_redirects: int, resolver: Resolver | None
+) -> bytes:
     current = url
     for _hop in range(max_redirects + 1):
         response, pool = _open(current, deadline=deadline, resolver=resolver)
@@ -118,7 +189,11 @@ def fetch(
                 continue
             if response.status != 200:
                 raise FetchError(f"HTTP {response.status} from server")
-            return _read_limited(response, max_bytes=max_bytes, deadline=deadline)
+            data = _read_limited(response, max_bytes=max_bytes)
+            if deadline.expired:
+                # A body without a length ends "cleanly" when its socket is shut down.
+                raise FetchError("timed out while downloading")
+            return data
         finally:
             response.release_conn()
             pool.close()
@@ -126,7 +201,7 @@ def fetch(
 
 
 def _open(
-    url: str, *, deadline: float, resolver: Resolver | None
+    url: str, *, deadline: _Deadline, resolver: Resolver | None
 ) -> tuple[urllib3.BaseHTTPResponse, urllib3.HTTPConnectionPool]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -141,7 +216,7 @@ def _open(
     except ValueError as exc:
         raise FetchError("URL has an invalid port") from exc
     address = resolve_checked(host, port, resolver)
-    remaining = deadline - time.monotonic()
+    remaining = deadline.remaining()
     if remaining <= 0:
         raise FetchError("timed out")
     timeout = urllib3.Timeout(connect=min(remaining, 10.0), read=remaining)
@@ -161,8 +236,10 @@ def _open(
             cert_reqs="CERT_REQUIRED",
             ca_certs=certifi.where(),
         )
+        pool.ConnectionCls = _watched(HTTPSConnection, deadline)
     else:
         pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+        pool.ConnectionCls = _watched(HTTPConnection, deadline)
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
@@ -184,7 +261,7 @@ def _open(
     return response, pool
 
 
-def _read_limited(response: urllib3.BaseHTTPResponse, *, max_bytes: int, deadline: float) -> bytes:
+def _read_limited(response: urllib3.BaseHTTPResponse, *, max_bytes: int) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise FetchError(f"file too large: {int(declared):,} bytes (limit {max_bytes:,})")
@@ -195,8 +272,6 @@ def _read_limited(response: urllib3.BaseHTTPResponse, *, max_bytes: int, deadlin
             total += len(chunk)
             if total > max_bytes:
                 raise FetchError(f"file too large: more than {max_bytes:,} bytes")
-            if time.monotonic() > deadline:
-                raise FetchError("timed out while downloading")
             chunks.append(chunk)
     except urllib3.exceptions.TimeoutError as exc:
         raise FetchError("timed out while downloading") from exc
