@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from labeling.models import Image, Membership
+from labeling.models import Image, Membership, RiskCategory
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -125,6 +125,16 @@ class ImageFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *Image.Status.choices], required=False)
     batch = forms.IntegerField(required=False, min_value=1)
     near = forms.BooleanField(required=False, label="Near-duplicates only")
+    risk = forms.ChoiceField(
+        required=False,
+        label="Risk",
+        choices=[("", "Any image"), ("any", "Flagged in any category"), *RiskCategory.choices],
+    )
+    threshold = forms.BooleanField(
+        required=False,
+        label="Near the risk threshold",
+        help_text="A score within 0.1 of the flag threshold (of the chosen category, or any).",
+    )
 
 
 class ExportForm(forms.Form):

@@ -31,7 +31,16 @@ from labeling.forms import (
     UserCreateForm,
     ZipForm,
 )
-from labeling.models import Export, Image, ImportBatch, ImportItem, Invitation, Membership, Project
+from labeling.models import (
+    Export,
+    Image,
+    ImportBatch,
+    ImportItem,
+    Invitation,
+    Membership,
+    Project,
+    RiskCategory,
+)
 from labeling.services import batches as batch_services
 from labeling.services import derivatives, team
 from labeling.services import export as export_services
@@ -39,6 +48,7 @@ from labeling.services.ingest import batch_create
 from labeling.services.projects import (
     ProjectError,
     member_add,
+    member_is_last_admin,
     member_remove,
     member_set_role,
     project_create,
@@ -105,7 +115,18 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         batch_id=filters.get("batch"),
         near_duplicates=bool(filters.get("near")),
     )
+    risk = filters.get("risk") or ""
+    if risk or filters.get("threshold"):
+        from review.selectors import images_by_risk
+
+        images = images_by_risk(
+            images,
+            project=project,
+            category="" if risk == "any" else risk,
+            near_threshold=bool(filters.get("threshold")),
+        )
     page = Paginator(images, PAGE_SIZE).get_page(request.GET.get("page"))
+    _add_risk_badges(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -116,6 +137,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "page": page,
         "query": query.urlencode(),
         "image_counts": _image_counts(project),
+        "risk_categories": RiskCategory.choices,
         "batches": project.batches.all()[:10],
     }
     if context["is_admin"]:
@@ -123,6 +145,17 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         context.update(_route_status_context())
         context["risk_corrections"] = _risk_corrections_rows(project)
     return render(request, "labeling/project_detail.html", context)
+
+
+def _add_risk_badges(images) -> None:
+    """Each tile's flagged categories, an admin's correction winning (one query per page)."""
+    from review.selectors import image_risk_categories
+
+    images = list(images)
+    flagged = image_risk_categories(image_ids=[image.pk for image in images])
+    labels = dict(RiskCategory.choices)
+    for image in images:
+        image.risk_labels = [labels[c] for c in sorted(flagged.get(image.pk, ()))]
 
 
 def _image_counts(project: Project) -> list[tuple[str, int]]:
@@ -256,6 +289,12 @@ def _member_remove(request: HttpRequest, project: Project) -> HttpResponse | Non
         user_id=request.POST.get("user", "0") or 0,
     )
     name = member.user.get_username()
+    if member_is_last_admin(project=project, user_id=member.user_id):
+        # Refused at once, rather than asked "are you sure?" and refused after.
+        raise ProjectError(
+            f"{name} is the last admin of {project.name}; "
+            "make someone else an admin before removing them."
+        )
     if request.POST.get("confirm") != "1":
         return _confirm(
             request,
@@ -539,7 +578,7 @@ def batch_progress(request: HttpRequest, pk: int) -> HttpResponse:
 def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
     image = get_object_or_404(Image.objects.select_related("project", "batch"), pk=pk)
     _, role = _project(request, image.project.slug)
-    from review.selectors import image_risk_overview
+    from review.selectors import image_caption_reviews, image_risk_overview, review_policy_for
 
     return render(
         request,
@@ -550,6 +589,10 @@ def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "near": selectors.image_near_duplicates(image=image),
             "risk_rows": image_risk_overview(image=image),
             "can_correct_risk": role == Membership.Role.ADMIN,
+            "is_admin": role == Membership.Role.ADMIN,
+            "caption_reviews": image_caption_reviews(image=image),
+            "show_models": role == Membership.Role.ADMIN
+            or review_policy_for(project=image.project).show_model_name,
             "preview_failure": (
                 ""
                 if image.thumb_large and image.display

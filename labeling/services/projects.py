@@ -83,6 +83,16 @@ def member_add(*, project: Project, username: str, role: str) -> Membership:
     return member_set_role(project=project, user=user, role=role)
 
 
+def member_is_last_admin(*, project: Project, user_id: int) -> bool:
+    """Whether this member is the only admin, so that pages can say so before asking."""
+    return (
+        Membership.objects.filter(
+            project=project, user_id=user_id, role=Membership.Role.ADMIN
+        ).exists()
+        and _admins_left_without(project, user_id) == 0
+    )
+
+
 @transaction.atomic
 def member_remove(*, project: Project, user_id: int) -> bool:
     """Take someone off the project; False if they were not on it. Refuses the last admin."""
