@@ -281,8 +281,7 @@ class CaptionFilters(serializers.Serializer):
 
 def _route_form(request: Request, data: dict[str, Any], route: Route | None) -> RouteForm:
     """The routes page's form, fed the JSON body (its JSON fields take text)."""
-    if not selectors.can_manage_routes(user=request.user):
-        raise exceptions.PermissionDenied("Only admins manage routes.")
+    _routes_admin(request)
     ser = RouteWriteSerializer(data=data, partial=route is not None)
     ser.is_valid(raise_exception=True)
     allow_base_url = user_is_admin(request.user)
@@ -303,13 +302,21 @@ def _route_form(request: Request, data: dict[str, Any], route: Route | None) -> 
     return form
 
 
+def _routes_admin(request: Request) -> None:
+    """Routes are the routes page's: admins of some project, or of the site (reviewers work
+    blind, so annotators do not list the models)."""
+    if not selectors.can_manage_routes(user=request.user):
+        raise exceptions.PermissionDenied("Only admins see and manage routes.")
+
+
 class RouteList(generics.ListCreateAPIView):
-    """Model routes (shared by every project). Admins of a project or the site create them."""
+    """Model routes (shared by every project), for admins of a project or the site."""
 
     serializer_class = RouteSerializer
     pagination_class = OldestFirstCursorPagination
 
     def get_queryset(self):
+        _routes_admin(self.request)
         filters_from(self.request, NoFilters)
         return Route.objects.all()
 
@@ -323,6 +330,7 @@ class RouteDetail(generics.GenericAPIView):
     serializer_class = RouteSerializer
 
     def get(self, request: Request, pk: int) -> Response:
+        _routes_admin(request)
         route = Route.objects.filter(pk=pk).first()
         if route is None:
             raise exceptions.NotFound("No such route.")
