@@ -169,7 +169,9 @@ def claim_next(request: HttpRequest, slug: str) -> HttpResponse:
     project = _project(request, slug)
     lease = queue.lease_claim_next(project=project, reviewer=request.user)
     if _is_htmx(request):
-        return _render_item(request, project, lease, nothing_left=lease is None)
+        response = _render_item(request, project, lease, nothing_left=lease is None)
+        response["HX-Trigger"] = "item-claimed"  # the counts above refresh themselves
+        return response
     if lease is None:
         messages.info(request, "Nothing is waiting for your review right now.")
     return _to_work(project)

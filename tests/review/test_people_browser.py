@@ -101,6 +101,10 @@ def test_an_annotator_goes_from_login_to_a_first_verdict_without_typing_a_url(
         page.keyboard.press("Enter")
         lease = _wait_for_new_item(page, None)
         assert "caption 1 of 2 for this image" in page.inner_text("#review-item")
+        # The counts follow the claim: this caption is now in progress.
+        page.wait_for_function(
+            "document.getElementById('count-in-progress').textContent.trim() === '1'"
+        )
 
         # Small images fill the viewer.
         page.wait_for_function("document.getElementById('review-image').naturalWidth > 0")
@@ -257,7 +261,7 @@ def test_on_a_phone_the_caption_and_accept_are_on_the_first_screen_for_every_ite
     live_server, project, annotator, make_image_bytes
 ):
     texts = [
-        "A red tram crossing a bridge at dusk.",
+        "A red tram crossing a bridge at dusk, seen from the river bank: " * 6,
         "Two dogs playing on a beach while a long caption wraps over several lines of a "
         "narrow phone screen, as real captions of busy scenes often do.",
         "A bar chart showing sales.",
