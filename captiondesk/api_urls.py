@@ -90,4 +90,14 @@ urlpatterns = [
     path("leases/<int:pk>/release/", review_api.LeaseRelease.as_view(), name="lease-release"),
     path("verdicts/<int:pk>/undo/", review_api.VerdictUndo.as_view(), name="verdict-undo"),
     path("projects/<slug:slug>/metrics/", review_api.ProjectMetrics.as_view(), name="metrics"),
+    path(
+        "projects/<slug:slug>/review-policy/",
+        review_api.ReviewPolicyDetail.as_view(),
+        name="review-policy",
+    ),
+    path(
+        "images/<int:pk>/risk-corrections/",
+        review_api.RiskCorrectionCreate.as_view(),
+        name="risk-correction",
+    ),
 ]

@@ -22,9 +22,18 @@ from integrations.api_common import (
     object_or_404,
     project_or_404,
 )
+from labeling.models import RiskCategory
 from review import selectors
 from review.forms import VerdictForm
-from review.models import Adjudication, Lease, RejectReason, ReviewItem, SkipReason, Verdict
+from review.models import (
+    Adjudication,
+    Lease,
+    RejectReason,
+    ReviewItem,
+    ReviewPolicy,
+    SkipReason,
+    Verdict,
+)
 from review.services import queue
 from review.services.verdict import LeaseLost, VerdictInvalid, item_adjudicate, verdict_submit
 from review.services.verdict import verdict_undo as verdict_undo_service
@@ -453,3 +462,102 @@ def _metrics_row(row) -> dict[str, Any]:
         data[name] = rate(getattr(row, name))
     data["agreement"] = rate(row.agreement)
     return data
+
+
+# --- review policy and risk corrections -----------------------------------------------------
+
+
+class ReviewPolicySerializer(serializers.Serializer):
+    approvals_required = serializers.IntegerField(min_value=1)
+    risky_approvals_required = serializers.IntegerField(min_value=1)
+    risky_categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=RiskCategory.choices)
+    )
+    risky_first = serializers.BooleanField()
+    show_model_name = serializers.BooleanField()
+    risk_thresholds = serializers.DictField(
+        child=serializers.FloatField(min_value=0, max_value=1),
+        help_text="Category -> flag threshold 0..1; a missing category uses the site default.",
+    )
+    risk_ask_model = serializers.BooleanField()
+    risk_ask_scope = serializers.ChoiceField(choices=ReviewPolicy.AskScope.choices)
+    annotators_see_metrics = serializers.BooleanField()
+
+
+def _policy_data(policy: ReviewPolicy) -> dict[str, Any]:
+    return {name: getattr(policy, name) for name in ReviewPolicySerializer().fields}
+
+
+class ReviewPolicyDetail(generics.GenericAPIView):
+    """The project's review policy (project admins); PUT replaces it, as the policy page does."""
+
+    serializer_class = ReviewPolicySerializer
+
+    def get(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug, admin=True)
+        policy = selectors.review_policy_for(project=project)
+        return Response(ReviewPolicySerializer(_policy_data(policy)).data)
+
+    @extend_schema(request=ReviewPolicySerializer, responses={200: ReviewPolicySerializer})
+    def put(self, request: Request, slug: str) -> Response:
+        from review.forms import ReviewPolicyForm
+        from review.services.items import review_policy_save
+        from review.services.risk import risk_thresholds_default
+
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = ReviewPolicySerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = dict(ser.validated_data)
+        form_data: dict[str, Any] = {
+            "approvals_required": data["approvals_required"],
+            "risky_approvals_required": data["risky_approvals_required"],
+            "risky_categories": data["risky_categories"],
+            "risk_ask_scope": data["risk_ask_scope"],
+        }
+        for flag in ("risky_first", "show_model_name", "risk_ask_model", "annotators_see_metrics"):
+            if data[flag]:
+                form_data[flag] = "on"  # a checkbox: absent means off
+        for category, value in data["risk_thresholds"].items():
+            if category not in RiskCategory.values:
+                raise exceptions.ValidationError({"risk_thresholds": [f"Unknown {category!r}."]})
+            form_data[f"threshold_{category}"] = value
+        form = ReviewPolicyForm(
+            form_data,
+            instance=selectors.review_policy_for(project=project),
+            default_thresholds=risk_thresholds_default(),
+        )
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        policy = review_policy_save(project=project, **form.cleaned_data)
+        return Response(ReviewPolicySerializer(_policy_data(policy)).data)
+
+
+class RiskCorrectionRequestSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=RiskCategory.choices)
+    flagged = serializers.BooleanField(help_text="What is true of the image.")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class RiskCorrectionCreate(generics.GenericAPIView):
+    """A project admin says whether an image really is a chart, screenshot or medical image; the
+    correction wins over the analyser wherever flags are read (the queue follows at once)."""
+
+    serializer_class = RiskCorrectionRequestSerializer
+
+    @extend_schema(
+        request=RiskCorrectionRequestSerializer, responses={201: RiskCorrectionRequestSerializer}
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        from labeling.models import Image
+        from review.services.risk import risk_flag_correct
+
+        image = object_or_404(request, Image.objects.select_related("project"), pk=pk, admin=True)
+        ser = RiskCorrectionRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        correction = risk_flag_correct(image=image, by=request.user, **ser.validated_data)
+        out = {
+            "category": correction.category,
+            "flagged": correction.flagged,
+            "note": correction.note,
+        }
+        return Response(RiskCorrectionRequestSerializer(out).data, status=status.HTTP_201_CREATED)

@@ -330,3 +330,32 @@ def test_annotators_see_model_names_only_where_the_policy_shows_them(
     assert client_for(admin).get(url).data["captions"][0]["model_name"] == "blip2-opt-2.7b"
     ReviewPolicy.objects.update_or_create(project=world.project, defaults={"show_model_name": True})
     assert client_for(annotator).get(url).data["captions"][0]["model_name"] == "blip2-opt-2.7b"
+
+
+def test_an_admin_changes_the_review_policy_and_corrects_a_risk_flag(
+    world, admin, annotator, client_for
+):
+    api = client_for(admin)
+    url = reverse("api:review-policy", args=[world.project.slug])
+    policy = api.get(url).data
+    assert policy["annotators_see_metrics"] is False
+    changed = api.put(
+        url,
+        {**policy, "annotators_see_metrics": True, "risk_thresholds": {"chart": 0.7}},
+        format="json",
+    )
+    assert changed.status_code == 200, changed.data
+    assert changed.data["risk_thresholds"] == {"chart": 0.7}
+    metrics = client_for(annotator).get(reverse("api:metrics", args=[world.project.slug]))
+    assert metrics.status_code == 200
+    too_many = api.put(url, {**policy, "approvals_required": 99}, format="json")
+    assert too_many.status_code == 400
+
+    corrected = api.post(
+        reverse("api:risk-correction", args=[world.image.pk]),
+        {"category": "medical", "flagged": True, "note": "An X-ray of a hand."},
+        format="json",
+    )
+    assert corrected.status_code == 201
+    flags = api.get(reverse("api:image-detail", args=[world.image.pk])).data["flags"]
+    assert [(f["category"], f["corrected"]) for f in flags] == [("medical", True)]
