@@ -6,7 +6,9 @@ Membership changes themselves (and the last-admin guard) are in ``labeling.servi
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +25,7 @@ from labeling.services.projects import ProjectError, check_role, member_set_role
 
 # The name the pages use; the same exception as membership changes raise.
 TeamError = ProjectError
+logger = logging.getLogger(__name__)
 
 
 # --- Accounts and invitations ------------------------------------------------------------------
@@ -56,25 +59,31 @@ def _issue(
     return Issued(invitation=invitation, token=token)
 
 
-def invitation_send(*, issued: Issued, url: str) -> bool:
-    """Email the link (Django's email backend; the console one by default). False: no address."""
+def invitation_send(*, issued: Issued, url: str) -> str:
+    """Email the link (Django's email backend; the console one by default). Returns "sent",
+    "no address", or why sending failed: the invitation stands either way, and the admin is
+    told to pass the link on themselves."""
     invitation = issued.invitation
     address = invitation.email or (invitation.user.email if invitation.user else "")
     if not address:
-        return False
+        return "no address"
     inviter = invitation.created_by.get_username() if invitation.created_by else "An admin"
-    send_mail(
-        subject=f"You are invited to review captions in {invitation.project.name}",
-        message=(
-            f"{inviter} invited you to the project {invitation.project.name} on captiondesk "
-            f"as {invitation.get_role_display().lower()}.\n\n"
-            f"Open this link to choose your password and start:\n{url}\n\n"
-            f"The link works until {invitation.expires_at:%Y-%m-%d %H:%M} UTC and only once.\n"
-        ),
-        from_email=None,
-        recipient_list=[address],
-    )
-    return True
+    try:
+        send_mail(
+            subject=f"You are invited to review captions in {invitation.project.name}",
+            message=(
+                f"{inviter} invited you to the project {invitation.project.name} on "
+                f"captiondesk as {invitation.get_role_display().lower()}.\n\n"
+                f"Open this link to choose your password and start:\n{url}\n\n"
+                f"The link works until {invitation.expires_at:%Y-%m-%d %H:%M} UTC and only once.\n"
+            ),
+            from_email=None,
+            recipient_list=[address],
+        )
+    except (OSError, smtplib.SMTPException) as exc:  # connection refused, auth, bad address
+        logger.warning("invitation %s: email to %s failed: %s", invitation.pk, address, exc)
+        return f"failed ({exc.__class__.__name__}: {exc})"
+    return "sent"
 
 
 def invitation_create(

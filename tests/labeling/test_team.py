@@ -244,3 +244,20 @@ def test_a_link_works_once_even_when_sent_twice(project, project_admin, django_u
         team.invitation_accept(token=issued.token, username="fay2", password="a-long-secret-9")
     assert not django_user_model.objects.filter(username="fay2").exists()
     assert Membership.objects.get(project=project, user__username="fay").role == "admin"
+
+
+def test_an_email_that_cannot_be_sent_still_leaves_the_link_to_pass_on(
+    client, project, project_admin, settings
+):
+    # A real SMTP backend pointed at a port nobody listens on: the connection is refused.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
+    client.force_login(project_admin)
+    response = client.post(
+        _members_url(project),
+        {"action": "invite", "invite-email": "gil@example.com", "invite-role": "annotator"},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "the email could not be sent" in page and "ConnectionRefusedError" in page
+    assert client.get(_link(response)).status_code == 200
