@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -282,11 +282,19 @@ def _member_invite(request: HttpRequest, project: Project) -> HttpResponse | Non
     return None
 
 
+def _posted_id(request: HttpRequest, name: str) -> int:
+    """A row id from the form; anything else ("abc", 3000000000) is a 400, not a 500."""
+    value = request.POST.get(name, "")
+    if not value.isascii() or not value.isdigit() or int(value) > 2**63 - 1:
+        raise BadRequest(f"{name} must be an id.")
+    return int(value)
+
+
 def _member_remove(request: HttpRequest, project: Project) -> HttpResponse | None:
     member = get_object_or_404(
         Membership.objects.select_related("user"),
         project=project,
-        user_id=request.POST.get("user", "0") or 0,
+        user_id=_posted_id(request, "user"),
     )
     name = member.user.get_username()
     if member_is_last_admin(project=project, user_id=member.user_id):
@@ -316,7 +324,7 @@ def _invitation_revoke(request: HttpRequest, project: Project) -> HttpResponse |
     invitation = get_object_or_404(
         Invitation.objects.select_related("user"),
         project=project,
-        pk=request.POST.get("invitation", "0") or 0,
+        pk=_posted_id(request, "invitation"),
     )
     who = invitation.email or (invitation.user.get_username() if invitation.user else "")
     if request.POST.get("confirm") != "1":
@@ -508,10 +516,11 @@ def import_predictions(request: HttpRequest, slug: str) -> HttpResponse:
 def batch_open(request: HttpRequest, slug: str) -> JsonResponse:
     """The page's script opens a batch, then posts files to it one by one (per-file progress)."""
     project, _ = _project(request, slug, admin=True)
-    try:
-        expected = max(0, int(request.POST.get("expected", "0"))) or None
-    except ValueError:
-        expected = None
+    raw = request.POST.get("expected", "") or "0"
+    # The announced count only drives the progress bar; the column holds up to 2**31 - 1.
+    if not raw.isascii() or not raw.isdigit() or int(raw) > 10_000_000:
+        raise BadRequest("expected must be a number of files (at most 10,000,000).")
+    expected = int(raw) or None
     batch = batch_create(
         project=project, kind=ImportBatch.Kind.UPLOAD, user=request.user, expected=expected
     )

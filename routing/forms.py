@@ -14,6 +14,25 @@ from routing.models import CaptionRun, Chain, Route
 from routing.services.config import max_deadline_s
 
 MAX_FALLBACKS = 4
+# Parameters are a few flat keys; deeper nesting is an attack on the parser and on every page
+# that renders them (5000 levels raised RecursionError).
+MAX_JSON_DEPTH = 20
+MAX_JSON_CHARS = 20_000
+
+
+def _json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 class JSONObjectField(forms.CharField):
@@ -34,10 +53,16 @@ class JSONObjectField(forms.CharField):
         text = super().clean(value).strip()
         if not text:
             return None if self.allow_none else {}
+        if len(text) > MAX_JSON_CHARS:
+            raise ValidationError(f"At most {MAX_JSON_CHARS:,} characters of JSON.")
         try:
             parsed = json.loads(text)
+        except RecursionError as exc:
+            raise ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels.") from exc
         except ValueError as exc:
             raise ValidationError(f"Not valid JSON: {exc}") from exc
+        if _json_depth(parsed) > MAX_JSON_DEPTH:
+            raise ValidationError(f"Nested deeper than {MAX_JSON_DEPTH} levels.")
         if not isinstance(parsed, dict):
             raise ValidationError('Enter a JSON object, e.g. {"max_new_tokens": 40}.')
         return parsed

@@ -197,6 +197,10 @@ def pairwise_judge(
             idempotency_key=idempotency_key, reviewer=reviewer
         ).first()
         if replay is None:
+            if PairwiseJudgement.objects.filter(idempotency_key=idempotency_key).exists():
+                raise PairwiseError(
+                    "This submission key was already used; reload the page and answer again."
+                ) from None
             raise
         return Judged(replay, replayed=True)
     return Judged(judgement, replayed=False)

@@ -196,6 +196,12 @@ def verdict_submit(
         replay = _replay(idempotency_key, reviewer)
         if replay:
             return replay
+        if Verdict.objects.filter(idempotency_key=idempotency_key).exists():
+            # Keys are unique across reviewers: a client reusing someone else's (or a forged
+            # one) must fix its request, not crash the server.
+            raise VerdictInvalid(
+                "This submission key was already used; reload the page and submit again."
+            ) from None
         raise
     return Submitted(verdict, replayed=False)
 

@@ -31,3 +31,8 @@ def bit_depth_bomb(tmp_path_factory) -> bytes:
     """The file from the report: 8000x7999 16-bit RGBA zeros, 64 M pixels (under the pixel
     limit), about 490 KB on disk and 512 MB decoded."""
     return flat_png(8000, 7999, bit_depth=16, color_type=6)
+
+
+# One of everything the app serves, in one project, plus another project with its own annotator
+# (the API tests' world): the HTML tests walk the same objects.
+from tests.api.conftest import other_annotator, world  # noqa: E402, F401
