@@ -1,7 +1,7 @@
 """The REST API under /api/: one list of every endpoint, with the schema and its docs."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from labeling import api as labeling_api
 from review import api as review_api
@@ -12,7 +12,6 @@ app_name = "api"
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     # projects, members, images, import batches
     path("projects/", labeling_api.ProjectList.as_view(), name="project-list"),
     path("projects/<slug:slug>/", labeling_api.ProjectDetail.as_view(), name="project-detail"),
