@@ -25,6 +25,18 @@ Sources (all offline):
 - screenshots: headless Chromium (``/usr/bin/chromium`` through Playwright) on local HTML: real
   pydoc pages, real command output in terminal themes, forms, directory listings, code editors
   (dev); dashboards, mail and chat apps, phone viewports, dark mode, spreadsheets, PDF viewer (held-out).
+- broadened set (issue 15), each its own source group: real desktop windows of Debian programs
+  captured under Xvfb by ``scripts/capture_desktop_windows.py`` into ``--windows`` (x11 and GTK in
+  dev, Tk and Qt held-out; licences in ``windows.csv`` and the ``source`` column); colour-mapped,
+  transparent and tiny (32-96 px) slices of the MNI template (nilearn, public domain / ICBM
+  licence), nibabel's test volumes and pydicom-data radiographs; nilearn's plotting of its bundled
+  stat map over the template (BSD); colour, palette and small ultrasound frames from pydicom-data
+  and pydicom (MIT and the files' own terms); greyscale, fog and low-contrast versions of the real
+  photographs among Debian's ``mate-backgrounds`` and ``lomiri-wallpapers-16.04`` wallpapers
+  (GPL-2+ / CC BY-SA, owning package in ``source``) and OpenCV's greyscale calibration photos.
+  Needs ``apt-get install xvfb x11-apps x11-utils xterm tk8.6 python3-tk gtk-3-examples zenity
+  qtbase5-examples twm icewm mate-backgrounds lomiri-wallpapers opencv-doc``; whatever is missing
+  is skipped with a note.
 """
 
 from __future__ import annotations

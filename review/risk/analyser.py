@@ -13,6 +13,12 @@ one plane, fanning out between two dye directions) with cells textured everywher
 Greyness alone is not enough for medical. The weights were set by reasoning about those
 properties and checked on the development set and on half-size JPEG copies of it (see
 ``benchmarks/risk_eval.py``).
+
+Since ``risk-2.0`` a learned combination (``learned.py``, coefficients in ``model.json``) starts
+from these hand-set log-odds and adds small corrections learned from the measurements on the
+broadened development set; the final log-odds are 35% learned, 65% hand-set. Reasons stay the
+hand-set ones wherever both agree; where the model changed the decision they name the inputs
+that moved it.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from typing import IO
 
 from PIL import Image, ImageOps
 
+from . import learned
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-1.10"
+ANALYSER_VERSION = "risk-2.0"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 
@@ -44,6 +51,8 @@ class RiskReport:
     reasons: dict[str, str]
     version: str = ANALYSER_VERSION
     features: dict[str, float | int | bool] = field(default_factory=dict)
+    # the hand-set rules' own scores from pixels alone (no file metadata), with ``with_features``
+    hand_scores: dict[str, float] = field(default_factory=dict)
 
 
 def _ramp(x: float, lo: float, hi: float) -> float:
@@ -326,8 +335,42 @@ def analyse_file(fp: str | os.PathLike[str] | IO[bytes]) -> RiskReport:
         return analyse(upright or img)
 
 
-def analyse(image: Image.Image, *, with_features: bool = False) -> RiskReport:
-    """Score ``image`` for chart, screenshot and medical; never raises on odd but valid images."""
+def _learned_parts(
+    model: dict,
+    f: Features,
+    g: float,
+    hand: dict[str, CategoryScore],
+    meta: dict[str, float],
+) -> dict[str, CategoryScore]:
+    """Scores from the learned combination (``learned.py``), which reads the measurements and
+    the hand-set scores from pixels alone (``hand``); the hand-set reason is kept wherever both
+    agree."""
+    values = learned.inputs(f, {c: p.score for c, p in hand.items()}, g, scan_field(f))
+    scores = learned.category_scores(model, values, meta)
+    out = {}
+    for c in CATEGORIES:
+        score = scores[c]
+        reason = hand[c].reason
+        if (score >= 0.5) != (hand[c].score >= 0.5):
+            why = learned.reasons_for(model, values, c, against=score < 0.5)
+            if score >= 0.5:
+                reason = "; ".join(why) or f"learned combination ({score:.0%})"
+            else:
+                reason = "weighed against: " + ("; ".join(why[:2]) or "the learned combination")
+        if meta.get(c):
+            reason += "; file metadata names it"
+        out[c] = CategoryScore(score, reason[:200])
+    return out
+
+
+def analyse(
+    image: Image.Image, *, with_features: bool = False, use_model: bool = True
+) -> RiskReport:
+    """Score ``image`` for chart, screenshot and medical; never raises on odd but valid images.
+
+    The scores come from the learned combination when one is shipped (``use_model``), else
+    from the hand-set rules alone.
+    """
     f = measure(image)
     if f is None:
         reason = f"too small to judge ({image.size[0]}x{image.size[1]})"
@@ -336,10 +379,25 @@ def analyse(image: Image.Image, *, with_features: bool = False) -> RiskReport:
         )
     g = graphic_evidence(f)
     meta = metadata_hints(image)
-    chart, screenshot = _graphic(f, g, meta)
-    parts = {"chart": chart, "screenshot": screenshot, "medical": _medical(f, g, meta)}
+    parts = _hand_parts(f, g, meta)
+    plain = _hand_parts(f, g, {}) if any(meta.values()) else parts
+    model = learned.shipped_model() if use_model else None
+    if model is not None:
+        parts = _learned_parts(model, f, g, plain, meta)
     return RiskReport(
         scores={c: p.score for c, p in parts.items()},
         reasons={c: p.reason for c, p in parts.items()},
         features=f.as_dict() if with_features else {},
+        hand_scores={c: p.score for c, p in plain.items()} if with_features else {},
     )
+
+
+def learned_inputs(report: RiskReport) -> dict[str, float]:
+    """The learned model's inputs for a report made ``with_features`` (training, evaluation)."""
+    f = Features(**report.features)
+    return learned.inputs(f, report.hand_scores, graphic_evidence(f), scan_field(f))
+
+
+def _hand_parts(f: Features, g: float, meta: dict[str, float]) -> dict[str, CategoryScore]:
+    chart, screenshot = _graphic(f, g, meta)
+    return {"chart": chart, "screenshot": screenshot, "medical": _medical(f, g, meta)}

@@ -78,6 +78,9 @@ class Features:
     fine_detail: float  # detail-copy pixels >= 6 levels off their 3x3 mean (focus, grain, specks)
     mid_detail: float  # small-copy pixels >= 4 levels off their 9x9 mean (any structure at all)
     top_bar: float  # height share of a one-colour bar across the top that no margin repeats
+    box_corners: float  # corners where short straight borders meet, per 100k detail pixels
+    lut_spread: float  # colour spread among lit pixels of one brightness (~0 on a colour map)
+    lit_chroma: float  # mean colourfulness of the lit pixels (0..1)
 
     def as_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -354,6 +357,9 @@ def measure(image: Image.Image) -> Features | None:
         fine_detail=_off_mean_share(detail, radius=1, levels=6),
         mid_detail=_off_mean_share(small, radius=4, levels=4),
         top_bar=_top_bar(s),
+        box_corners=_box_corners(hmask, vmask),
+        lut_spread=_lut_spread(s, luma_s),
+        lit_chroma=float(chroma[~dark].mean()) / 255.0 if n_lit_s else 0.0,
     )
 
 
@@ -473,6 +479,58 @@ def _top_bar(rgb: np.ndarray) -> float:
     if margins.mean() > 0.5 or near[rows:].mean() > 0.5:
         return 0.0
     return rows / height
+
+
+BOX_SIDE = 10  # detail-copy pixels: the shortest border of a button, an entry or a panel
+
+
+def _box_corners(hmask: np.ndarray, vmask: np.ndarray) -> float:
+    """Corners where a horizontal and a vertical straight border end together, per 100k pixels.
+
+    Windows are built of boxes (buttons, entries, panels, tabs, scroll bars, title bars), each
+    with four such corners; a plot has its frame and a legend box, a photo almost none.
+    ``vmask`` is the border mask of the transposed picture.
+    """
+    h, w = hmask.shape
+    rows, starts, lengths = _long_lines(hmask, BOX_SIDE)
+    cols, vstarts, vlengths = _long_lines(vmask, BOX_SIDE)
+    if not len(rows) or not len(cols):
+        return 0.0
+    hy = np.concatenate([rows, rows])
+    hx = np.concatenate([starts, starts + lengths - 1])
+    # the corner may be a pixel or two off where a border is two pixels wide
+    shift = np.arange(-2, 3)
+    near = ((hy[:, None, None] + shift[None, :, None]) * (w + 8)
+            + hx[:, None, None] + shift[None, None, :]).ravel()  # fmt: skip
+    vy = np.concatenate([vstarts, vstarts + vlengths - 1])
+    vx = np.concatenate([cols, cols])
+    hits = int(np.count_nonzero(np.isin(vy * (w + 8) + vx, near)))
+    return hits * 1e5 / max(1, h * w)
+
+
+def _lut_spread(rgb: np.ndarray, luma: np.ndarray) -> float:
+    """Mean colour spread among lit pixels of one brightness: the standard deviation (levels) of
+    red minus green and of blue minus green within each 8-level band of brightness.
+
+    A colour-mapped scan (a heat or rainbow map of one value per pixel) gives each brightness
+    one colour, or a few; a photograph shows many colours at every brightness. Grey is 0 too.
+    """
+    lit = luma >= 20
+    if np.count_nonzero(lit) < 50:
+        return 0.0
+    bins = (luma[lit] // 8).astype(np.int64)
+    counts = np.bincount(bins, minlength=32).astype(np.float64)
+    spread = np.zeros(32)
+    g = rgb[..., 1][lit].astype(np.float64)
+    for c in (0, 2):  # colour differences: brightness varying within a bin is not colour
+        v = rgb[..., c][lit].astype(np.float64) - g
+        mean = np.bincount(bins, weights=v, minlength=32) / np.maximum(counts, 1)
+        sq = np.bincount(bins, weights=v * v, minlength=32) / np.maximum(counts, 1)
+        spread += np.sqrt(np.maximum(sq - mean * mean, 0.0))
+    used = counts >= 10
+    if not used.any():
+        return 0.0
+    return float((spread[used] / 2 * counts[used]).sum() / counts[used].sum())
 
 
 def _off_mean_share(image: Image.Image, *, radius: int, levels: int) -> float:

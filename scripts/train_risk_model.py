@@ -1,0 +1,72 @@
+"""Train the risk analyser's learned combination and write it beside the analyser.
+
+    python scripts/train_risk_model.py [--devset var/risk_devset] [--c 0.5]
+
+Reads the labelled set that ``scripts/build_risk_devset.py`` builds (every split: the figures
+that count come from ``benchmarks/risk_eval.py``'s leave-one-source-out, which retrains this
+model once per source), measures every image with the hand-set analyser (pixels only, no file
+metadata), fits a multinomial logistic regression on top of the hand-set log-odds
+(``review/risk/learned.py``) and writes:
+
+- ``review/risk/model.json``: inputs, their means and spreads, coefficients per class (a few KB);
+- ``review/risk/model_manifest.csv``: every training image (file name in the built set,
+  category, source group, source and split), so that what the model saw is on record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import warnings
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from review.risk import learned  # noqa: E402
+from review.risk.analyser import ANALYSER_VERSION, analyse, learned_inputs  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--devset", default=str(ROOT / "var" / "risk_devset"))
+    parser.add_argument("--penalty", type=float, default=learned.PENALTY, help="L2 penalty")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", UserWarning)
+    devset = Path(args.devset)
+    with open(devset / "labels.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    x = []
+    for r in rows:
+        with Image.open(devset / r["file"]) as img:
+            report = analyse(img, with_features=True, use_model=False)
+        if not report.features:  # too small to measure: nothing to learn from
+            r["skip"] = "1"
+            continue
+        x.append(learned.vector(learned_inputs(report)))
+    used = [r for r in rows if not r.get("skip")]
+    model = learned.fit(np.vstack(x), [r["category"] for r in used], penalty=args.penalty)
+    model["analyser"] = ANALYSER_VERSION
+    model["trained_on"] = dict(
+        sorted(Counter(f"{r['group']}/{r['category']}" for r in used).items())
+    )
+    out = ROOT / "review" / "risk"
+    (out / "model.json").write_text(json.dumps(model, indent=1) + "\n")
+    with open(out / "model_manifest.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["file", "category", "group", "source", "split"])
+        writer.writeheader()
+        for r in used:
+            writer.writerow({k: r[k] for k in writer.fieldnames})
+    print(f"trained on {len(used)} images from {len({r['group'] for r in used})} sources; "
+          f"wrote {out / 'model.json'} and {out / 'model_manifest.csv'}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The risk analyser's window-structure and colour-map signals, its learned combination, and the
+leave-one-source-out evaluation that measures it (issue 15)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from review.risk import analyse, combine, learned
+from review.risk.features import measure
+
+from . import risk_samples
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def desktop_window(dark: bool = False) -> Image.Image:
+    """A toolkit window as Tk, GTK or Qt draw one: title bar, menu, toolbar buttons, a file list
+    with a scroll bar, an entry and OK/Cancel buttons, each a box with a one-pixel border."""
+    bg, fg, line = ((45, 45, 45), (225, 225, 225), (20, 20, 20)) if dark else (
+        (236, 236, 236), (20, 20, 20), (150, 150, 150))  # fmt: skip
+    img = Image.new("RGB", (640, 460), bg)
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=12)
+    d.rectangle([0, 0, 639, 24], fill=(60, 90, 150))
+    d.text((10, 5), "Open File - Editor", fill=(255, 255, 255), font=font)
+    for i, word in enumerate(["File", "Edit", "View", "Tools", "Help"]):
+        d.text((10 + 52 * i, 30), word, fill=fg, font=font)
+    for i in range(8):  # toolbar buttons
+        d.rectangle([8 + 34 * i, 50, 36 + 34 * i, 76], outline=line, fill=bg)
+        d.rectangle([15 + 34 * i, 57, 29 + 34 * i, 69], fill=(90, 120, 170))
+    d.rectangle([8, 86, 600, 380], outline=line, fill=(255, 255, 255) if not dark else (30, 30, 30))
+    for i, y in enumerate(range(92, 370, 18)):
+        d.text((16, y), f"document_{i:02d}.txt", fill=fg, font=font)
+        d.text((260, y), f"{(i * 37) % 900 + 12} kB", fill=fg, font=font)
+        d.text((380, y), "2026-11-0" + str(i % 9 + 1), fill=fg, font=font)
+    d.rectangle([602, 86, 630, 380], outline=line, fill=bg)  # scroll bar and its thumb
+    d.rectangle([606, 100, 626, 170], outline=line, fill=(200, 200, 200))
+    d.text((10, 396), "File name:", fill=fg, font=font)
+    d.rectangle(
+        [90, 390, 420, 414], outline=line, fill=(255, 255, 255) if not dark else (30, 30, 30)
+    )
+    for x, label in ((440, "Cancel"), (540, "Open")):
+        d.rectangle([x, 388, x + 88, 416], outline=line, fill=bg)
+        d.text((x + 24, 395), label, fill=fg, font=font)
+    return img
+
+
+def colour_mapped(grey: Image.Image, cmap: str) -> Image.Image:
+    import matplotlib
+
+    rgba = matplotlib.colormaps[cmap](np.asarray(grey.convert("L"), dtype=np.float32) / 255.0)
+    return Image.fromarray((rgba[..., :3] * 255).astype(np.uint8))
+
+
+def foggy(img: Image.Image) -> Image.Image:
+    """A photograph in fog: colour and contrast mostly gone, lifted towards a light grey."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32)
+    grey = arr.mean(axis=2, keepdims=True)
+    return Image.fromarray(
+        np.clip(0.55 * (0.3 * arr + 0.7 * grey) + 0.45 * 200, 0, 255).astype(np.uint8)
+    )
+
+
+# ---------------------------------------------------------------- window structure: box corners
+
+
+def test_a_toolkit_window_is_built_of_boxes_whose_corners_the_analyser_counts():
+    window = measure(desktop_window())
+    chart = measure(risk_samples.chart_png("bar"))
+    photo = measure(risk_samples.photo())
+    assert window.box_corners >= 40
+    assert window.box_corners >= 4 * chart.box_corners
+    assert photo.box_corners < 2
+
+
+def test_dark_themed_windows_have_their_boxes_too():
+    assert measure(desktop_window(dark=True)).box_corners >= 40
+
+
+# ------------------------------------------------------------- colour maps: one colour per level
+
+
+def test_a_colour_mapped_scan_has_one_colour_per_brightness_and_a_photo_many():
+    for cmap in ("hot", "jet", "viridis"):
+        scan = measure(colour_mapped(risk_samples.phantom_like(), cmap))
+        assert scan.lut_spread < 8, cmap
+        assert scan.lit_chroma > 0.2, cmap
+    photo = measure(risk_samples.photo())
+    assert photo.lut_spread > 9.5  # an orange cat on a grey-green blanket
+    assert measure(risk_samples.ct_slice()).lut_spread < 0.5  # grey: no colour at any level
+
+
+# ------------------------------------------------------------------ the learned combination
+
+
+def test_the_shipped_model_is_a_few_kilobytes_of_coefficients_for_the_current_inputs():
+    raw = learned.MODEL_PATH.read_bytes()
+    assert len(raw) < 16_000
+    model = json.loads(raw)
+    assert model["inputs"] == list(learned.INPUTS)
+    assert model["classes"] == list(learned.CLASSES)
+    assert len(model["coef"]) == 4 and all(len(r) == len(learned.INPUTS) for r in model["coef"])
+    manifest = learned.MODEL_PATH.with_name("model_manifest.csv").read_text().splitlines()
+    assert manifest[0] == "file,category,group,source,split"
+    assert sum(model["trained_on"].values()) == len(manifest) - 1
+
+
+def test_a_desktop_window_is_a_screenshot_not_a_chart():
+    for dark in (False, True):
+        report = analyse(desktop_window(dark=dark))
+        assert combine(report).flags == ["screenshot"], (dark, report.scores)
+
+
+def test_a_foggy_photograph_is_not_flagged():
+    report = analyse(foggy(risk_samples.photo()))
+    assert combine(report).flags == [], report.scores
+
+
+def test_learned_reasons_are_words_not_feature_names():
+    report = analyse(colour_mapped(risk_samples.phantom_like(), "jet"))
+    reason = report.reasons["medical"]
+    assert reason and "_" not in reason
+    without = analyse(colour_mapped(risk_samples.phantom_like(), "jet"), use_model=False)
+    assert without.scores != report.scores  # the model, not only the hand-set rules, decided
+
+
+# --------------------------------------------------------------- leave-one-source-out itself
+
+
+def test_leave_one_source_out_never_trains_on_the_source_it_scores(monkeypatch):
+    spec = importlib.util.spec_from_file_location("risk_eval", ROOT / "benchmarks" / "risk_eval.py")
+    risk_eval = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(risk_eval)
+    rng = np.random.default_rng(0)
+    rows = []
+    for group, category in [("a", "chart"), ("b", "chart"), ("c", "screenshot"),
+                            ("d", "screenshot"), ("e", "medical"), ("f", "medical"),
+                            ("g", "photo"), ("h", "photo")]:  # fmt: skip
+        for _ in range(5):
+            values = dict.fromkeys(learned.INPUTS, 0.0)
+            values["hand_" + category if category != "photo" else "gray_frac"] = 3 + rng.random()
+            rows.append({"group": group, "source": group, "category": category,
+                         "inputs": values, "meta": {}, "hand": None})  # fmt: skip
+    seen: list[set[str]] = []
+    real_fit = learned.fit
+
+    def recording_fit(x, y, **kw):
+        seen.append({r["group"] for r in rows if any((learned.vector(r["inputs"]) == x).all(1))})
+        return real_fit(x, y, **kw)
+
+    monkeypatch.setattr(learned, "fit", recording_fit)
+    scores = risk_eval.loso_scores([r | {"hand": type("R", (), {"scores": {}})()} for r in rows])
+    assert len(seen) == 8  # one model per source
+    for trained_on in seen:
+        assert len(trained_on) == 7  # every source but one
+    # one chart source still teaches the model what the other chart source is
+    decided = [risk_eval.decided(s) for s in scores["learned"]]
+    assert decided == [r["category"] for r in rows]
+
+
+# ------------------------------------------------------------------ capturing desktop windows
+
+
+def test_an_xwd_screen_dump_decodes_to_the_right_colours():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from capture_desktop_windows import read_xwd
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    w, h = 3, 2
+    name = b"root\x00"
+    header = [100 + len(name), 7, 2, 24, w, h, 0, 0, 32, 0, 32, 32, w * 4, 4,
+              0xFF0000, 0xFF00, 0xFF, 8, 0, 0, w, h, 0, 0, 0]  # fmt: skip
+    pixels = bytes(
+        v for (r, g, b) in [(255, 0, 0), (0, 255, 0), (0, 0, 255)] * h for v in (b, g, r, 0)
+    )
+    img = read_xwd(struct.pack(">25I", *header) + name + pixels)
+    assert img.size == (3, 2)
+    assert [img.getpixel((x, 1)) for x in range(3)] == [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+
+
+@pytest.mark.skipif(
+    not all(Path(p).exists() for p in ("/usr/bin/Xvfb", "/usr/bin/xwd", "/usr/bin/xterm")),
+    reason="needs xvfb, x11-apps and xterm",
+)
+def test_a_real_xterm_under_xvfb_is_captured_as_a_window_and_flagged_as_a_screenshot(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import capture_desktop_windows as cap
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    prog = cap.Program("x11", "xterm", ("xterm", "-geometry", "90x30", "-hold", "-e", "ls",
+                                        "-la", "/usr/bin"), "MIT")  # fmt: skip
+    with cap.Display((1024, 768), "twm") as display:
+        shot = cap.run_one(display, prog, (1024, 768))
+    assert shot is not None and 400 < shot.width < 1024
+    assert combine(analyse(shot)).flags == ["screenshot"]
