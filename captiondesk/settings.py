@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before anything reads the body (the CSRF check reads POST): 413 from Content-Length.
+    "captiondesk.middleware.RequestSizeLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into the 429 page.
@@ -266,6 +268,11 @@ INGEST_NEAR_DUPLICATE_DISTANCE = env.int("INGEST_NEAR_DUPLICATE_DISTANCE", defau
 ZIP_MAX_MEMBERS = env.int("ZIP_MAX_MEMBERS", default=20_000)
 ZIP_MAX_TOTAL_BYTES = env.int("ZIP_MAX_TOTAL_BYTES", default=4 * 1024 * 1024 * 1024)
 ZIP_MAX_RATIO = env.int("ZIP_MAX_RATIO", default=200)
+# Request bodies, refused with a 413 from Content-Length before they are read
+# (captiondesk/middleware.py): one image at the ingestion limit plus its form, and zip archives
+# (or predictions files) uploaded in one request.
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=INGEST_MAX_BYTES + 1024 * 1024)
+ZIP_UPLOAD_MAX_BYTES = env.int("ZIP_UPLOAD_MAX_BYTES", default=2 * 1024 * 1024 * 1024)
 URL_FETCH_TIMEOUT_S = env.float("URL_FETCH_TIMEOUT_S", default=15.0)
 URL_FETCH_MAX_BYTES = env.int("URL_FETCH_MAX_BYTES", default=50 * 1024 * 1024)
 URL_FETCH_MAX_REDIRECTS = env.int("URL_FETCH_MAX_REDIRECTS", default=5)
