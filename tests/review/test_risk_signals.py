@@ -74,11 +74,12 @@ def foggy(img: Image.Image) -> Image.Image:
 
 def test_a_toolkit_window_is_built_of_boxes_whose_corners_the_analyser_counts():
     window = measure(desktop_window())
-    chart = measure(risk_samples.chart_png("bar"))
     photo = measure(risk_samples.photo())
     assert window.box_corners >= 40
-    assert window.box_corners >= 4 * chart.box_corners
     assert photo.box_corners < 2
+    # a plot's grid meets its frame at corners too: the count tells windows from photos, and
+    # leaves windows against charts to the other evidence (text rows, axes, series colours)
+    assert measure(risk_samples.chart_png("line")).box_corners >= 20
 
 
 def test_dark_themed_windows_have_their_boxes_too():
