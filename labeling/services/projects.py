@@ -108,6 +108,10 @@ def member_remove(*, project: Project, user_id: int) -> bool:
             "make someone else an admin before removing them."
         )
     membership.delete()
+    # Their leases end with their membership, not 300 s later.
+    from review.services.queue import leases_release_for_member
+
+    leases_release_for_member(project_id=project.pk, user_id=user_id)
     return True
 
 

@@ -284,6 +284,28 @@ def lease_release(*, lease: Lease, by, now: datetime | None = None) -> bool:
     return updated == 1
 
 
+def leases_release_for_member(
+    *, project_id: int, user_id: int, by=None, now: datetime | None = None
+) -> int:
+    """Someone left the project: their live leases go back to the queue at once, instead of
+    blocking their items until expiry (300 s). Returns how many were released."""
+    from review.models import PairwiseLease
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        held = Lease.objects.filter(
+            project_id=project_id, reviewer_id=user_id, state=Lease.State.ACTIVE
+        )
+        # The item locks, in id order (as every lease change takes them), then the leases.
+        item_ids = sorted(held.values_list("item_id", flat=True))
+        list(ReviewItem.objects.select_for_update().filter(pk__in=item_ids).order_by("pk"))
+        released = held.update(state=Lease.State.RELEASED, ended_at=now, ended_by=by)
+        PairwiseLease.objects.filter(
+            project_id=project_id, reviewer_id=user_id, state=PairwiseLease.State.ACTIVE
+        ).update(state=PairwiseLease.State.EXPIRED, ended_at=now)
+    return released
+
+
 def lease_reassign(*, lease: Lease, to_reviewer, by, now: datetime | None = None) -> Lease:
     """Move a live lease to another reviewer of the project."""
     now = now or timezone.now()

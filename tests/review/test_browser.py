@@ -43,7 +43,9 @@ def chromium_page():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield browser.new_page(viewport={"width": 1400, "height": 900})
+            # Playwright evaluates string predicates (wait_for_function) with eval, which the
+            # app's Content-Security-Policy refuses; tests/hardening checks the policy itself.
+            yield browser.new_page(viewport={"width": 1400, "height": 900}, bypass_csp=True)
         finally:
             browser.close()
 
