@@ -215,3 +215,48 @@ def test_memory_stays_flat_from_three_thousand_to_thirty_thousand_rows(
         assert written > 9 * (tmp_path / f"small-{fmt}").stat().st_size
         # Ten times the rows (megabytes more output) and the peak barely moves.
         assert large[fmt] - small[fmt] < 8, f"{fmt}: {small[fmt]:.0f} MB -> {large[fmt]:.0f} MB"
+
+
+def test_outside_a_transaction_rows_stream_through_copy_with_the_same_bytes(
+    transactional_db, admin, project, settings
+):
+    """Commands and workers run outside a transaction: PostgreSQL then streams the rows through
+    COPY on a second connection. The file is the one Python writes, and a cancel stops it."""
+    import io
+
+    from django.db import connection
+
+    from labeling.services.export import export_write
+
+    export_story.build(project, admin)
+    assert not connection.in_atomic_block
+    for spec in (
+        ExportSpec(format="jsonl", base_url="https://cd.example", scope="reviewed"),
+        ExportSpec(format="coco", images="bundle"),
+    ):
+        fast = io.BytesIO()
+        export_write(project=project, spec=spec, out=fast)
+        settings.EXPORT_SQL_JSON = False
+        slow = io.BytesIO()
+        export_write(project=project, spec=spec, out=slow)
+        settings.EXPORT_SQL_JSON = True
+        assert len(fast.getvalue()) > 300 and fast.getvalue() == slow.getvalue()
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def tick(n: int) -> None:
+        seen.append(n)
+        if len(seen) == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        export_write(project=project, spec=ExportSpec(format="jsonl"), out=io.BytesIO(), tick=tick)
+    with connection.cursor() as cursor:  # the second connection is gone, its COPY with it
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'COPY%%' AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] == 0

@@ -41,19 +41,22 @@ def _dumps(obj: Any) -> str:
 
 
 class _Buffer:
-    """Collects text and writes it as UTF-8 in large pieces (one write per chunk of rows)."""
+    """Collects UTF-8 pieces and writes them in large blocks (one write per chunk of rows)."""
 
     def __init__(self, out: BinaryIO) -> None:
         self.out, self.parts = out, []
 
     def add(self, text: str) -> None:
-        self.parts.append(text)
+        self.add_bytes(text.encode("utf-8"))
+
+    def add_bytes(self, data: bytes) -> None:
+        self.parts.append(data)
         if len(self.parts) >= CHUNK:
             self.flush()
 
     def flush(self) -> None:
         if self.parts:
-            self.out.write("".join(self.parts).encode("utf-8"))
+            self.out.write(b"".join(self.parts))
             self.parts = []
 
 
@@ -112,8 +115,8 @@ def write_jsonl(project: Project, spec: ExportSpec, out: BinaryIO, tick: Tick) -
     buffer, n = _Buffer(out), 0
     if sql.sql_json_enabled(spec):
         items = sql.ordered_selection(project=project, spec=spec)
-        for line in sql.json_lines(items, _flat_sql(spec, url)):
-            buffer.add(line + "\n")
+        for line in sql.json_rows(items, _flat_sql(spec, url)):
+            buffer.add_bytes(line)
             n += 1
             tick(1)
         buffer.flush()
@@ -215,7 +218,7 @@ def write_coco(project: Project, spec: ExportSpec, out: BinaryIO, tick: Tick) ->
     buffer.add('{"info":' + _dumps(info) + ',"licenses":[],"images":[\n')
     first = True
     for entry in _coco_images(project, spec, url):
-        buffer.add(("" if first else ",\n") + entry)
+        buffer.add_bytes(entry if first else b",\n" + entry)
         first = False
         tick(1)
     buffer.add('\n],"annotations":[\n')
@@ -229,8 +232,8 @@ def write_coco(project: Project, spec: ExportSpec, out: BinaryIO, tick: Tick) ->
             ("edited", F("edited")),
         ]
         items = sql.ordered_selection(project=project, spec=spec)
-        for line in sql.json_lines(items, pairs):
-            buffer.add(("" if n == 0 else ",\n") + line)
+        for line in sql.json_rows(items, pairs):
+            buffer.add_bytes(line[:-1] if n == 0 else b",\n" + line[:-1])
             n += 1
             tick(1)
         buffer.add("\n]}\n")
@@ -254,7 +257,7 @@ def write_coco(project: Project, spec: ExportSpec, out: BinaryIO, tick: Tick) ->
     return n
 
 
-def _coco_images(project: Project, spec: ExportSpec, url: UrlMaker) -> Iterator[str]:
+def _coco_images(project: Project, spec: ExportSpec, url: UrlMaker) -> Iterator[bytes]:
     images = selected_images(project=project, spec=spec)
     if sql.sql_json_enabled(spec):
         pairs: list[tuple[str, Any]] = [
@@ -265,7 +268,8 @@ def _coco_images(project: Project, spec: ExportSpec, url: UrlMaker) -> Iterator[
         ]
         if url.enabled:
             pairs.append(("coco_url", sql.sql_url(url, "id")))
-        yield from sql.json_lines(images, pairs)
+        for line in sql.json_rows(images, pairs):
+            yield line[:-1]
         return
     values = images.values_list("id", "width", "height", "format")
     for image_id, width, height, image_format in values.iterator(chunk_size=CHUNK):
@@ -277,7 +281,7 @@ def _coco_images(project: Project, spec: ExportSpec, url: UrlMaker) -> Iterator[
         }
         if url.enabled:
             entry["coco_url"] = url(image_id)
-        yield _dumps(entry)
+        yield _dumps(entry).encode("utf-8")
 
 
 # --- Hugging Face imagefolder: one metadata row per image ----------------------------------------
