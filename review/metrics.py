@@ -669,17 +669,31 @@ class Headline:
     table: MetricsTable | None  # per route over every output of the project
 
 
-def project_headline(*, project: Project, with_routes: bool) -> Headline:
+def project_headline(
+    *, project: Project, with_routes: bool, image_counts: dict[str, int] | None = None
+) -> Headline:
+    """Review items by state, images by status (``image_counts`` when the caller has them) and,
+    with ``with_routes``, every measure per route. A project with a rollup counts its items
+    there too (as of the rollup)."""
     from django.db.models import Count
 
     from labeling.selectors import image_status_counts
     from review.models import ReviewItem
 
-    items = {state: 0 for state in ReviewItem.State.values}
-    for row in ReviewItem.objects.filter(project=project).values("state").annotate(n=Count("id")):
-        items[row["state"]] = row["n"]
     table = route_metrics(scope=Scope(project=project)) if with_routes else None
-    return Headline(items=items, images=image_status_counts(project=project), table=table)
+    items = {state: 0 for state in ReviewItem.State.values}
+    if table is not None and table.as_of is not None:
+        for row in table.rows:
+            items["approved"] += row.accepted
+            items["rejected"] += row.rejected
+            items["adjudication"] += row.awaiting_adjudication
+            items["open"] += max(0, row.produced - row.reviewed - row.awaiting_adjudication)
+    else:
+        rows = ReviewItem.objects.filter(project=project).values("state").annotate(n=Count("id"))
+        for row in rows:
+            items[row["state"]] = row["n"]
+    images = image_counts if image_counts is not None else image_status_counts(project=project)
+    return Headline(items=items, images=images, table=table)
 
 
 # --- blind pairwise results --------------------------------------------------------------------

@@ -300,6 +300,8 @@ def metric_rollup_refresh(*, project: Project) -> MetricRollupState:
                 cursor.execute(statement, params)
         cursor.execute("SELECT count(*) FROM rollup_caps")
         captions = cursor.fetchone()[0]
+        # Fresh statistics, so the pages' reads are planned for what the tables now hold.
+        cursor.execute("ANALYZE " + ", ".join(_TABLES))
         state, _ = MetricRollupState.objects.update_or_create(
             project=project,
             defaults={

@@ -15,14 +15,20 @@ from review.metrics_display import cost_cell, rate_cell
 register = template.Library()
 
 
-@register.inclusion_tag("review/_project_headline.html")
-def project_review_headline(project, user) -> dict[str, Any]:
+@register.inclusion_tag("review/_project_headline.html", takes_context=True)
+def project_review_headline(context, project, user) -> dict[str, Any]:
     """Review progress (items and images, labelled which is which), per-route accepted-output rate
     and cost per accepted output for those who may see metrics, and links to the review pages."""
     if not selectors.can_review(project=project, user=user):
         return {"hidden": True}
     metrics = selectors.can_see_metrics(project=project, user=user) and metrics_supported()
-    headline = project_headline(project=project, with_routes=metrics)
+    # The project page has counted its images already ("counts"): not twice.
+    counts = context.get("counts")
+    headline = project_headline(
+        project=project,
+        with_routes=metrics,
+        image_counts=dict(counts) if isinstance(counts, dict) else None,
+    )
     routes = []
     if headline.table is not None:
         routes = [

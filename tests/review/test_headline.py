@@ -71,3 +71,16 @@ def test_run_page_shows_review_outcomes_as_they_arrive(client, admin, fx):
     assert cells == ["hosted-a", "5", "4", "2", "1", "1"]
     assert "75.0%" in row
     assert f"?run={fx.run.pk}" in page  # the way to the same-images comparison
+
+
+def test_a_big_projects_headline_reads_the_rollup(client, admin, fx):
+    from review.rollups import metric_rollup_refresh
+
+    metric_rollup_refresh(project=fx.project)
+    client.force_login(admin)
+
+    page = client.get(reverse("labeling:project-detail", args=[fx.project.slug])).content.decode()
+
+    assert "Review items and route figures as of" in page
+    assert "6 approved · 2 rejected · 0 awaiting adjudication · 2 open" in page
+    assert "4 approved · 0 rejected · 2 in review" in page
