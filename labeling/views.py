@@ -647,7 +647,8 @@ def image_thumb(request: HttpRequest, pk: int, size: str) -> FileResponse:
             # The worker has not got to it yet: make it now (once, under the image's row lock)
             # rather than show a broken tile.
             derivatives.image_make_derivatives(image=image)
-        return _serve(image.thumb_small if size == "small" else image.thumb_large, "image/webp")
+        thumb = image.thumb_small if size == "small" else image.thumb_large
+        return _serve(thumb, derivatives.display_content_type(thumb.name))
     except derivatives.DerivativeFailed as exc:
         raise Http404(f"No preview: {exc.reason}") from exc
     except OSError as exc:
@@ -666,7 +667,9 @@ def image_display(request: HttpRequest, pk: int) -> FileResponse:
         # browser asks again next time).
         derivatives.image_display_request(image=image)
         derivatives.image_make_derivatives(image=image)
-        response = _serve(image.thumb_large, "image/webp")
+        response = _serve(
+            image.thumb_large, derivatives.display_content_type(image.thumb_large.name)
+        )
         response["Cache-Control"] = "no-store"
         return response
     except derivatives.DerivativeFailed as exc:

@@ -119,10 +119,10 @@ def image_thumbnails_save(*, image: Image, pixels: PILImage.Image) -> None:
     img = imaging.normalise_for_display(pixels)
     # One decode serves both sizes; the small one is cut from the large one's pixels.
     large_img = imaging.resize_to_fit(img, sizes["large"])
-    large = imaging.encode_webp(large_img, max_side=None)
+    large, large_ext = imaging.encode_large_thumbnail(large_img)
     small = imaging.encode_webp(large_img, max_side=sizes["small"])
     base = image.sha256
-    image.thumb_large.save(f"{base[:2]}/{base}-l.webp", ContentFile(large), save=False)
+    image.thumb_large.save(f"{base[:2]}/{base}-l.{large_ext}", ContentFile(large), save=False)
     image.thumb_small.save(f"{base[:2]}/{base}-s.webp", ContentFile(small), save=False)
     Image.objects.filter(pk=image.pk).update(
         thumb_large=image.thumb_large.name, thumb_small=image.thumb_small.name

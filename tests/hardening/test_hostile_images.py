@@ -159,8 +159,8 @@ def test_concurrent_first_requests_of_a_thumbnail_make_it_once(
 
     assert statuses == [200] * 6
     # Storage renames a second save of one name (x-s_AbC123.webp): one file each means one making.
-    made = sorted(p.name for p in (Path(settings.MEDIA_ROOT) / "thumbs").rglob("*.webp"))
-    assert made == [f"{image.sha256}-l.webp", f"{image.sha256}-s.webp"]
+    made = sorted(p.name for p in (Path(settings.MEDIA_ROOT) / "thumbs").rglob("*.*"))
+    assert made == [f"{image.sha256}-l.jpg", f"{image.sha256}-s.webp"]
 
 
 def _peak_rss(pid: int) -> int:

@@ -148,9 +148,13 @@ def test_exif_orientation_applied_and_gps_stripped_from_everything_served(projec
     image_make_derivatives(image=image)
     image_display_file(image=image)
     image.refresh_from_db()
-    for field in (image.thumb_small, image.thumb_large, image.display):
+    for field, fmt in (
+        (image.thumb_small, "WEBP"),
+        (image.thumb_large, "JPEG"),
+        (image.display, "WEBP"),
+    ):
         served = PILImage.open(field.open("rb"))
-        assert served.format == "WEBP"
+        assert served.format == fmt
         assert served.size == (40, 80)
         exif = served.getexif()
         assert not exif.get_ifd(0x8825) and 0x010F not in exif, field.name
@@ -258,3 +262,18 @@ def test_bulk_import_makes_thumbnails_itself_and_queues_no_thumbnail_task(
     assert (image.width, image.height) == (2400, 1200)  # the header's size, not the decode's
     assert PILImage.open(image.thumb_large.open("rb")).size == (1024, 512)
     assert PILImage.open(image.thumb_small.open("rb")).size == (256, 128)
+
+
+def test_the_large_thumbnail_keeps_transparency_as_webp(project, make_image_bytes):
+    """JPEG for speed, except where it would paint a transparent background black."""
+    data = make_image_bytes("PNG", size=(300, 200), mode="RGBA")
+    rgba = PILImage.open(io.BytesIO(data))
+    pixels = rgba.copy()
+    pixels.putalpha(PILImage.new("L", rgba.size, 0))
+    buf = io.BytesIO()
+    pixels.save(buf, "PNG")
+    _, outcomes = _ingest(project, {"logo.png": buf.getvalue()}, inline=True)
+    image = Image.objects.get(pk=outcomes["logo.png"].image_id)
+    image_make_derivatives(image=image)
+    assert image.thumb_large.name.endswith("-l.webp")
+    assert PILImage.open(image.thumb_large.open("rb")).mode == "RGBA"

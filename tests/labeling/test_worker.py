@@ -34,4 +34,4 @@ def test_worker_makes_thumbnails_after_commit(celery_worker_process, project, ma
     small = PILImage.open(image.thumb_small.open("rb"))
     large = PILImage.open(image.thumb_large.open("rb"))
     assert (small.format, max(small.size)) == ("WEBP", 256)
-    assert (large.format, max(large.size)) == ("WEBP", 1024)
+    assert (large.format, max(large.size)) == ("JPEG", 1024)  # fast to encode (no alpha here)
