@@ -46,12 +46,9 @@ _KNOWN_OTHER_FORMATS: tuple[tuple[bytes, int, str], ...] = (
 
 
 # WebP stores each side in 14 bits, and libwebp fails on large images whose per-macroblock
-# headers overflow its 512 KB first partition ("encoding error 6": 8000x8000 of one colour),
-# after allocating about 9 bytes a pixel. Past either, the full-size copy is a JPEG (or a PNG
-# with alpha).
+# headers overflow its 512 KB first partition. The served copy is scaled to fit both.
 WEBP_MAX_SIDE = 16383
 WEBP_MAX_PIXELS = 4096 * 4096
-JPEG_MAX_SIDE = 65500
 
 _SAMPLE_BITS = re.compile(r";(\d+)")
 
@@ -284,21 +281,30 @@ def encode_large_thumbnail(img: PILImage.Image, *, quality: int = 85) -> tuple[b
     return buf.getvalue(), "jpg"
 
 
-def encode_display(img: PILImage.Image, *, quality: int = 90) -> tuple[bytes, str]:
-    """The full-size served copy and its extension: WebP where libwebp takes the image, else a
-    JPEG (no alpha) or a PNG. libwebp refuses a side over 16383 px ("encoding error 5") and
-    large flat images overflow its first partition ("encoding error 6")."""
-    if max(img.size) <= WEBP_MAX_SIDE and img.width * img.height <= WEBP_MAX_PIXELS:
+def encode_display(img: PILImage.Image, *, quality: int = 90, floor_side: int = 1024) -> bytes:
+    """The full-size served copy as WebP: at full size where libwebp takes it, else downscaled
+    until it does. libwebp refuses a side over 16383 px ("encoding error 5"), and its first
+    partition overflows on large images ("encoding error 6": 8000x8000 of one colour, 4096x4096
+    of noise) after allocating about 9 bytes a pixel; past 16.7 M pixels the copy is scaled to
+    that, and halved again while the encoder refuses it, never below `floor_side`."""
+    scale = min(
+        1.0,
+        WEBP_MAX_SIDE / max(img.size),
+        (WEBP_MAX_PIXELS / (img.width * img.height)) ** 0.5,
+    )
+    while True:
+        size = (max(1, int(img.width * scale)), max(1, int(img.height * scale)))
+        out = (
+            img
+            if size == img.size
+            else img.resize(size, PILImage.Resampling.BILINEAR, reducing_gap=2.0)
+        )
         try:
-            return encode_webp(img, max_side=None, quality=quality), "webp"
+            return encode_webp(out, max_side=None, quality=quality)
         except (OSError, ValueError):
-            pass
-    buf = io.BytesIO()
-    if img.mode == "RGBA" or max(img.size) > JPEG_MAX_SIDE:
-        img.save(buf, "PNG", compress_level=1)
-        return buf.getvalue(), "png"
-    img.convert("RGB").save(buf, "JPEG", quality=quality)
-    return buf.getvalue(), "jpg"
+            if max(size) <= floor_side:
+                raise
+            scale /= 2
 
 
 def open_for_derivatives(

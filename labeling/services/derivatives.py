@@ -131,8 +131,8 @@ def image_thumbnails_save(*, image: Image, pixels: PILImage.Image) -> None:
 
 def image_display_file(*, image: Image) -> str:
     """Storage name of the full-size served copy, made here if missing (tasks and exports call
-    this; requests call `image_display_request`). WebP where the encoder takes the image, else
-    JPEG or PNG. Raises DerivativeFailed when it cannot be made."""
+    this; requests call `image_display_request`). Always WebP, downscaled where the encoder
+    refuses the full size. Raises DerivativeFailed when it cannot be made."""
     if image.display:
         return image.display.name
     with transaction.atomic():
@@ -145,9 +145,9 @@ def image_display_file(*, image: Image) -> str:
             pixels = imaging.open_for_derivatives(
                 data, target_side=0, max_decoded_bytes=settings.INGEST_MAX_DECODED_BYTES
             )
-            encoded, ext = imaging.encode_display(imaging.normalise_for_display(pixels))
+            encoded = imaging.encode_display(imaging.normalise_for_display(pixels))
             base = image.sha256
-            image.display.save(f"{base[:2]}/{base}-full.{ext}", ContentFile(encoded), save=False)
+            image.display.save(f"{base[:2]}/{base}-full.webp", ContentFile(encoded), save=False)
             Image.objects.filter(pk=image.pk).update(display=image.display.name)
 
         _make_or_record(image, make)

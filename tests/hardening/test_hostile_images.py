@@ -105,7 +105,7 @@ def _ingest(project, name: str, data: bytes) -> Image:
     return Image.objects.get(pk=outcome.image_id)
 
 
-def test_a_20000x100_png_gets_thumbnails_and_a_full_size_copy_past_webps_limit(
+def test_a_20000x100_png_gets_thumbnails_and_a_served_copy_at_webps_limit(
     project, annotator, settings
 ):
     image = _ingest(project, "panorama.png", flat_png(20000, 100, color_type=2))
@@ -126,10 +126,11 @@ def test_a_20000x100_png_gets_thumbnails_and_a_full_size_copy_past_webps_limit(
 
     full = client.get(reverse("labeling:image-display", args=[image.pk]))
     assert full.status_code == 200
-    assert full["Content-Type"] in ("image/jpeg", "image/png")
+    assert full["Content-Type"] == "image/webp"
     shown = PILImage.open(io.BytesIO(b"".join(full.streaming_content)))
-    assert shown.size == (20000, 100)
-    assert shown.format in ("JPEG", "PNG")
+    # As wide as WebP allows (16383 px), the aspect ratio kept.
+    assert shown.size == (16383, 81)
+    assert shown.format == "WEBP"
 
 
 def test_concurrent_first_requests_of_a_thumbnail_make_it_once(
@@ -174,7 +175,7 @@ def test_concurrent_first_requests_of_a_big_full_size_copy_queue_one_worker_job(
     transactional_db, settings, project, annotator, celery_worker_process, tmp_path
 ):
     # 8000x7999 8-bit RGBA zeros: 256 MB decoded, under the limit; libwebp overflows its first
-    # partition on it ("encoding error 6"), so the copy is a PNG.
+    # partition on it at full size ("encoding error 6"), so the copy is scaled to 16.7 M pixels.
     path = tmp_path / "zeros-8bit.png"
     path.write_bytes(flat_png(8000, 7999, bit_depth=8, color_type=6))
     outcome, import_peak = _import_measured(settings, settings.MEDIA_ROOT, path, project.slug)
@@ -214,12 +215,27 @@ def test_concurrent_first_requests_of_a_big_full_size_copy_queue_one_worker_job(
     assert peak < 1200 * MB, peak // MB
 
     made = list((Path(settings.MEDIA_ROOT) / "display").rglob("*"))
-    assert [p.name for p in made if p.is_file()] == [f"{image.sha256}-full.png"]
+    assert [p.name for p in made if p.is_file()] == [f"{image.sha256}-full.webp"]
     client = Client()
     client.force_login(annotator)
     full = client.get(url)
-    assert full["Content-Type"] == "image/png"
-    assert PILImage.open(io.BytesIO(b"".join(full.streaming_content))).size == (8000, 7999)
+    assert full["Content-Type"] == "image/webp"
+    assert PILImage.open(io.BytesIO(b"".join(full.streaming_content))).size == (4096, 4095)
+
+
+def test_a_detailed_image_webp_refuses_at_full_size_is_served_smaller():
+    import numpy as np
+
+    from labeling import imaging
+
+    noise = PILImage.fromarray(
+        np.random.default_rng(7).integers(0, 255, (4096, 4096, 3), dtype=np.uint8)
+    )
+    with pytest.raises((OSError, ValueError), match="encoding error 6"):
+        imaging.encode_webp(noise, max_side=None, quality=90)
+    served = PILImage.open(io.BytesIO(imaging.encode_display(noise)))
+    assert served.format == "WEBP"
+    assert served.size == (2048, 2048)
 
 
 def test_a_failed_preview_is_recorded_shown_and_not_redone(
