@@ -15,6 +15,27 @@ from review.metrics_display import cost_cell, rate_cell
 register = template.Library()
 
 
+def _page_image_counts(context) -> dict[str, int] | None:
+    """The image counts the project page already has (status -> n), so they are not counted
+    twice: a dict by status, or (label, n) pairs; None when the page has none."""
+    from labeling.models import Image
+
+    counts = context.get("counts")
+    if isinstance(counts, dict):
+        return dict(counts)
+    pairs = context.get("image_counts")
+    if not isinstance(pairs, list | tuple):
+        return None
+    by_label = {str(label).lower(): status for status, label in Image.Status.choices}
+    found = {status: 0 for status in Image.Status.values}
+    for label, n in pairs:
+        status = by_label.get(str(label).lower())
+        if status is None:
+            return None
+        found[status] = n
+    return found
+
+
 @register.inclusion_tag("review/_project_headline.html", takes_context=True)
 def project_review_headline(context, project, user) -> dict[str, Any]:
     """Review progress (items and images, labelled which is which), per-route accepted-output rate
@@ -22,12 +43,8 @@ def project_review_headline(context, project, user) -> dict[str, Any]:
     if not selectors.can_review(project=project, user=user):
         return {"hidden": True}
     metrics = selectors.can_see_metrics(project=project, user=user) and metrics_supported()
-    # The project page has counted its images already ("counts"): not twice.
-    counts = context.get("counts")
     headline = project_headline(
-        project=project,
-        with_routes=metrics,
-        image_counts=dict(counts) if isinstance(counts, dict) else None,
+        project=project, with_routes=metrics, image_counts=_page_image_counts(context)
     )
     routes = []
     if headline.table is not None:
