@@ -36,11 +36,19 @@ def stored(project, picture, name):
 
 @pytest.fixture
 def chat_image(project):
-    """A phone chat screen: chart about 0.45 from pixels alone, under the default 0.5."""
-    picture = risk_samples.phone_chat_png()
-    chart = analyse(picture).scores["chart"]
-    assert 0.2 <= chart < 0.5, f"the sample is no longer borderline for chart ({chart})"
+    """A phone chat screen the size of a thumbnail: screenshot about 0.36 from pixels alone
+    (risk-2.0), under the default 0.5: borderline, so a project that opted in asks about it."""
+    chat = risk_samples.phone_chat_png()
+    picture = chat.resize((chat.width // 4, chat.height // 4))
+    screenshot = analyse(picture).scores["screenshot"]
+    assert 0.2 <= screenshot < 0.5, f"the sample is no longer borderline ({screenshot})"
     return stored(project, picture, "chat.png")
+
+
+@pytest.fixture
+def full_chat_image(project):
+    """The full-size chat screen: a flagged screenshot that leans a little toward chart."""
+    return stored(project, risk_samples.phone_chat_png(), "chat-full.png")
 
 
 @pytest.fixture
@@ -57,8 +65,12 @@ def flags(image):
 
 
 def answered(image, fake, broker, text):
-    """Import-time flags ask the question; the fake answers ``text`` through caption_execute;
-    the recompute that success asks for runs. Returns the flags before and after."""
+    """Import-time flags ask the question (of every image: what matters here is what the answer
+    does); the fake answers ``text`` through caption_execute; the recompute that success asks for
+    runs. Returns the flags before and after."""
+    ReviewPolicy.objects.filter(project=image.project).update(
+        risk_ask_scope=ReviewPolicy.AskScope.ALL
+    )
     review_tasks.risk_flags_compute(image.pk)
     before = flags(image)
     (question,) = questions(image)
@@ -121,15 +133,15 @@ def test_without_a_default_chain_nothing_is_asked(project, chat_image, opted_in,
 
 
 def test_a_chart_answer_lifts_the_chart_flag_and_is_quoted(
-    project, chat_image, opted_in, fake_edenai, broker
+    project, full_chat_image, opted_in, fake_edenai, broker
 ):
     make_chain(project, [edenai_route(fake_edenai)])
-    before, after = answered(chat_image, fake_edenai, broker, "Chart.")
+    before, after = answered(full_chat_image, fake_edenai, broker, "Chart.")
 
     # The vendor was asked the question itself, and the call is logged and costed like any.
     (request,) = fake_edenai.requests
     assert RISK_QUESTION in json.dumps(request.json)
-    (question,) = questions(chat_image)
+    (question,) = questions(full_chat_image)
     assert ModelCall.objects.filter(caption=question, status="succeeded").count() == 1
 
     assert not before["chart"].flagged and after["chart"].flagged
@@ -139,40 +151,41 @@ def test_a_chart_answer_lifts_the_chart_flag_and_is_quoted(
     assert after["screenshot"].score < before["screenshot"].score
 
 
-def test_a_photo_answer_lowers_every_score(project, chat_image, opted_in, fake_edenai, broker):
+def test_a_photo_answer_lowers_every_score(project, full_chat_image, opted_in, fake_edenai, broker):
     make_chain(project, [edenai_route(fake_edenai)])
-    before, after = answered(chat_image, fake_edenai, broker, "photo")
+    before, after = answered(full_chat_image, fake_edenai, broker, "photo")
     for category in ("chart", "screenshot"):
         assert after[category].score < before[category].score
         assert "model answered \u201cphoto\u201d" in after[category].reason
-    assert before["screenshot"].flagged and not after["screenshot"].flagged
+    # one piece of evidence, not a veto: a clear screenshot (0.80) drops well, yet stays flagged
+    assert before["screenshot"].score - after["screenshot"].score > 0.15
     assert after["medical"].score <= before["medical"].score
 
 
 def test_an_answer_that_names_no_kind_changes_nothing(
-    project, chat_image, opted_in, fake_edenai, broker
+    project, full_chat_image, opted_in, fake_edenai, broker
 ):
     make_chain(project, [edenai_route(fake_edenai)])
-    before, after = answered(chat_image, fake_edenai, broker, "Mostly green and white.")
+    before, after = answered(full_chat_image, fake_edenai, broker, "Mostly green and white.")
     for category, flag in after.items():
         assert (flag.score, flag.flagged) == (before[category].score, before[category].flagged)
         assert "model answered" not in flag.reason
 
 
 def test_the_question_never_enters_the_review_queue(
-    project, chat_image, opted_in, fake_edenai, broker
+    project, full_chat_image, opted_in, fake_edenai, broker
 ):
     chain = make_chain(project, [edenai_route(fake_edenai)])
-    answered(chat_image, fake_edenai, broker, "chart")
+    answered(full_chat_image, fake_edenai, broker, "chart")
     fake_edenai.script([Reply.success("A chat between two friends on a phone.")])
-    caption = chain_caption(chat_image, chain)
+    caption = chain_caption(full_chat_image, chain)
     assert caption_execute(caption_id=caption.pk) == "succeeded"
 
     assert review_items_sync(project=project) == 1
     assert list(ReviewItem.objects.values_list("caption_id", flat=True)) == [caption.pk]
     # A project whose own task is a question still gets its questions reviewed.
     own = Caption.objects.create(
-        image=chat_image,
+        image=full_chat_image,
         chain=chain,
         task="question",
         prompt="What app is this?",
