@@ -260,11 +260,3 @@ def grey_landscape() -> Image.Image:
     img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
     return img.filter(ImageFilter.GaussianBlur(1.0))
 
-
-def borderline_chart_png(weight: float = 0.45, seed: int = 3) -> Image.Image:
-    """A bar chart half drowned in seeded noise: the analyser leans chart (about 0.35 since
-    risk-2.0) without flagging it, the case the model question is for."""
-    chart = chart_png().convert("RGB")
-    rng = np.random.default_rng(seed)
-    noise = rng.integers(0, 256, size=(chart.height, chart.width, 3), dtype=np.uint8)
-    return Image.blend(chart, Image.fromarray(noise, "RGB"), weight)
