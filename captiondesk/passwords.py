@@ -1,4 +1,4 @@
-"""Password rules beyond Django's own validators."""
+"""Password rules beyond Django's own validators, and the username login throttling counts."""
 
 from __future__ import annotations
 
@@ -28,3 +28,11 @@ class ProductNameSimilarityValidator:
 
     def get_help_text(self) -> str:
         return "Your password can't be the name of this site or close to it."
+
+
+def login_username(request, credentials: dict | None = None) -> str | None:
+    """The username django-axes counts failures against, cut to the longest a user can have:
+    axes stores it in a 255-character column, and a 6,000-character guess was a 500."""
+    source = credentials if credentials else getattr(request, "data", request.POST)
+    username = source.get("username")
+    return username[:150] if isinstance(username, str) else username

@@ -139,6 +139,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "captiondesk.passwords.login_username"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 if env.int("AXES_IPWARE_PROXY_COUNT", default=0):
     AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT")

@@ -111,3 +111,11 @@ def test_a_passphrase_that_mentions_the_site_is_fine(django_user_model):
     user = django_user_model(username="bob")
     validate_password("captiondesk-orange-tractor-meadow", user)
     validate_password("t7#Lq-vanilla-Orbit", user)
+
+
+def test_a_six_thousand_character_username_is_a_failed_login_not_a_500(admin):
+    # Found by the form fuzz (test_bad_input): throttling stored the guess in a 255-char column.
+    client = Client(raise_request_exception=False)
+    answer = _log_in(client, reverse("login"), "ﬀ" * 3000, "guess", "203.0.113.61")
+    assert answer.status_code == 200
+    assert "Wrong username or password" in answer.content.decode()
