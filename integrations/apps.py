@@ -9,7 +9,9 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from integrations import schema  # noqa: F401 - registers the schema extension
         from integrations.services import webhooks
-        from routing import hooks
+        from labeling import hooks as labeling_hooks
+        from routing import hooks as routing_hooks
 
-        # routing announces its runs' events without knowing who listens
-        hooks.on_run_event(webhooks.run_event_send)
+        # routing and labeling announce their events without knowing who listens
+        routing_hooks.on_run_event(webhooks.run_event_send)
+        labeling_hooks.on_export_ready(webhooks.export_ready_send)

@@ -359,3 +359,17 @@ def export_ready_payload(*, export) -> dict[str, Any]:
         "byte_size": getattr(export, "byte_size", None),
         "sha256": getattr(export, "sha256", ""),
     }
+
+
+def export_ready_send(*, export_id: int) -> int:
+    """``export.ready`` for a stored export (labeling announces it through labeling/hooks.py)."""
+    from labeling.models import Export
+
+    export = Export.objects.filter(pk=export_id).first()
+    if export is None:
+        return 0
+    return webhook_event_send(
+        project_id=export.project_id,
+        event="export.ready",
+        payload=export_ready_payload(export=export),
+    )

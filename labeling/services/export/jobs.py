@@ -12,6 +12,7 @@ from django.core.files import File
 from django.db.models import Q
 from django.utils import timezone
 
+from labeling import hooks
 from labeling.models import Export, Project
 
 from .spec import ExportSpec
@@ -124,6 +125,8 @@ def export_run(*, export: Export) -> None:
     )
     if not finished:  # cancelled while the file was being stored
         export.file.storage.delete(stored)
+        return
+    hooks.export_ready(export_id=export.pk)
 
 
 def _measure(fh) -> tuple[int, str]:
