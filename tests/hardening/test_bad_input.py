@@ -134,10 +134,11 @@ def _get_kwargs(pattern: str, world) -> dict | None:
         elif name == "size":
             kwargs[name] = "small"
         elif name == "pk":
-            found = [pk for part, pk in ids.items() if part in pattern]
-            if not found:
+            # The segment before the id names its kind: runs/<pk>/captions/ is a run.
+            kind = re.search(r"([\w-]+)/<int:pk>", pattern).group(1)
+            if f"{kind}/" not in ids:
                 return None
-            kwargs[name] = found[-1]
+            kwargs[name] = ids[f"{kind}/"]
         else:
             return None
     return kwargs

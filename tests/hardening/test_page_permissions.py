@@ -10,6 +10,8 @@ an empty form). A URL pattern missing from the table fails the test. /api/ has i
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import transaction
 from django.test import Client
@@ -276,17 +278,12 @@ def objects(world, admin, annotator):
 
 
 def _kwargs(pattern: str, objects: dict) -> dict:
-    import re
-
     kwargs = {}
     for name in re.findall(r"<(?:\w+:)?(\w+)>", pattern):
         if name == "pk":
-            found = [
-                (pattern.rfind(part), pk)
-                for part, pk in objects.items()
-                if part.endswith("/") and part in pattern
-            ]
-            kwargs[name] = max(found)[1]
+            # The segment before the id names its kind: runs/<pk>/captions/ is a run.
+            kind = re.search(r"([\w-]+)/<int:pk>", pattern).group(1)
+            kwargs[name] = objects[f"{kind}/"]
         else:
             kwargs[name] = objects[name]
     return kwargs
