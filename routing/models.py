@@ -183,6 +183,10 @@ class CaptionRun(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The run page's figures, computed once when nothing in the run can change any more (a run
+    # of a million captions would otherwise aggregate its calls on every poll); emptied when a
+    # retry re-opens the run.
+    summary = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]

@@ -203,8 +203,23 @@ class RunProgress:
         return self.run.status == CaptionRun.Status.RUNNING or self.running > 0
 
 
-def run_progress(*, run: CaptionRun) -> RunProgress:
-    run.refresh_from_db()
+FINAL_RUN_STATUSES = (CaptionRun.Status.FINISHED, CaptionRun.Status.CANCELLED)
+_PROGRESS_FIELDS = ("total", "pending", "running", "succeeded", "failed", "cancelled")
+
+
+def _run_settled(run: CaptionRun, progress: dict[str, int]) -> bool:
+    """Nothing in the run can change: it is over and no caption or call is still open."""
+    return (
+        run.status in FINAL_RUN_STATUSES
+        and progress["pending"] == progress["running"] == progress["calls_in_flight"] == 0
+    )
+
+
+def _run_figures(run: CaptionRun) -> dict[str, Any]:
+    """The run page's figures: from the run's snapshot once it is settled, else aggregated now
+    (and kept as the snapshot when that shows the run settled)."""
+    if run.status in FINAL_RUN_STATUSES and run.summary.get("progress"):
+        return run.summary
     counts = {
         row["status"]: row["n"]
         for row in Caption.objects.filter(run=run).values("status").annotate(n=Count("id"))
@@ -213,25 +228,15 @@ def run_progress(*, run: CaptionRun) -> RunProgress:
         in_flight=Count("id", filter=Q(status=ModelCall.Status.IN_FLIGHT)),
         cached=Count("id", filter=Q(status=ModelCall.Status.CACHED)),
     )
-    return RunProgress(
-        run=run,
-        total=sum(counts.values()),
-        pending=counts.get(Caption.Status.PENDING, 0),
-        running=counts.get(Caption.Status.RUNNING, 0),
-        succeeded=counts.get(Caption.Status.SUCCEEDED, 0),
-        failed=counts.get(Caption.Status.FAILED, 0),
-        cancelled=counts.get(Caption.Status.CANCELLED, 0),
-        calls_in_flight=calls["in_flight"],
-        spent_usd=run.spent_usd,
-        reserved_usd=run.reserved_usd,
-        cached=calls["cached"],
-    )
-
-
-def run_route_breakdown(*, run: CaptionRun) -> list[dict[str, Any]]:
-    """Per route: attempts, successes, failures, cache hits, spend, mean latency."""
-    return list(
-        ModelCall.objects.filter(run=run)
+    progress = {
+        "total": sum(counts.values()),
+        **{name: counts.get(name, 0) for name in _PROGRESS_FIELDS[1:]},
+        "calls_in_flight": calls["in_flight"],
+        "cached": calls["cached"],
+    }
+    breakdown = [
+        {**row, "spent": str(row["spent"]) if row["spent"] is not None else None}
+        for row in ModelCall.objects.filter(run=run)
         .values("route__name")
         .annotate(
             attempts=Count("id"),
@@ -243,11 +248,32 @@ def run_route_breakdown(*, run: CaptionRun) -> list[dict[str, Any]]:
             spent=Sum("cost_usd"),
         )
         .order_by("route__name")
+    ]
+    figures = {"progress": progress, "breakdown": breakdown}
+    if _run_settled(run, progress):
+        CaptionRun.objects.filter(pk=run.pk, status=run.status).update(summary=figures)
+    return figures
+
+
+def run_progress(*, run: CaptionRun) -> RunProgress:
+    run.refresh_from_db()
+    progress = _run_figures(run)["progress"]
+    return RunProgress(
+        run=run,
+        **{name: progress[name] for name in _PROGRESS_FIELDS},
+        calls_in_flight=progress["calls_in_flight"],
+        cached=progress["cached"],
+        spent_usd=run.spent_usd,
+        reserved_usd=run.reserved_usd,
     )
 
 
-def runs_for_project(*, project: Project) -> QuerySet[CaptionRun]:
-    return CaptionRun.objects.filter(project=project).select_related("chain", "created_by")
+def run_route_breakdown(*, run: CaptionRun) -> list[dict[str, Any]]:
+    """Per route: attempts, successes, failures, retries, fallbacks to it, cache hits, spend."""
+    return [
+        {**row, "spent": Decimal(row["spent"]) if row["spent"] is not None else None}
+        for row in _run_figures(run)["breakdown"]
+    ]
 
 
 def run_captions(*, run: CaptionRun, status: str = "") -> QuerySet[Caption]:

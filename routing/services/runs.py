@@ -569,7 +569,7 @@ def caption_retry(*, caption: Caption) -> None:
                 raise RunError("Only failed or cancelled captions can be retried.")
             if run is not None and run.status == CaptionRun.Status.FINISHED:
                 CaptionRun.objects.filter(pk=run.pk).update(
-                    status=CaptionRun.Status.RUNNING, finished_at=None
+                    status=CaptionRun.Status.RUNNING, finished_at=None, summary={}
                 )
             transaction.on_commit(lambda: caption_enqueue(caption_ids=[caption.pk]))
     except IntegrityError as exc:
