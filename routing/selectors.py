@@ -276,6 +276,10 @@ def run_route_breakdown(*, run: CaptionRun) -> list[dict[str, Any]]:
     ]
 
 
+def runs_for_project(*, project: Project) -> QuerySet[CaptionRun]:
+    return CaptionRun.objects.filter(project=project).select_related("chain", "created_by")
+
+
 def run_captions(*, run: CaptionRun, status: str = "") -> QuerySet[Caption]:
     """A run's captions, an image's captions side by side (index ``caption_run_image``)."""
     qs = Caption.objects.filter(run=run).select_related("image", "route", "target_route", "chain")
