@@ -14,6 +14,7 @@ from routing.models import CaptionRun, Chain, Route
 from routing.services.config import max_deadline_s
 
 MAX_FALLBACKS = 4
+MAX_BUDGET_USD = Decimal("999999")
 # Parameters are a few flat keys; deeper nesting is an attack on the parser and on every page
 # that renders them (5000 levels raised RecursionError).
 MAX_JSON_DEPTH = 20
@@ -290,6 +291,8 @@ class RunForm(forms.Form):
     json_schema = JSONObjectField(allow_none=True, label="JSON schema (structured JSON projects)")
     budget_usd = forms.DecimalField(
         min_value=Decimal("0.000001"),
+        # the column keeps 6 digits before the point (max_digits 14, 8 decimals)
+        max_value=MAX_BUDGET_USD,
         max_digits=14,
         decimal_places=6,
         required=False,
@@ -326,6 +329,8 @@ class RunForm(forms.Form):
 class BudgetForm(forms.Form):
     budget_usd = forms.DecimalField(
         min_value=Decimal("0.000001"),
+        # the column keeps 6 digits before the point (max_digits 14, 8 decimals)
+        max_value=MAX_BUDGET_USD,
         max_digits=14,
         decimal_places=6,
         required=False,
