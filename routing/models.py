@@ -304,7 +304,14 @@ class ModelCall(models.Model):
         CACHE = "cache", "Cached result (free)"
         NONE = "none", "Unknown"
 
-    caption = models.ForeignKey(Caption, on_delete=models.CASCADE, related_name="calls")
+    # Exactly one of the two: a caption's attempt, or the one call of a route test (which is no
+    # caption, so no review, metric, export or run figure ever sees it; its cost still counts).
+    caption = models.ForeignKey(
+        Caption, null=True, blank=True, on_delete=models.CASCADE, related_name="calls"
+    )
+    route_test = models.ForeignKey(
+        "RouteTest", null=True, blank=True, on_delete=models.CASCADE, related_name="calls"
+    )
     run = models.ForeignKey(
         CaptionRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
@@ -364,7 +371,66 @@ class ModelCall(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["caption", "attempt"], name="call_unique_attempt"),
+            models.CheckConstraint(
+                condition=Q(caption__isnull=False, route_test__isnull=True)
+                | Q(caption__isnull=True, route_test__isnull=False),
+                name="call_caption_or_route_test",
+            ),
         ]
 
     def __str__(self) -> str:
+        if self.caption_id is None:
+            return f"{self.route} test {self.route_test_id}: {self.status}"
         return f"{self.route} try {self.attempt} for caption {self.caption_id}: {self.status}"
+
+
+class RouteTest(models.Model):
+    """One call of one route on one image, asked by a site admin to see whether the route works
+    (its answer, latency, cost or error). It runs on the route's own queue (``api``, or ``gpu``
+    for local models), as captions do, but it is not a caption: nothing that reviews, measures,
+    exports or counts captions sees it. Its call is logged (``ModelCall.route_test``)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="tests")
+    #: The uploaded image; empty: the bundled sample (``routing.services.route_tests``).
+    image = models.FileField(upload_to="route-tests/%Y/%m/", blank=True, max_length=255)
+    image_name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    text = models.TextField(blank=True)
+    served_model = models.CharField(max_length=200, blank=True)
+    error_class = models.CharField(max_length=40, blank=True)
+    error = models.TextField(blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(**USD, null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    #: Until when a worker may still take it (pending) or answer it (running); past it, the
+    #: test is failed so that the route can be tested again.
+    lease_until = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["route", "-id"], name="routetest_route_recent")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["route"],
+                condition=Q(status__in=["pending", "running"]),
+                name="routetest_one_live_per_route",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Test #{self.pk} of {self.route_id}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.RUNNING)
