@@ -434,3 +434,55 @@ class RouteTest(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in (self.Status.PENDING, self.Status.RUNNING)
+
+
+class RunCounter(models.Model):
+    """A running run's totals, kept current by PostgreSQL triggers on captions and calls (routing
+    migration 0008), so its page reads a few rows instead of aggregating every call on every poll.
+
+    Every statement that inserts, updates or deletes captions or calls of a run adds one row of
+    differences per (run, route) in its own transaction: a caption's row has no route and counts
+    its status, a call's row counts its route's attempts, outcomes, triggers, spend and latency.
+    The totals are the sums of a run's rows; ``routing.services.counters`` folds them back into
+    one row per key (reads do it when they find more, the sweep for every run). Only inserts and
+    deletes of whole rows: workers never wait on each other's counter row, and every writer
+    (services, the sweep, bulk updates, the admin, cascades) is counted without code hooks.
+    """
+
+    run = models.ForeignKey(
+        CaptionRun, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    # No route: the run's captions by status; a route: that route's calls.
+    route = models.ForeignKey(
+        Route,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    captions = models.BigIntegerField(default=0)
+    pending = models.BigIntegerField(default=0)
+    running = models.BigIntegerField(default=0)
+    succeeded = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    cancelled = models.BigIntegerField(default=0)
+    calls = models.BigIntegerField(default=0)
+    calls_in_flight = models.BigIntegerField(default=0)
+    calls_succeeded = models.BigIntegerField(default=0)
+    calls_failed = models.BigIntegerField(default=0)
+    calls_cached = models.BigIntegerField(default=0)
+    calls_lost = models.BigIntegerField(default=0)
+    retries = models.BigIntegerField(default=0)
+    fallbacks = models.BigIntegerField(default=0)
+    timeouts = models.BigIntegerField(default=0)
+    spent_usd = models.DecimalField(max_digits=24, decimal_places=8, default=0)
+    # Answered calls (succeeded or failed, with a measured latency): their mean latency.
+    latency_ms_sum = models.BigIntegerField(default=0)
+    latency_n = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "route"], name="runcounter_run_route")]
+
+    def __str__(self) -> str:
+        return f"Counters of run {self.run_id}, route {self.route_id}"
