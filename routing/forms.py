@@ -336,3 +336,28 @@ class BudgetForm(forms.Form):
         required=False,
         label="Budget cap (USD)",
     )
+
+
+class RouteTestForm(forms.Form):
+    """What a route test asks the route about: an uploaded image, else a bundled sample."""
+
+    sample = forms.ChoiceField(
+        label="Sample image", required=False, help_text="Used when no file is chosen."
+    )
+    image = forms.FileField(
+        label="Or your own image", required=False, help_text="JPEG, PNG, WebP, GIF, TIFF or BMP."
+    )
+
+    def __init__(self, *args: Any, samples: list[str], default: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["sample"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(name, name) for name in samples]
+        field.initial = default if default in samples else (samples[0] if samples else None)
+        self.fields["image"].widget.attrs["accept"] = "image/*"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("image") and not data.get("sample"):
+            raise ValidationError("Choose a sample image or a file.")
+        return data

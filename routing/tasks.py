@@ -12,7 +12,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from routing import hooks
-from routing.services import config, execute, runs
+from routing.services import config, execute, route_tests, runs
 
 # A chain's deadline bounds the walk; the margin covers database writes and the last timeout.
 SOFT_TIME_LIMIT_S = int(config.max_deadline_s() + 60)
@@ -72,9 +72,23 @@ def caption_batch_gpu(*, caption_ids: list[int]) -> dict[int, str]:
 )
 def caption_sweep() -> dict[str, int]:
     report = runs.caption_sweep()
+    expired_tests = route_tests.route_tests_expire()
     return {
+        "expired_route_tests": expired_tests,
         "recovered": len(report.recovered),
         "poisoned": len(report.poisoned),
         "requeued": len(report.requeued),
         "finished_runs": len(report.finished_runs),
     }
+
+
+# A route test runs where the route's captions run: ``caption_route_test`` on ``api``, and the
+# ``_gpu`` one on ``gpu`` for local models (CELERY_TASK_ROUTES matches ``caption_*_gpu``).
+@shared_task(name="routing.tasks.caption_route_test", **CAPTION_TASK_OPTIONS)
+def caption_route_test(*, test_id: int) -> str:
+    return route_tests.route_test_execute(test_id=test_id)
+
+
+@shared_task(name="routing.tasks.caption_route_test_gpu", **CAPTION_TASK_OPTIONS)
+def caption_route_test_gpu(*, test_id: int) -> str:
+    return route_tests.route_test_execute(test_id=test_id)

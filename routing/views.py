@@ -16,14 +16,14 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.models import Project
 from labeling.selectors import project_role, user_is_admin
 from routing import selectors
-from routing.forms import BudgetForm, ChainForm, ChainRuleForm, RouteForm, RunForm
-from routing.models import Caption, CaptionRun, Chain, ChainRule, Route
-from routing.services import breaker
+from routing.forms import BudgetForm, ChainForm, ChainRuleForm, RouteForm, RouteTestForm, RunForm
+from routing.models import Caption, CaptionRun, Chain, ChainRule, Route, RouteTest
+from routing.services import breaker, route_tests
 from routing.services.chains import (
     ChainError,
     chain_delete,
@@ -152,6 +152,63 @@ def route_breaker_reset(request: HttpRequest, pk: int) -> HttpResponse:
     breaker.breaker_reset(route_id=route.pk)
     messages.success(request, f"Circuit breaker of {route.name} closed.")
     return redirect("routing:route-list")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def route_test_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Test a route: one call on a sample or uploaded image, run by a worker of the route's queue;
+    the page then polls the answer (``route_test_result``)."""
+    _routes_admin(request)
+    route = get_object_or_404(Route, pk=pk)
+    samples = route_tests.samples_available()
+    form = RouteTestForm(
+        request.POST or None,
+        request.FILES or None,
+        samples=samples,
+        default=route_tests.DEFAULT_SAMPLE,
+    )
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data.get("image")
+        image = (
+            route_tests.RouteTestImage(name=upload.name or "upload", data=upload.read())
+            if upload
+            else route_tests.RouteTestImage(name=form.cleaned_data["sample"])
+        )
+        try:
+            route_tests.route_test_start(route=route, user=request.user, image=image)
+        except route_tests.RouteTestError as exc:
+            messages.error(request, str(exc))
+        return redirect("routing:route-test", pk=route.pk)
+    route_tests.route_tests_expire(route_id=route.pk)
+    tests = list(RouteTest.objects.filter(route=route).select_related("created_by")[:10])
+    return render(
+        request,
+        "routing/route_test.html",
+        {
+            "route": route,
+            "form": form,
+            "latest": tests[0] if tests else None,
+            "earlier": tests[1:],
+            "queue": route_tests.route_test_queue(route),
+        },
+    )
+
+
+@login_required
+@require_GET
+def route_test_result(request: HttpRequest, pk: int) -> HttpResponse:
+    """One test's answer; htmx polls it while the test is live."""
+    _routes_admin(request)
+    test = get_object_or_404(RouteTest.objects.select_related("route", "created_by"), pk=pk)
+    if test.is_live:
+        route_tests.route_tests_expire(route_id=test.route_id)
+        test.refresh_from_db()
+    return render(
+        request,
+        "routing/_route_test_result.html",
+        {"test": test, "queue": route_tests.route_test_queue(test.route)},
+    )
 
 
 # --- chains and rules -----------------------------------------------------------------------

@@ -191,11 +191,11 @@ def route_set_enabled(*, route: Route, enabled: bool) -> None:
 def route_delete(*, route: Route) -> None:
     """Delete a route nobody used: its captions and call log are the history every cost and
     comparison figure is computed from, so a used route can only be disabled."""
-    from routing.models import Caption, ChainStep
+    from routing.models import Caption, ChainStep, RouteTest
 
     chains = ChainStep.objects.filter(route=route).count()
     used = (
-        ModelCall.objects.filter(route=route).exists()
+        ModelCall.objects.filter(route=route, caption__isnull=False).exists()
         or Caption.objects.filter(route=route).exists()
         or Caption.objects.filter(target_route=route).exists()
     )
@@ -206,4 +206,8 @@ def route_delete(*, route: Route) -> None:
         if used:
             where.append("its captions and call log are part of the project history")
         raise RouteInUse(f"Route {route.name} cannot be deleted: {'; '.join(where)}. Disable it.")
+    # Its tests are no history anyone computes from: they go with it (their calls too).
+    for test in RouteTest.objects.filter(route=route).exclude(image=""):
+        test.image.delete(save=False)
+    RouteTest.objects.filter(route=route).delete()
     route.delete()

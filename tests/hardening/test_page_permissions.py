@@ -16,12 +16,13 @@ import pytest
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from integrations.models import Webhook
 from integrations.services.tokens import api_token_create
 from labeling.models import Membership
 from labeling.services.team import invitation_create
-from routing.models import ChainRule
+from routing.models import ChainRule, RouteTest
 from tests.hardening.test_bad_input import _html_patterns
 
 ROLES = ("anonymous", "annotator", "other_annotator", "admin", "other_admin", "site_admin")
@@ -196,6 +197,10 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("routing:route-list", "POST"): WRONG_METHOD,
     ("routing:route-toggle", "GET"): WRONG_METHOD,
     ("routing:route-toggle", "POST"): SITE,
+    ("routing:route-test", "GET"): SITE,
+    ("routing:route-test", "POST"): SITE,
+    ("routing:route-test-result", "GET"): SITE,
+    ("routing:route-test-result", "POST"): WRONG_METHOD,
     ("routing:rule-add", "GET"): WRONG_METHOD,
     ("routing:rule-add", "POST"): ADMIN,
     ("routing:rule-delete", "GET"): WRONG_METHOD,
@@ -253,12 +258,16 @@ def objects(world, admin, annotator):
         project=world.project, email="new@example.org", role="annotator", created_by=admin
     )
     token = api_token_create(user=annotator, name="laptop").token
+    route_test = RouteTest.objects.create(
+        route=world.route, status="succeeded", text="a cup", lease_until=timezone.now()
+    )
     return {
         "slug": world.project.slug,
         "batches/": world.batch.pk,
         "exports/": world.export.pk,
         "images/": world.image.pk,
         "routes/": world.route.pk,
+        "route-tests/": route_test.pk,
         "chains/": world.chain.pk,
         "rules/": rule.pk,
         "runs/": world.run.pk,

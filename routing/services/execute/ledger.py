@@ -29,7 +29,7 @@ ERROR_CHARS = 2000
 
 def call_open(
     *,
-    caption: Caption,
+    caption: Caption | None,
     route: Route,
     attempt: int,
     route_attempt: int,
@@ -40,12 +40,15 @@ def call_open(
     cache_key: str,
     notes: tuple[str, ...] = (),
     request_id: str = "",
+    route_test_id: int | None = None,
 ) -> ModelCall:
     """The attempt's row, written (and committed) before the vendor is asked: a worker that dies
-    during the call leaves it behind for the sweep to find."""
+    during the call leaves it behind for the sweep to find. A route test's call has no caption
+    (``route_test_id`` instead)."""
     return ModelCall.objects.create(
         caption=caption,
-        run_id=caption.run_id,
+        route_test_id=route_test_id,
+        run_id=caption.run_id if caption is not None else None,
         route=route,
         attempt=attempt,
         route_attempt=route_attempt,

@@ -1,0 +1,223 @@
+"""Testing a route from its page: one call on one image, made by a real worker of the route's
+queue against the fake vendors, shown with its answer, latency and cost (or its error, escaped);
+logged as a call of the route but never a caption, so no review queue or metric sees it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from labeling.models import Membership
+from review.metrics import Scope, route_metrics
+from review.models import ReviewItem
+from routing.fakes import Reply
+from routing.models import Caption, ModelCall, Route, RouteTest
+from routing.services import route_tests
+from routing.services.route_tests import RouteTestBusy, RouteTestImage, route_test_start
+from tests.conftest import wait_until
+from tests.factories import RouteFactory
+from tests.routing.conftest import edenai_route
+
+
+def _settled(test_id: int) -> RouteTest | None:
+    test = RouteTest.objects.get(pk=test_id)
+    return None if test.is_live else test
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_a_site_admin_tests_an_edenai_route_on_a_real_worker(
+    celery_worker_process, client, admin, project, annotator, fake_edenai
+):
+    celery_worker_process(queues="api", pool="threads", concurrency=2)
+    fake_edenai.set_default(
+        Reply.success("A cup of coffee on a saucer.", cost="0.0004", latency_ms=120)
+    )
+    route = edenai_route(fake_edenai, name="gpt-4o-fake")
+    client.force_login(admin)
+
+    page = client.get(reverse("routing:route-list"))
+    assert reverse("routing:route-test", args=[route.pk]).encode() in page.content
+    response = client.post(reverse("routing:route-test", args=[route.pk]), {"sample": "coffee.jpg"})
+    assert response.status_code == 302
+    test = RouteTest.objects.get()
+    assert test.image_name == "coffee.jpg" and test.created_by == admin
+
+    done = wait_until(lambda: _settled(test.pk), timeout=60)
+    assert done.status == "succeeded"
+    assert done.text == "A cup of coffee on a saucer."
+    assert done.cost_usd == Decimal("0.0004")
+    assert done.latency_ms is not None and done.latency_ms >= 100
+    assert len(fake_edenai.requests) == 1  # one call: no retry, no cache
+
+    [call] = ModelCall.objects.all()
+    assert call.route_test_id == test.pk and call.caption_id is None and call.run_id is None
+    assert call.status == "succeeded" and call.cost_usd == Decimal("0.0004")
+    assert call.trigger == "route_test"
+
+    result = client.get(reverse("routing:route-test-result", args=[test.pk]))
+    assert b"A cup of coffee on a saucer." in result.content
+    assert b"$0.000400" in result.content and b"hx-get" not in result.content
+    # The routes page shows the test as the route's last call.
+    assert b"Succeeded" in client.get(reverse("routing:route-list")).content
+
+    # Not a caption: nothing to review, nothing measured, nothing in the project's pages.
+    assert not Caption.objects.exists() and not ReviewItem.objects.exists()
+    table = route_metrics(scope=Scope(project=project, route_ids=(route.pk,)))
+    assert all(row.produced == 0 for row in table.rows)
+    client.force_login(annotator)
+    counts = client.get(reverse("review:work", args=[project.slug]))
+    assert counts.status_code == 200 and b"A cup of coffee" not in counts.content
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_a_failing_replicate_route_shows_its_error_escaped(
+    celery_worker_process, client, admin, fake_replicate, make_image_bytes
+):
+    celery_worker_process(queues="api", pool="threads", concurrency=2)
+    fake_replicate.set_default(Reply.error(422, message="<script>alert('x')</script> bad input"))
+    route = RouteFactory(
+        name="replicate-blip2",
+        provider=Route.Provider.REPLICATE,
+        model="andreasjansson/blip-2",
+        base_url=fake_replicate.url,
+        usd_per_second=Decimal("0.001"),
+        config={"poll_interval_s": 0.05},
+    )
+    client.force_login(admin)
+    upload = make_image_bytes("PNG", size=(64, 48))
+    response = client.post(
+        reverse("routing:route-test", args=[route.pk]),
+        {"sample": "coffee.jpg", "image": SimpleUploadedFile("mine.png", upload, "image/png")},
+    )
+    assert response.status_code == 302
+    test = RouteTest.objects.get()
+    assert test.image_name == "mine.png" and test.image.name.endswith(".png")
+
+    done = wait_until(lambda: _settled(test.pk), timeout=60)
+    assert done.status == "failed"
+    assert "bad input" in done.error and done.error_class
+    assert len(fake_replicate.requests) == 1  # one call: no retry, no fallback
+    [call] = ModelCall.objects.all()
+    assert call.route_test_id == test.pk and call.status == "failed"
+
+    page = client.get(reverse("routing:route-test", args=[route.pk]))
+    assert b"&lt;script&gt;alert(" in page.content
+    assert b"<script>alert(" not in page.content
+    assert not Caption.objects.exists()
+
+
+@pytest.mark.django_db
+def test_one_live_test_per_route_and_a_lost_one_is_failed(client, admin):
+    route = RouteFactory(name="steady")
+    first = route_test_start(route=route, user=admin, image=RouteTestImage(name="coffee.jpg"))
+    with pytest.raises(RouteTestBusy):
+        route_test_start(route=route, user=admin, image=RouteTestImage(name="rocket.jpg"))
+    client.force_login(admin)
+    page = client.post(
+        reverse("routing:route-test", args=[route.pk]), {"sample": "rocket.jpg"}, follow=True
+    )
+    assert b"already running" in page.content
+    assert RouteTest.objects.count() == 1
+    # The page polls the live test, and its button is disabled meanwhile.
+    assert b"hx-get" in page.content and b"disabled" in page.content
+
+    # No worker took it before its lease ran out: failed, saying which queue, and the route can
+    # be tested again.
+    RouteTest.objects.filter(pk=first.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert route_tests.route_tests_expire() == 1
+    first.refresh_from_db()
+    assert first.status == "failed" and "api queue" in first.error
+    second = route_test_start(route=route, user=admin, image=RouteTestImage(name="rocket.jpg"))
+    assert second.is_live
+
+
+@pytest.mark.django_db
+def test_a_lost_call_is_closed_at_its_estimate(admin):
+    route = RouteFactory(name="priced", usd_per_call=Decimal("0.003"))
+    test = route_test_start(route=route, user=admin, image=RouteTestImage(name="coffee.jpg"))
+    RouteTest.objects.filter(pk=test.pk).update(status="running")
+    ModelCall.objects.create(
+        route_test=test,
+        route=route,
+        attempt=1,
+        trigger="route_test",
+        started_at=timezone.now(),
+        estimate_usd=Decimal("0.003"),
+    )
+    RouteTest.objects.filter(pk=test.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+
+    assert route_tests.route_tests_expire(route_id=route.pk) == 1
+
+    call = ModelCall.objects.get()
+    assert call.status == "lost" and call.cost_usd == Decimal("0.003")
+    test.refresh_from_db()
+    assert test.status == "failed" and test.cost_usd == Decimal("0.003")
+
+
+@pytest.mark.django_db
+def test_a_local_route_is_tested_on_the_gpu_queue(
+    admin, broker, django_capture_on_commit_callbacks, fake_edenai
+):
+    local = RouteFactory(name="blip2-local", provider=Route.Provider.LOCAL, model="/models/none")
+    hosted = edenai_route(fake_edenai, name="hosted")
+    with django_capture_on_commit_callbacks(execute=True):
+        on_gpu = route_test_start(route=local, user=admin, image=RouteTestImage(name="coffee.jpg"))
+        on_api = route_test_start(route=hosted, user=admin, image=RouteTestImage(name="coffee.jpg"))
+    assert broker.messages("gpu") == [
+        ("routing.tasks.caption_route_test_gpu", {"test_id": on_gpu.pk})
+    ]
+    assert broker.messages("api") == [("routing.tasks.caption_route_test", {"test_id": on_api.pk})]
+
+
+@pytest.mark.django_db
+def test_a_bad_upload_is_refused_with_the_reason(client, admin):
+    route = RouteFactory(name="any")
+    client.force_login(admin)
+    page = client.post(
+        reverse("routing:route-test", args=[route.pk]),
+        {"image": SimpleUploadedFile("x.png", b"<html><script>1</script></html>", "image/png")},
+        follow=True,
+    )
+    assert b"This file cannot be used" in page.content
+    assert not RouteTest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_only_site_admins_test_routes(client, project, annotator, django_user_model):
+    route = RouteFactory(name="shared")
+    test = RouteTest.objects.create(route=route, lease_until=timezone.now())
+    boss = django_user_model.objects.create_user(username="boss", password="boss-pass-123")
+    Membership.objects.create(project=project, user=boss, role=Membership.Role.ADMIN)
+    urls = [
+        reverse("routing:route-test", args=[route.pk]),
+        reverse("routing:route-test-result", args=[test.pk]),
+    ]
+    for url in urls:
+        assert client.get(url).status_code == 302  # to the login page
+    for user in (annotator, boss):
+        client.force_login(user)
+        for url in urls:
+            assert client.get(url).status_code == 403
+        assert client.post(urls[0], {"sample": "coffee.jpg"}).status_code == 403
+    assert RouteTest.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_deleting_an_unused_route_takes_its_tests_along(admin):
+    from routing.services.routes import route_delete
+
+    route = RouteFactory(name="tried-once")
+    test = route_test_start(route=route, user=admin, image=RouteTestImage(name="coffee.jpg"))
+    ModelCall.objects.create(
+        route_test=test, route=route, attempt=1, trigger="route_test", started_at=timezone.now()
+    )
+    route_delete(route=route)
+    assert not Route.objects.filter(pk=route.pk).exists()
+    assert not ModelCall.objects.exists() and not RouteTest.objects.exists()
