@@ -479,12 +479,38 @@ class MetricRollupState(models.Model):
     refreshed_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField(default=0)
     captions = models.PositiveIntegerField(default=0)
+    prompt = models.TextField(
+        blank=True, default="", help_text="The project's caption prompt when the rollup was taken."
+    )
 
     def __str__(self) -> str:
         return f"Metric rollup of {self.project} at {self.refreshed_at:%Y-%m-%d %H:%M}"
 
 
-class OutcomeRollup(models.Model):
+class RollupSlices(models.Model):
+    """What lets a rollup answer the reviewer filter and comparisons of any set of routes: every
+    row exists once for all outputs (``reviewer`` empty) and once per reviewer for the outputs
+    that reviewer gave a verdict on; and says which routes have a decided output of the same
+    image, in the same run (``run_routes``) and among the captions of the project's current
+    prompt across runs (``prompt_routes``), both written ",3,7," and computed within the row's
+    reviewer slice, so "images every chosen route captioned and review decided" is a match on
+    each chosen route."""
+
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    run_routes = models.TextField(blank=True, db_default="")
+    prompt_routes = models.TextField(blank=True, db_default="")
+    current_prompt = models.BooleanField(
+        db_default=False, help_text="The caption used the prompt in MetricRollupState.prompt."
+    )
+
+    class Meta:
+        abstract = True
+
+
+
+class OutcomeRollup(RollupSlices):
     project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
     run = models.ForeignKey(
         "routing.CaptionRun", null=True, on_delete=models.CASCADE, related_name="+"
@@ -517,13 +543,16 @@ class OutcomeRollup(models.Model):
     agreed = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["project", "run", "route"], name="outcomerollup_scope")]
+        indexes = [
+            models.Index(fields=["project", "run", "route"], name="outcomerollup_scope"),
+            models.Index(fields=["project", "reviewer"], name="outcomerollup_reviewer"),
+        ]
 
     def __str__(self) -> str:
         return f"Outcomes of route {self.route_id} on {self.day}"
 
 
-class CallRollup(models.Model):
+class CallRollup(RollupSlices):
     """The call log per (route called, captions' day, shared), for reliability."""
 
     project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
@@ -545,13 +574,16 @@ class CallRollup(models.Model):
     malformed = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["project", "run", "route"], name="callrollup_scope")]
+        indexes = [
+            models.Index(fields=["project", "run", "route"], name="callrollup_scope"),
+            models.Index(fields=["project", "reviewer"], name="callrollup_reviewer"),
+        ]
 
     def __str__(self) -> str:
         return f"Calls of route {self.route_id} on {self.day}"
 
 
-class HistogramRollup(models.Model):
+class HistogramRollup(RollupSlices):
     """Counts per log-spaced millisecond bin: attempt latency, end-to-end latency, review time."""
 
     class Kind(models.TextChoices):
@@ -574,13 +606,16 @@ class HistogramRollup(models.Model):
     n = models.PositiveIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["project", "kind", "run"], name="histrollup_scope")]
+        indexes = [
+            models.Index(fields=["project", "kind", "run"], name="histrollup_scope"),
+            models.Index(fields=["project", "reviewer"], name="histrollup_reviewer"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} bin {self.bin} of route {self.route_id} on {self.day}: {self.n}"
 
 
-class LabelRollup(models.Model):
+class LabelRollup(RollupSlices):
     """Counts per label: reject reasons and risk categories of rejected outputs (on the captions'
     day), and verdicts and skips per reviewer (on the verdicts' day)."""
 
@@ -605,7 +640,10 @@ class LabelRollup(models.Model):
     n = models.PositiveIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["project", "kind", "run"], name="labelrollup_scope")]
+        indexes = [
+            models.Index(fields=["project", "kind", "run"], name="labelrollup_scope"),
+            models.Index(fields=["project", "reviewer"], name="labelrollup_reviewer"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.label} of route {self.route_id} on {self.day}: {self.n}"
