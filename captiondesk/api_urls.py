@@ -21,6 +21,17 @@ urlpatterns = [
         labeling_api.MemberDetail.as_view(),
         name="member-detail",
     ),
+    path(
+        "projects/<slug:slug>/invitations/",
+        labeling_api.InvitationList.as_view(),
+        name="invitation-list",
+    ),
+    path(
+        "invitations/<int:pk>/revoke/",
+        labeling_api.InvitationRevoke.as_view(),
+        name="invitation-revoke",
+    ),
+    path("projects/<slug:slug>/guidelines/", labeling_api.Guidelines.as_view(), name="guidelines"),
     path("projects/<slug:slug>/images/", labeling_api.ImageList.as_view(), name="image-list"),
     path(
         "projects/<slug:slug>/images/search/",
@@ -88,6 +99,32 @@ urlpatterns = [
     path("leases/<int:pk>/heartbeat/", review_api.LeaseHeartbeat.as_view(), name="lease-heartbeat"),
     path("leases/<int:pk>/release/", review_api.LeaseRelease.as_view(), name="lease-release"),
     path("verdicts/<int:pk>/undo/", review_api.VerdictUndo.as_view(), name="verdict-undo"),
+    # blind pairwise review
+    path(
+        "projects/<slug:slug>/pairwise/next/",
+        review_api.PairwiseClaimNext.as_view(),
+        name="pairwise-next",
+    ),
+    path(
+        "pairwise-leases/<int:pk>/judge/",
+        review_api.PairwiseJudge.as_view(),
+        name="pairwise-lease-judge",
+    ),
+    path(
+        "pairwise-leases/<int:pk>/pass/",
+        review_api.PairwisePass.as_view(),
+        name="pairwise-lease-pass",
+    ),
+    path(
+        "projects/<slug:slug>/pairwise/pairs/",
+        review_api.PairwiseCreate.as_view(),
+        name="pairwise-pairs",
+    ),
+    path(
+        "projects/<slug:slug>/pairwise/results/",
+        review_api.PairwiseResults.as_view(),
+        name="pairwise-results",
+    ),
     path("projects/<slug:slug>/metrics/", review_api.ProjectMetrics.as_view(), name="metrics"),
     path(
         "projects/<slug:slug>/review-policy/",

@@ -393,6 +393,7 @@ SPECTACULAR_SETTINGS = {
         "AdjudicationDecisionEnum": "review.models.Adjudication.Decision",
         "ReviewItemStateEnum": "review.models.ReviewItem.State",
         "LeaseStateEnum": "review.models.Lease.State",
+        "RiskCategoryEnum": "labeling.models.RiskCategory",
     },
 }
 

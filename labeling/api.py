@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.db.models import Q
 from django.http import FileResponse
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -34,10 +35,27 @@ from integrations.api_common import (
     project_or_404,
 )
 from labeling import selectors
-from labeling.models import Export, Image, ImportBatch, ImportItem, Membership, Project
+from labeling.forms import GuidelinesForm, InviteForm
+from labeling.markdown import markdown_render
+from labeling.models import (
+    Export,
+    Image,
+    ImportBatch,
+    ImportItem,
+    Invitation,
+    Membership,
+    Project,
+)
 from labeling.search import MAX_QUERY_CHARS, image_search
 from labeling.services import batches as batch_services
-from labeling.services.projects import ProjectError, member_add, member_remove, project_create
+from labeling.services import team
+from labeling.services.projects import (
+    ProjectError,
+    member_add,
+    member_remove,
+    project_create,
+    project_guidelines_save,
+)
 
 # --- serializers ----------------------------------------------------------------------------
 
@@ -711,3 +729,167 @@ class ExportDownload(generics.GenericAPIView):
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+# --- invitations and guidelines -------------------------------------------------------------
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    username = serializers.SerializerMethodField(
+        help_text="The account it sets a password for, when an admin created one."
+    )
+    state = serializers.SerializerMethodField(help_text="open, accepted, revoked or expired.")
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id",
+            "project_id",
+            "email",
+            "username",
+            "role",
+            "state",
+            "created_at",
+            "expires_at",
+            "accepted_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+    def get_username(self, invitation: Invitation) -> str:
+        return invitation.user.get_username() if invitation.user_id else ""
+
+    def get_state(self, invitation: Invitation) -> str:
+        if invitation.accepted_at is not None:
+            return "accepted"
+        if invitation.revoked_at is not None:
+            return "revoked"
+        return "expired" if invitation.expires_at <= timezone.now() else "open"
+
+
+class InvitationCreatedSerializer(InvitationSerializer):
+    link = serializers.URLField(
+        help_text="The invitation link. Shown this once: only its hash is stored."
+    )
+    email_status = serializers.CharField(
+        help_text='"sent", "no address", or why sending the email failed.'
+    )
+
+    class Meta(InvitationSerializer.Meta):
+        fields = [*InvitationSerializer.Meta.fields, "link", "email_status"]
+        read_only_fields = fields
+
+
+class InvitationRequestSerializer(serializers.Serializer):
+    email = serializers.EmailField(help_text="They choose their own username and password.")
+    role = serializers.ChoiceField(choices=Membership.Role.choices, default="annotator")
+
+
+class InvitationFilters(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["open", "accepted", "revoked", "expired"], required=False
+    )
+
+
+class InvitationList(generics.ListCreateAPIView):
+    """A project's invitations, newest first (project admins). POST invites someone by email, as
+    the team page does: the link is emailed and returned once; only its hash is stored."""
+
+    serializer_class = InvitationSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "state", OpenApiTypes.STR, enum=["open", "accepted", "revoked", "expired"]
+            )
+        ]
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        project, _ = project_or_404(self.request, self.kwargs["slug"], admin=True)
+        filters = filters_from(self.request, InvitationFilters)
+        return selectors.invitations_for_project(project=project, state=filters.get("state", ""))
+
+    @extend_schema(
+        request=InvitationRequestSerializer, responses={201: InvitationCreatedSerializer}
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = InvitationRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        # The team page's form (prefix "invite"), so both accept exactly the same input.
+        form = InviteForm({f"invite-{k}": v for k, v in ser.validated_data.items()})
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        try:
+            issued = team.invitation_create(
+                project=project, created_by=request.user, **form.cleaned_data
+            )
+        except ProjectError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        link = request.build_absolute_uri(
+            reverse("labeling:invitation-accept", kwargs={"token": issued.token})
+        )
+        sent = team.invitation_send(issued=issued, url=link)
+        invitation = issued.invitation
+        invitation.link, invitation.email_status = link, sent  # shown this once
+        return Response(
+            InvitationCreatedSerializer(invitation).data, status=status.HTTP_201_CREATED
+        )
+
+
+class InvitationRevoke(generics.GenericAPIView):
+    """Make an invitation's link stop working at once (project admins); 400 if it was already
+    used or revoked."""
+
+    serializer_class = InvitationSerializer
+
+    @extend_schema(request=None, responses={200: InvitationSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        invitation = object_or_404(
+            request, Invitation.objects.select_related("project", "user"), pk=pk, admin=True
+        )
+        if not team.invitation_revoke(invitation=invitation):
+            raise exceptions.ValidationError(
+                {"non_field_errors": ["That invitation was already used or revoked."]}
+            )
+        invitation.refresh_from_db()
+        return Response(InvitationSerializer(invitation).data)
+
+
+class GuidelinesSerializer(serializers.Serializer):
+    markdown = serializers.CharField(
+        allow_blank=True, max_length=20_000, help_text="The guidelines as their admins wrote them."
+    )
+    html = serializers.CharField(
+        read_only=True,
+        help_text="Rendered as the review screen shows them: raw HTML off, sanitised (nh3).",
+    )
+
+
+class Guidelines(generics.GenericAPIView):
+    """The project's reviewer guidelines (Markdown): every member reads them, project admins
+    replace them with PUT (the guidelines page's form and service)."""
+
+    serializer_class = GuidelinesSerializer
+
+    @staticmethod
+    def _out(project: Project) -> dict[str, str]:
+        return {"markdown": project.guidelines, "html": str(markdown_render(project.guidelines))}
+
+    def get(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug)
+        return Response(GuidelinesSerializer(self._out(project)).data)
+
+    @extend_schema(request=GuidelinesSerializer, responses={200: GuidelinesSerializer})
+    def put(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = GuidelinesSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        form = GuidelinesForm({"guidelines": ser.validated_data["markdown"]})
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        project = project_guidelines_save(project=project, text=form.cleaned_data["guidelines"])
+        return Response(GuidelinesSerializer(self._out(project)).data)

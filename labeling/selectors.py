@@ -81,6 +81,21 @@ def image_near_duplicates(*, image: Image) -> QuerySet[Image]:
     )
 
 
+def invitations_for_project(*, project: Project, state: str = "") -> QuerySet[Invitation]:
+    """A project's invitations, in any state or one of open / accepted / revoked / expired
+    (the API's list; it pages through them by id)."""
+    now = timezone.now()
+    qs = Invitation.objects.filter(project=project).select_related("user")
+    if state == "accepted":
+        qs = qs.filter(accepted_at__isnull=False)
+    elif state == "revoked":
+        qs = qs.filter(accepted_at__isnull=True, revoked_at__isnull=False)
+    elif state in ("open", "expired"):
+        qs = qs.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+        qs = qs.filter(expires_at__gt=now) if state == "open" else qs.filter(expires_at__lte=now)
+    return qs
+
+
 def invitations_open(*, project: Project) -> QuerySet[Invitation]:
     """Invitations whose link still works, newest first (a project has a handful, not pages)."""
     return (

@@ -24,17 +24,19 @@ from integrations.api_common import (
 )
 from labeling.models import RiskCategory
 from review import selectors
-from review.forms import VerdictForm
+from review.forms import PairwiseCreateForm, PairwiseJudgeForm, VerdictForm
 from review.models import (
     Adjudication,
     Lease,
+    PairwiseJudgement,
+    PairwiseLease,
     RejectReason,
     ReviewItem,
     ReviewPolicy,
     SkipReason,
     Verdict,
 )
-from review.services import queue
+from review.services import pairwise, queue
 from review.services.verdict import LeaseLost, VerdictInvalid, item_adjudicate, verdict_submit
 from review.services.verdict import verdict_undo as verdict_undo_service
 
@@ -561,3 +563,245 @@ class RiskCorrectionCreate(generics.GenericAPIView):
             "note": correction.note,
         }
         return Response(RiskCorrectionRequestSerializer(out).data, status=status.HTTP_201_CREATED)
+
+
+# --- blind pairwise review ------------------------------------------------------------------
+
+
+class PairwiseLeaseSerializer(serializers.Serializer):
+    """A pair as the reviewer sees it: one image and two captions, sides drawn at random for the
+    lease, no model names."""
+
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    image_id = serializers.IntegerField()
+    left_text = serializers.CharField()
+    right_text = serializers.CharField()
+
+
+class PairwiseJudgeRequestSerializer(serializers.Serializer):
+    side = serializers.ChoiceField(
+        choices=["left", "right", "tie", "both_bad"],
+        help_text="Left better, right better, tie, or both bad (sides as this lease shows them).",
+    )
+    idempotency_key = serializers.UUIDField(
+        help_text="A fresh UUID per judgement; resend the same one when retrying."
+    )
+    time_spent_ms = serializers.IntegerField(required=False, min_value=0, allow_null=True)
+
+
+class PairwiseJudgementSerializer(serializers.ModelSerializer):
+    pair_id = serializers.IntegerField(source="task_id", read_only=True)
+
+    class Meta:
+        model = PairwiseJudgement
+        fields = [
+            "id",
+            "pair_id",
+            "lease_id",
+            "outcome",
+            "left_is_a",
+            "idempotency_key",
+            "time_spent_ms",
+            "late",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class PairwisePassSerializer(serializers.Serializer):
+    passed = serializers.BooleanField(help_text="False when the lease had already ended.")
+
+
+class PairwiseCreateRequestSerializer(serializers.Serializer):
+    run = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Pair the captions of this run; none: across every run (same prompt).",
+    )
+
+
+class PairwiseCreatedSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="New pairs (pairs made before are kept).")
+
+
+class WinRateSerializer(serializers.Serializer):
+    rate = serializers.FloatField(
+        allow_null=True, help_text="(wins + ties / 2) / (wins + losses + ties)."
+    )
+    n = serializers.IntegerField(help_text='Judgements between the two, "both bad" left out.')
+    both_bad = serializers.IntegerField()
+
+
+class StrengthSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    score = serializers.FloatField(help_text="Bradley-Terry log-strength; the routes' mean is 0.")
+    interval = IntervalSerializer(allow_null=True, help_text="95% bootstrap interval.")
+
+
+class PairwiseResultsSerializer(serializers.Serializer):
+    routes = serializers.ListField(child=serializers.CharField(), help_text="Matrix order.")
+    matrix = serializers.ListField(
+        child=serializers.ListField(child=WinRateSerializer(allow_null=True)),
+        help_text="matrix[i][j]: route i preferred over route j; null where they never met.",
+    )
+    strengths = StrengthSerializer(many=True, help_text="Best first.")
+    judged = serializers.IntegerField()
+    open = serializers.IntegerField(help_text="Pairs waiting for a judgement.")
+
+
+class PairwiseResultsFilters(serializers.Serializer):
+    run = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+
+def _pairwise_lease_data(lease: PairwiseLease) -> dict[str, Any]:
+    from routing.models import Caption
+
+    texts = dict(
+        Caption.objects.filter(
+            pk__in=[lease.task.caption_a_id, lease.task.caption_b_id]
+        ).values_list("pk", "text")
+    )
+    a, b = texts[lease.task.caption_a_id], texts[lease.task.caption_b_id]
+    left, right = (a, b) if lease.left_is_a else (b, a)
+    return {
+        "id": lease.pk,
+        "state": lease.state,
+        "created_at": lease.created_at,
+        "expires_at": lease.expires_at,
+        "image_id": lease.task.image_id,
+        "left_text": left,
+        "right_text": right,
+    }
+
+
+def _own_pairwise_lease(request: Request, pk: int) -> PairwiseLease:
+    lease = object_or_404(request, PairwiseLease.objects.select_related("project", "task"), pk=pk)
+    if lease.reviewer_id != request.user.pk:
+        raise exceptions.NotFound("Not found.")
+    return lease
+
+
+class PairwiseClaimNext(generics.GenericAPIView):
+    """Your current pair, or a lease on the next open one (project members); 204 when no pair
+    is waiting. The lease expires after the review queue's lease time."""
+
+    serializer_class = PairwiseLeaseSerializer
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: PairwiseLeaseSerializer,
+            204: OpenApiResponse(description="No pair is waiting."),
+        },
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug)
+        lease = pairwise.pairwise_claim_next(project=project, reviewer=request.user)
+        if lease is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        lease = PairwiseLease.objects.select_related("task").get(pk=lease.pk)
+        return Response(PairwiseLeaseSerializer(_pairwise_lease_data(lease)).data)
+
+
+class PairwiseJudge(generics.GenericAPIView):
+    """Your judgement on your pair. 201 when saved; 200 when the same idempotency key (or a
+    second answer on the pair) returns the judgement saved first; 400 when it cannot count."""
+
+    serializer_class = PairwiseJudgementSerializer
+
+    @extend_schema(
+        request=PairwiseJudgeRequestSerializer,
+        responses={200: PairwiseJudgementSerializer, 201: PairwiseJudgementSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        lease = _own_pairwise_lease(request, pk)
+        ser = PairwiseJudgeRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = {k: v for k, v in ser.validated_data.items() if v is not None}
+        form = PairwiseJudgeForm(data)  # the pairwise page's form
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        try:
+            judged = pairwise.pairwise_judge(
+                lease=lease, reviewer=request.user, **form.cleaned_data
+            )
+        except pairwise.PairwiseError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        code = status.HTTP_200_OK if judged.replayed else status.HTTP_201_CREATED
+        return Response(PairwiseJudgementSerializer(judged.judgement).data, status=code)
+
+
+class PairwisePass(generics.GenericAPIView):
+    """You cannot tell: the pair goes back to others and is not shown to you again."""
+
+    serializer_class = PairwisePassSerializer
+
+    @extend_schema(request=None, responses={200: PairwisePassSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        lease = _own_pairwise_lease(request, pk)
+        return Response({"passed": pairwise.pairwise_pass(lease=lease, reviewer=request.user)})
+
+
+class PairwiseCreate(generics.GenericAPIView):
+    """Make blind pairs (project admins): every two succeeded captions of one image with the same
+    prompt by different routes, of one run or across runs. Safe to repeat."""
+
+    serializer_class = PairwiseCreatedSerializer
+
+    @extend_schema(
+        request=PairwiseCreateRequestSerializer, responses={200: PairwiseCreatedSerializer}
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        from routing.models import CaptionRun
+
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = PairwiseCreateRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        run = ser.validated_data.get("run")
+        form = PairwiseCreateForm(
+            {"run": run or ""}, runs=CaptionRun.objects.filter(project=project).order_by("-id")
+        )
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        chosen = form.cleaned_data["run"]
+        made = pairwise.pairwise_tasks_create(project=project, run_id=chosen.pk if chosen else None)
+        return Response({"created": made})
+
+
+class PairwiseResults(generics.GenericAPIView):
+    """Win-rate matrix and Bradley-Terry scores with 95% intervals from the blind judgements (of
+    one run, or all). Whoever may see the project's metrics, as on the results page."""
+
+    serializer_class = PairwiseResultsSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("run", OpenApiTypes.INT)])
+    def get(self, request: Request, slug: str) -> Response:
+        from review.metrics import pairwise_results
+        from review.metrics_views import metrics_project
+        from routing.models import CaptionRun
+
+        project = metrics_project(request._request, slug)
+        filters = filters_from(request, PairwiseResultsFilters)
+        run_id = filters.get("run")
+        if (
+            run_id is not None
+            and not CaptionRun.objects.filter(project=project, pk=run_id).exists()
+        ):
+            raise exceptions.ValidationError({"run": ["No such run in this project."]})
+        found = pairwise_results(project=project, run_id=run_id)
+        return Response(
+            PairwiseResultsSerializer(
+                {
+                    "routes": found.names,
+                    "matrix": found.matrix,
+                    "strengths": found.strengths,
+                    "judged": found.judged,
+                    "open": found.open,
+                }
+            ).data
+        )

@@ -13,9 +13,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from integrations.services.tokens import api_token_create
-from labeling.models import Export, ImportBatch, ImportItem, Membership
-from review.models import Lease, ReviewItem, Verdict
+from labeling.models import Export, ImportBatch, ImportItem, Invitation, Membership
+from labeling.services.team import invitation_create
+from review.models import Lease, PairwiseLease, ReviewItem, Verdict
 from review.services.items import review_items_sync
+from review.services.pairwise import pairwise_claim_next, pairwise_tasks_create
 from review.services.queue import lease_claim_next
 from review.services.verdict import verdict_submit
 from routing.models import Caption, CaptionRun, Chain, ModelCall
@@ -37,6 +39,8 @@ class World:
     verdict: Verdict
     export: Export
     chain: Chain
+    invitation: Invitation
+    pairwise_lease: PairwiseLease
 
 
 @pytest.fixture
@@ -97,6 +101,15 @@ def world(project, annotator, other_annotator) -> World:
         file=ContentFile(b'{"text": "Fishing boats in a harbour at dusk."}\n', name="e.jsonl"),
     )
     chain = chain_save(project=project, name="default", routes=[route], is_default=True)
+    # A blind pair (two routes' captions of a third image), held by the annotator.
+    third = ImageFactory(project=project, batch=batch)
+    CaptionFactory(image=third, route=route, run=run, text="Gulls over a pier.")
+    CaptionFactory(image=third, route=RouteFactory(name="blip-local"), text="Birds, a jetty.")
+    assert pairwise_tasks_create(project=project) == 1
+    pairwise_lease = pairwise_claim_next(project=project, reviewer=annotator)
+    invitation = invitation_create(
+        project=project, email="ines@example.org", role="annotator", created_by=None
+    ).invitation
     return World(
         project=project,
         other_project=other_annotator.memberships.get().project,
@@ -110,6 +123,8 @@ def world(project, annotator, other_annotator) -> World:
         verdict=verdict,
         export=export,
         chain=chain,
+        invitation=invitation,
+        pairwise_lease=pairwise_lease,
     )
 
 

@@ -1,0 +1,171 @@
+"""What the remaining pages do, from a script: invitations and guidelines, blind pairwise
+review, dashboard and side-by-side data, chain rules, breaker reset, tokens and webhooks. Each
+write goes through the same service as its page."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from labeling.models import Invitation, Membership
+from labeling.services.team import invitation_find
+
+
+@pytest.fixture
+def project_admin(project, django_user_model):
+    user = django_user_model.objects.create_user(username="pam", password="pam-pass-123")
+    Membership.objects.create(project=project, user=user, role=Membership.Role.ADMIN)
+    return user
+
+
+# --- invitations and guidelines -------------------------------------------------------------
+
+
+def test_an_admin_invites_by_email_sees_the_link_once_and_revokes_it(
+    project, project_admin, client_for
+):
+    api = client_for(project_admin)
+    url = reverse("api:invitation-list", args=[project.slug])
+    created = api.post(url, {"email": "Bea@Example.com", "role": "annotator"}, format="json")
+    assert created.status_code == 201, created.data
+    link = created.data["link"]
+    token = link.rstrip("/").rsplit("/", 1)[-1]
+    assert link.startswith("http://testserver/invitations/")
+    assert created.data["state"] == "open" and created.data["email_status"] == "sent"
+    assert len(mail.outbox) == 1 and link in mail.outbox[0].body
+    # Stored hashed; the link itself works (as the page's does).
+    invitation = Invitation.objects.get(pk=created.data["id"])
+    assert invitation.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in str(invitation.__dict__)
+    assert invitation_find(token=token) == invitation
+
+    listed = api.get(url)
+    assert [i["id"] for i in listed.data["results"]] == [invitation.pk]
+    assert "link" not in listed.data["results"][0]
+    assert api.get(url, {"state": "revoked"}).data["results"] == []
+    assert api.get(url, {"email": "bea@example.com"}).status_code == 400  # not an allowed filter
+
+    revoked = api.post(reverse("api:invitation-revoke", args=[invitation.pk]))
+    assert revoked.status_code == 200 and revoked.data["state"] == "revoked"
+    assert invitation_find(token=token) is None
+    again = api.post(reverse("api:invitation-revoke", args=[invitation.pk]))
+    assert again.status_code == 400 and "already used or revoked" in str(again.data)
+    assert [i["id"] for i in api.get(url, {"state": "revoked"}).data["results"]] == [invitation.pk]
+
+
+def test_an_invitation_the_team_page_would_refuse_is_refused(project, project_admin, client_for):
+    api = client_for(project_admin)
+    url = reverse("api:invitation-list", args=[project.slug])
+    for body in ({"email": "not-an-address"}, {"email": "a@example.org", "role": "owner"}):
+        assert api.post(url, body, format="json").status_code == 400
+    assert not Invitation.objects.exists()
+
+
+def test_guidelines_are_written_by_admins_and_read_sanitised_by_annotators(
+    project, project_admin, annotator, client_for
+):
+    url = reverse("api:guidelines", args=[project.slug])
+    text = (
+        "# Captions\n\nName what is **shown**. <script>alert(1)</script> [x](javascript:alert(2))"
+    )
+    saved = client_for(project_admin).put(url, {"markdown": text}, format="json")
+    assert saved.status_code == 200, saved.data
+    project.refresh_from_db()
+    assert project.guidelines == text
+
+    read = client_for(annotator).get(url).data
+    assert read["markdown"] == text
+    assert "<h1>Captions</h1>" in read["html"] and "<strong>shown</strong>" in read["html"]
+    assert "<script>" not in read["html"] and "&lt;script&gt;" in read["html"]
+    assert "href" not in read["html"]  # the javascript: link stays text
+
+    refused = client_for(annotator).put(url, {"markdown": "Anything goes."}, format="json")
+    assert refused.status_code == 403
+    too_long = client_for(project_admin).put(url, {"markdown": "x" * 20_001}, format="json")
+    assert too_long.status_code == 400
+    project.refresh_from_db()
+    assert project.guidelines == text
+
+
+# --- blind pairwise review ------------------------------------------------------------------
+
+
+def test_pairs_are_made_judged_blind_once_and_counted_in_the_results(
+    project, project_admin, annotator, client_for
+):
+    from review.models import PairwiseJudgement
+    from routing.models import CaptionRun
+    from tests.factories import CaptionFactory, ImageFactory, RouteFactory
+
+    fast, careful = RouteFactory(name="fast"), RouteFactory(name="careful")
+    run = CaptionRun.objects.create(project=project, kind=CaptionRun.Kind.COMPARISON)
+    for n in range(3):
+        image = ImageFactory(project=project)
+        CaptionFactory(image=image, run=run, route=fast, text=f"fast {n}")
+        CaptionFactory(image=image, run=run, route=careful, text=f"careful {n}")
+    admin_api, api = client_for(project_admin), client_for(annotator)
+    pairs_url = reverse("api:pairwise-pairs", args=[project.slug])
+    assert api.post(pairs_url, {"run": run.pk}, format="json").status_code == 403
+    assert admin_api.post(pairs_url, {"run": 10**9}, format="json").status_code == 400
+    assert admin_api.post(pairs_url, {"run": run.pk}, format="json").data == {"created": 3}
+    assert admin_api.post(pairs_url, {}, format="json").data == {"created": 0}  # kept
+
+    next_url = reverse("api:pairwise-next", args=[project.slug])
+    judged = []
+    while (claimed := api.post(next_url)).status_code == 200:
+        pair = claimed.data
+        assert "fast" not in str(pair.keys()) and "route" not in str(pair)  # blind
+        # "careful" is always the better one, wherever it is shown.
+        side = "left" if pair["left_text"].startswith("careful") else "right"
+        body = {"side": side, "idempotency_key": str(uuid.uuid4()), "time_spent_ms": 900}
+        url = reverse("api:pairwise-lease-judge", args=[pair["id"]])
+        first = api.post(url, body, format="json")
+        again = api.post(url, body, format="json")  # a retry after a dropped answer
+        assert (first.status_code, again.status_code) == (201, 200), first.data
+        assert first.data["id"] == again.data["id"]
+        judged.append(first.data["id"])
+    assert claimed.status_code == 204 and len(judged) == 3
+    assert PairwiseJudgement.objects.filter(project=project).count() == 3
+
+    results_url = reverse("api:pairwise-results", args=[project.slug])
+    assert api.get(results_url).status_code == 403  # metrics are for admins by default
+    results = admin_api.get(results_url, {"run": run.pk}).data
+    assert results["routes"] == ["careful", "fast"]
+    assert (results["judged"], results["open"]) == (3, 0)
+    assert results["matrix"][0][1] == {"rate": 1.0, "n": 3, "both_bad": 0}
+    assert results["matrix"][1][0]["rate"] == 0.0 and results["matrix"][0][0] is None
+    best = results["strengths"][0]
+    assert best["name"] == "careful" and best["score"] > 0
+    assert best["interval"]["low"] <= best["score"] <= best["interval"]["high"]
+    assert admin_api.get(results_url, {"run": 10**9}).status_code == 400
+    assert admin_api.get(results_url, {"route": "fast"}).status_code == 400
+
+
+def test_a_pair_passed_goes_to_someone_else_and_a_stale_judgement_is_refused(
+    project, project_admin, annotator, client_for
+):
+    from tests.factories import CaptionFactory, ImageFactory, RouteFactory
+
+    image = ImageFactory(project=project)
+    CaptionFactory(image=image, route=RouteFactory(name="one"), text="One.")
+    CaptionFactory(image=image, route=RouteFactory(name="two"), text="Two.")
+    client_for(project_admin).post(reverse("api:pairwise-pairs", args=[project.slug]))
+    api, admin_api = client_for(annotator), client_for(project_admin)
+    next_url = reverse("api:pairwise-next", args=[project.slug])
+    lease = api.post(next_url).data
+    assert api.post(next_url).data["id"] == lease["id"]  # the current pair, not a new one
+    assert admin_api.post(next_url).status_code == 204  # held by the annotator
+    passed = api.post(reverse("api:pairwise-lease-pass", args=[lease["id"]]))
+    assert passed.data == {"passed": True}
+    assert api.post(next_url).status_code == 204  # not shown to them again
+    late = api.post(
+        reverse("api:pairwise-lease-judge", args=[lease["id"]]),
+        {"side": "tie", "idempotency_key": str(uuid.uuid4())},
+        format="json",
+    )
+    assert late.status_code == 400 and "passed on this pair" in str(late.data)
+    assert admin_api.post(next_url).status_code == 200
