@@ -15,6 +15,7 @@ from labeling.models import Membership, Project
 from labeling.selectors import project_role, user_is_admin
 from routing.models import Caption, CaptionRun, Chain, ChainRule, ModelCall, Route
 from routing.services.breaker import breaker_state
+from routing.services.counters import counters_kept, run_counters
 from routing.services.routes import local_models_installed
 
 # --- permissions ----------------------------------------------------------------------------
@@ -216,10 +217,53 @@ def _run_settled(run: CaptionRun, progress: dict[str, int]) -> bool:
 
 
 def _run_figures(run: CaptionRun) -> dict[str, Any]:
-    """The run page's figures: from the run's snapshot once it is settled, else aggregated now
-    (and kept as the snapshot when that shows the run settled)."""
+    """The run page's figures: from the run's snapshot once it is settled, else from the run's
+    counters (PostgreSQL) or aggregated now (and kept as the snapshot when that shows the run
+    settled)."""
     if run.status in FINAL_RUN_STATUSES and run.summary.get("progress"):
         return run.summary
+    figures = run_figures_counted(run) if counters_kept() else run_figures_aggregated(run)
+    if _run_settled(run, figures["progress"]):
+        CaptionRun.objects.filter(pk=run.pk, status=run.status).update(summary=figures)
+    return figures
+
+
+def _mean_latency(total: int | None, n: int | None) -> int | None:
+    return round(total / n) if n else None
+
+
+def run_figures_counted(run: CaptionRun) -> dict[str, Any]:
+    """The figures from the run's counters (``routing.services.counters``): one query."""
+    totals = run_counters(run_id=run.pk)
+    captions = totals.get(None, {})
+    routes = [row for key, row in totals.items() if key is not None and row["calls"]]
+    progress = {
+        "total": captions.get("captions") or 0,
+        **{name: captions.get(name) or 0 for name in _PROGRESS_FIELDS[1:]},
+        "calls_in_flight": sum(row["calls_in_flight"] for row in routes),
+        "cached": sum(row["calls_cached"] for row in routes),
+    }
+    breakdown = [
+        {
+            "route__name": row["route__name"],
+            "attempts": row["calls"],
+            "succeeded": row["calls_succeeded"],
+            "failed": row["calls_failed"],
+            "cached": row["calls_cached"],
+            "fallbacks": row["fallbacks"],
+            "retries": row["retries"],
+            "timeouts": row["timeouts"],
+            "spent": str(row["spent_usd"]),
+            "mean_latency_ms": _mean_latency(row["latency_ms_sum"], row["latency_n"]),
+        }
+        for row in sorted(routes, key=lambda row: row["route__name"] or "")
+    ]
+    return {"progress": progress, "breakdown": breakdown}
+
+
+def run_figures_aggregated(run: CaptionRun) -> dict[str, Any]:
+    """The same figures aggregated from the run's captions and calls (databases without the
+    counters' triggers; the tests and the benchmark compare both)."""
     counts = {
         row["status"]: row["n"]
         for row in Caption.objects.filter(run=run).values("status").annotate(n=Count("id"))
@@ -234,9 +278,12 @@ def _run_figures(run: CaptionRun) -> dict[str, Any]:
         "calls_in_flight": calls["in_flight"],
         "cached": calls["cached"],
     }
-    breakdown = [
-        {**row, "spent": str(row["spent"]) if row["spent"] is not None else None}
-        for row in ModelCall.objects.filter(run=run)
+    answered = Q(
+        status__in=[ModelCall.Status.SUCCEEDED, ModelCall.Status.FAILED],
+        latency_ms__isnull=False,
+    )
+    rows = (
+        ModelCall.objects.filter(run=run)
         .values("route__name")
         .annotate(
             attempts=Count("id"),
@@ -245,14 +292,20 @@ def _run_figures(run: CaptionRun) -> dict[str, Any]:
             cached=Count("id", filter=Q(status=ModelCall.Status.CACHED)),
             fallbacks=Count("id", filter=Q(trigger__startswith="fallback:")),
             retries=Count("id", filter=Q(trigger="retry")),
+            timeouts=Count("id", filter=Q(error_class="timeout")),
             spent=Sum("cost_usd"),
+            latency_ms_sum=Sum("latency_ms", filter=answered),
+            latency_n=Count("id", filter=answered),
         )
         .order_by("route__name")
-    ]
-    figures = {"progress": progress, "breakdown": breakdown}
-    if _run_settled(run, progress):
-        CaptionRun.objects.filter(pk=run.pk, status=run.status).update(summary=figures)
-    return figures
+    )
+    breakdown = []
+    for row in rows:
+        total, n = row.pop("latency_ms_sum"), row.pop("latency_n")
+        row["spent"] = str(row["spent"] or Decimal(0))
+        row["mean_latency_ms"] = _mean_latency(total, n)
+        breakdown.append(row)
+    return {"progress": progress, "breakdown": breakdown}
 
 
 def run_progress(*, run: CaptionRun) -> RunProgress:
@@ -269,9 +322,16 @@ def run_progress(*, run: CaptionRun) -> RunProgress:
 
 
 def run_route_breakdown(*, run: CaptionRun) -> list[dict[str, Any]]:
-    """Per route: attempts, successes, failures, retries, fallbacks to it, cache hits, spend."""
+    """Per route: attempts, successes, failures, retries, fallbacks to it, cache hits, timeouts,
+    spend and the mean latency of its answered calls."""
     return [
-        {**row, "spent": Decimal(row["spent"]) if row["spent"] is not None else None}
+        # (snapshots taken before the timeouts and latency were counted lack them)
+        {
+            "timeouts": None,
+            "mean_latency_ms": None,
+            **row,
+            "spent": Decimal(row["spent"]) if row["spent"] is not None else None,
+        }
         for row in _run_figures(run)["breakdown"]
     ]
 

@@ -20,6 +20,7 @@ from routing import hooks, policy
 from routing.models import Caption, CaptionRun, Chain, ChainRule, ChainStep, ModelCall, Route
 from routing.services import config
 from routing.services.cache import request_key
+from routing.services.counters import run_counters_fold
 from routing.services.execute import calls_abandon, run_maybe_finish
 from routing.services.routes import route_cost_estimate
 
@@ -692,6 +693,8 @@ def caption_sweep(*, now: datetime | None = None) -> SweepReport:
     ):
         if run_maybe_finish(run_id=run_id):
             report.finished_runs.append(run_id)
+    # Runs' counters back to one row per key, so no run page sums a long tail of differences.
+    run_counters_fold()
     return report
 
 
