@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -22,6 +23,8 @@ from routing.services.route_tests import RouteTestBusy, RouteTestImage, route_te
 from tests.conftest import wait_until
 from tests.factories import RouteFactory
 from tests.routing.conftest import edenai_route
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "routing"
 
 
 def _settled(test_id: int) -> RouteTest | None:
@@ -221,3 +224,53 @@ def test_deleting_an_unused_route_takes_its_tests_along(admin):
     route_delete(route=route)
     assert not Route.objects.filter(pk=route.pk).exists()
     assert not ModelCall.objects.exists() and not RouteTest.objects.exists()
+
+
+@pytest.mark.browser
+@pytest.mark.worker
+@pytest.mark.slow
+def test_an_admin_tests_a_route_in_chromium_and_sees_the_answer(
+    live_server, celery_worker_process, admin, fake_edenai, fake_edenai_b
+):
+    from tests.review.test_browser import chromium_page
+
+    celery_worker_process(queues="api", pool="threads", concurrency=2)
+    fake_edenai.set_default(
+        Reply.success("A <b>cup</b> of coffee on a white saucer.", cost="0.0004", latency_ms=1500)
+    )
+    fake_edenai_b.set_default(Reply.error(401, message="Invalid <api> key & no access"))
+    edenai_route(fake_edenai, name="gpt-4o-fake")
+    edenai_route(fake_edenai_b, name="broken-key")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with chromium_page() as page:
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.goto(f"{live_server.url}/login/?next=/routing/routes/")
+        page.fill("#id_username", "ada-admin")
+        page.fill("#id_password", "admin-pass-123")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("text=Model routes")
+        page.click("tr:has-text('gpt-4o-fake') >> text=Test")
+        page.wait_for_selector("h1:has-text('Test route gpt-4o-fake')")
+        page.select_option("#id_sample", "astronaut.jpg")
+        page.click("button:has-text('Test this route')")
+        # The page shows the test waiting or running (polling), then the answer.
+        page.wait_for_selector("[data-test-status=pending], [data-test-status=running]")
+        page.wait_for_selector("[data-test-status=succeeded]", timeout=30_000)
+        assert page.inner_text("[data-test-text]") == "A <b>cup</b> of coffee on a white saucer."
+        assert page.inner_text("[data-test-cost]") == "$0.000400"
+        assert page.inner_text("[data-test-latency]").endswith(" ms")
+        page.screenshot(path=str(ARTIFACTS / "route-test-1440.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(ARTIFACTS / "route-test-390.png"), full_page=True)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the route test page is {width} px wide at 390 px"
+
+        page.goto(f"{live_server.url}/routing/routes/")
+        page.click("tr:has-text('broken-key') >> text=Test")
+        page.click("button:has-text('Test this route')")
+        page.wait_for_selector("[data-test-status=failed]", timeout=30_000)
+        error = page.inner_text("[data-test-error]")
+        assert "Invalid <api> key & no access" in error
+        page.screenshot(path=str(ARTIFACTS / "route-test-error-390.png"), full_page=True)
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / "route-test-error-1440.png"), full_page=True)
