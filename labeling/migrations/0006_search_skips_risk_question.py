@@ -22,7 +22,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-DOCUMENT = f"""  # noqa: S608 - a constant of this file, quoted by _literal
+DOCUMENT = f"""
 CREATE OR REPLACE FUNCTION labeling_image_search_document(
     p_id bigint, p_name text, p_format text, p_source text, p_detail text
 ) RETURNS tsvector LANGUAGE sql STABLE AS $$
@@ -39,16 +39,17 @@ CREATE OR REPLACE FUNCTION labeling_image_search_document(
      || setweight(to_tsvector('english', regexp_replace(
             concat_ws(' ', p_format, p_source, p_detail), '[^[:alnum:]]+', ' ', 'g')), 'D')
 $$;
-"""
+"""  # noqa: S608 - the constant above, quoted by _literal
 
-REINDEX = f"""  # noqa: S608 - a constant of this file, quoted by _literal
+REINDEX = f"""
 UPDATE labeling_image i SET search_vector = labeling_image_search_document(
     i.id, i.original_name, i.format, i.source, i.source_detail)
 WHERE i.id IN (
     SELECT c.image_id FROM routing_caption c
-    WHERE c.task = 'question' AND c.status = 'succeeded' AND c.prompt = {_literal(RISK_QUESTION)}
+    WHERE c.task = 'question' AND c.status = 'succeeded'
+        AND c.prompt = {_literal(RISK_QUESTION)}
 );
-"""
+"""  # noqa: S608 - the constant above, quoted by _literal
 
 
 def forward(apps, schema_editor):
