@@ -75,4 +75,6 @@ def run_review_outcomes(run) -> dict[str, Any]:
             for row in table.rows
         ],
         "comparable": run.kind == "comparison",
+        # a big project's figures come from its rollup: say when it was taken
+        "as_of": table.as_of,
     }
