@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -113,17 +114,39 @@ def image_make_derivatives(*, image: Image) -> None:
         _make_or_record(image, make)
 
 
-def image_thumbnails_save(*, image: Image, pixels: PILImage.Image) -> None:
+@dataclass(frozen=True)
+class Thumbnails:
+    """Both thumbnail files, encoded and not yet stored."""
+
+    large: bytes
+    large_ext: str
+    small: bytes
+
+
+def thumbnails_encode(pixels: PILImage.Image) -> Thumbnails:
     """Both sizes from already decoded pixels (as stored: orientation is applied here)."""
     sizes = settings.THUMBNAIL_SIZES
     img = imaging.normalise_for_display(pixels)
     # One decode serves both sizes; the small one is cut from the large one's pixels.
-    large_img = imaging.resize_to_fit(img, sizes["large"])
+    large_img = imaging.resize_large_thumbnail(img, sizes["large"])
     large, large_ext = imaging.encode_large_thumbnail(large_img)
     small = imaging.encode_webp(large_img, max_side=sizes["small"])
+    return Thumbnails(large=large, large_ext=large_ext, small=small)
+
+
+def image_thumbnails_store(*, image: Image, thumbnails: Thumbnails) -> None:
+    """Write both files to storage and set the image's fields (the row is not saved here: an
+    import stores them before it inserts the row, so one INSERT carries their names)."""
     base = image.sha256
-    image.thumb_large.save(f"{base[:2]}/{base}-l.{large_ext}", ContentFile(large), save=False)
-    image.thumb_small.save(f"{base[:2]}/{base}-s.webp", ContentFile(small), save=False)
+    image.thumb_large.save(
+        f"{base[:2]}/{base}-l.{thumbnails.large_ext}", ContentFile(thumbnails.large), save=False
+    )
+    image.thumb_small.save(f"{base[:2]}/{base}-s.webp", ContentFile(thumbnails.small), save=False)
+
+
+def image_thumbnails_save(*, image: Image, pixels: PILImage.Image) -> None:
+    """Both sizes from already decoded pixels, stored, and the row updated."""
+    image_thumbnails_store(image=image, thumbnails=thumbnails_encode(pixels))
     Image.objects.filter(pk=image.pk).update(
         thumb_large=image.thumb_large.name, thumb_small=image.thumb_small.name
     )

@@ -163,12 +163,26 @@ def image_ingest_one(
     ext = imaging.EXTENSIONS.get(decoded.format, "bin")
     storage_name = f"{decoded.sha256[:2]}/{decoded.sha256}.{ext}"
     image.file.save(storage_name, ContentFile(candidate.data), save=False)
+    made = False
+    if thumbnails_inline:
+        # Before the INSERT, so that the row carries their names: one commit per image, not an
+        # INSERT and then an UPDATE (each its own commit outside a transaction).
+        try:
+            derivatives.image_thumbnails_store(
+                image=image, thumbnails=derivatives.thumbnails_encode(decoded.image)
+            )
+            made = True
+        except Exception:  # noqa: BLE001 - the task after commit tries again and reports
+            logger.exception("inline thumbnails failed for %s", candidate.source)
+            _files_delete(image, ("thumb_large", "thumb_small"))
     try:
         with transaction.atomic():
             image.save()
     except IntegrityError:
-        # Someone imported the same bytes at the same moment: theirs is the first.
-        image.file.delete(save=False)
+        # Someone imported the same bytes at the same moment: theirs is the first. The files
+        # saved here have names of their own (storage never overwrites), so deleting them
+        # leaves theirs alone.
+        _files_delete(image, ("file", "thumb_large", "thumb_small"))
         first = Image.objects.filter(project=project, sha256=decoded.sha256).values_list(
             "id", flat=True
         )
@@ -181,13 +195,6 @@ def image_ingest_one(
         )
     if near_index is not None:
         near_index.add(image.pk, decoded.phash)
-    made = False
-    if thumbnails_inline:
-        try:
-            derivatives.image_thumbnails_save(image=image, pixels=decoded.image)
-            made = True
-        except Exception:  # noqa: BLE001 - the task after commit tries again and reports
-            logger.exception("inline thumbnails failed for image %s", image.pk)
     _after_import(image.pk, thumbnails=not made)
     reason = f"looks like image #{near[0]} (distance {near[1]})" if near else ""
     return Outcome(
@@ -197,6 +204,13 @@ def image_ingest_one(
         image.pk,
         near_duplicate_of=near[0] if near else None,
     )
+
+
+def _files_delete(image: Image, fields: tuple[str, ...]) -> None:
+    for name in fields:
+        file = getattr(image, name)
+        if file:
+            file.delete(save=False)
 
 
 def _after_import(image_id: int, *, thumbnails: bool = True) -> None:
