@@ -126,6 +126,32 @@ urlpatterns = [
         name="pairwise-results",
     ),
     path("projects/<slug:slug>/metrics/", review_api.ProjectMetrics.as_view(), name="metrics"),
+    # dashboards and the side-by-side comparison (JSON and the pages' CSV)
+    path(
+        "projects/<slug:slug>/dashboard/<str:plot>/",
+        review_api.DashboardPlot.as_view(),
+        name="dashboard-plot",
+    ),
+    path(
+        "projects/<slug:slug>/dashboard/<str:plot>/csv/",
+        review_api.DashboardPlotCSV.as_view(),
+        name="dashboard-plot-csv",
+    ),
+    path(
+        "projects/<slug:slug>/comparison/csv/",
+        review_api.ComparisonCSV.as_view(),
+        name="comparison-csv",
+    ),
+    path(
+        "projects/<slug:slug>/comparison/images/",
+        review_api.SideBySide.as_view(),
+        name="comparison-images",
+    ),
+    path(
+        "projects/<slug:slug>/comparison/images/csv/",
+        review_api.SideBySideCSV.as_view(),
+        name="comparison-images-csv",
+    ),
     path(
         "projects/<slug:slug>/review-policy/",
         review_api.ReviewPolicyDetail.as_view(),

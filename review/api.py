@@ -7,13 +7,17 @@ the review page posts them: a retried request returns the verdict saved the firs
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from integrations.api_common import (
     OldestFirstCursorPagination,
@@ -25,6 +29,7 @@ from integrations.api_common import (
 from labeling.models import RiskCategory
 from review import selectors
 from review.forms import PairwiseCreateForm, PairwiseJudgeForm, VerdictForm
+from review.metrics import IMAGE_FILTERS
 from review.models import (
     Adjudication,
     Lease,
@@ -804,4 +809,270 @@ class PairwiseResults(generics.GenericAPIView):
                     "open": found.open,
                 }
             ).data
+        )
+
+
+# --- dashboards and the side-by-side comparison ---------------------------------------------
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets a client ask for text/csv; the CSV endpoints stream their rows themselves, so this
+    only ever writes an error's message."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        if isinstance(data, dict):
+            data = "; ".join(f"{key}: {value}" for key, value in data.items())
+        return ("" if data is None else str(data)).encode()
+
+
+class ScopeFilters(MetricsFilters):
+    """The dashboard's filters (the comparison's, minus ``compare``)."""
+
+    compare = None
+
+
+class SideBySideFilters(ScopeFilters):
+    show = serializers.ChoiceField(
+        choices=[k for k in IMAGE_FILTERS if k], required=False, help_text="Which shared images."
+    )
+
+
+_SCOPE_PARAMETERS = [
+    OpenApiParameter("routes", OpenApiTypes.INT, many=True, explode=True),
+    OpenApiParameter("group", OpenApiTypes.STR, enum=["route", "model"]),
+]
+_CSV = {(200, "text/csv"): OpenApiTypes.STR}
+
+
+def _scope(request: Request, slug: str, filter_class, *, same_images: bool):
+    """The project (if the user may read its metrics) and the page's own filters over it."""
+    from review.metrics_views import Filters, metrics_project
+
+    filters_from(request, filter_class)
+    project = metrics_project(request._request, slug)
+    found = Filters(request._request, project, same_images=same_images)
+    if found.scope is None:
+        errors = {k: list(v) for k, v in found.form.errors.items()}
+        raise exceptions.ValidationError(errors or {"non_field_errors": [found.problem]})
+    return project, found
+
+
+def _plot_or_404(plot: str) -> None:
+    from review.dashboards import PLOT_IDS
+
+    if plot not in PLOT_IDS:
+        raise exceptions.NotFound("No such plot.")
+
+
+class PlotSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    title = serializers.CharField()
+    columns = serializers.ListField(child=serializers.CharField())
+    rows = serializers.ListField(
+        child=serializers.ListField(child=serializers.JSONField()),
+        help_text="The plot's table, one list per row in column order (the CSV's rows).",
+    )
+    note = serializers.CharField(allow_blank=True)
+
+
+def _plot(request: Request, slug: str, plot: str):
+    from review.dashboards import dashboard_plots
+
+    _plot_or_404(plot)
+    project, found = _scope(request, slug, ScopeFilters, same_images=False)
+    (data,) = dashboard_plots(
+        scope=found.scope,
+        viewer=request.user,
+        names_visible=selectors.can_manage(project=project, user=request.user),
+        only=plot,
+    )
+    return project, data
+
+
+_PLOT_PATH = OpenApiParameter(
+    "plot",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    enum=["rate", "cost", "latency", "spend", "throughput", "risk"],
+)
+
+
+class DashboardPlot(generics.GenericAPIView):
+    """One dashboard plot's data (rate, cost, latency, spend, throughput or risk) over the
+    dashboard's filters, as the page draws it. Whoever may see the project's metrics."""
+
+    serializer_class = PlotSerializer
+
+    @extend_schema(parameters=[_PLOT_PATH, *_SCOPE_PARAMETERS])
+    def get(self, request: Request, slug: str, plot: str) -> Response:
+        _, data = _plot(request, slug, plot)
+        out = {
+            "id": data.id,
+            "title": data.title,
+            "columns": data.columns,
+            "rows": data.rows,
+            "note": data.note,
+        }
+        return Response(PlotSerializer(out).data)
+
+
+class DashboardPlotCSV(generics.GenericAPIView):
+    """The same plot's table as the page's CSV download (cells a spreadsheet would run as a
+    formula are quoted)."""
+
+    serializer_class = PlotSerializer
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(parameters=[_PLOT_PATH, *_SCOPE_PARAMETERS], responses=_CSV)
+    def get(self, request: Request, slug: str, plot: str):
+        from review.metrics_views import _csv_response
+
+        project, data = _plot(request, slug, plot)
+        return _csv_response(iter([data.columns, *data.rows]), f"{project.slug}-{plot}.csv")
+
+
+class ComparisonCSV(generics.GenericAPIView):
+    """The comparison table (every measure per route over shared, decided images) as the page's
+    CSV download; the JSON is /metrics/?compare=true."""
+
+    serializer_class = MetricsSerializer
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(parameters=_SCOPE_PARAMETERS, responses=_CSV)
+    def get(self, request: Request, slug: str):
+        from review.metrics import route_metrics
+        from review.metrics_display import table_csv_rows
+        from review.metrics_views import _csv_response
+
+        project, found = _scope(request, slug, ScopeFilters, same_images=True)
+        table = route_metrics(scope=found.scope)
+        return _csv_response(table_csv_rows(table), f"{project.slug}-comparison.csv")
+
+
+class SideBySideVerdictSerializer(serializers.Serializer):
+    decision = serializers.CharField()
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class SideBySideCaptionSerializer(serializers.Serializer):
+    caption_id = serializers.IntegerField()
+    text = serializers.CharField(allow_blank=True)
+    outcome = serializers.CharField(help_text='The review item\'s state, or "not queued".')
+    approved_text = serializers.CharField(allow_blank=True)
+    verdicts = SideBySideVerdictSerializer(many=True, help_text="Oldest first.")
+    adjudicated = serializers.CharField(allow_null=True, help_text="The adjudication's decision.")
+
+
+class SideBySideRowSerializer(serializers.Serializer):
+    image_id = serializers.IntegerField()
+    file_name = serializers.CharField(allow_blank=True)
+    captions = serializers.DictField(
+        child=SideBySideCaptionSerializer(many=True),
+        help_text="Route name (or model, grouped by model) -> its captions of the image.",
+    )
+
+
+class SideBySidePageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    results = SideBySideRowSerializer(many=True)
+
+
+def _side_by_side_row(row) -> dict[str, Any]:
+    return {
+        "image_id": row.image.pk,
+        "file_name": row.image.original_name,
+        "captions": {
+            key: [
+                {
+                    "caption_id": c.caption.pk,
+                    "text": c.caption.text,
+                    "outcome": c.item.state if c.item else "not queued",
+                    "approved_text": c.item.final_text if c.item else "",
+                    "verdicts": [
+                        {"decision": v.decision, "reasons": v.reasons} for v in c.verdicts
+                    ],
+                    "adjudicated": c.adjudication.decision if c.adjudication else None,
+                }
+                for c in cells
+            ]
+            for key, cells in row.cells.items()
+        },
+    }
+
+
+class SideBySide(generics.GenericAPIView):
+    """The comparison's images side by side: every route's captions of each shared image with
+    the review outcome, verdicts and approved text, in image id order. Keyset pages: ``next``
+    names the last image seen, so pages stay right while images are added."""
+
+    serializer_class = SideBySidePageSerializer
+
+    @extend_schema(
+        parameters=[
+            *_SCOPE_PARAMETERS,
+            OpenApiParameter("show", OpenApiTypes.STR, enum=[k for k in IMAGE_FILTERS if k]),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="From the previous `next`."),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200 (default 20)."),
+        ]
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        from review.metrics import comparison_image_page, comparison_image_rows
+
+        _, found = _scope(request, slug, SideBySideFilters, same_images=True)
+        size, after = _keyset(request, default=20, most=200)
+        page = comparison_image_page(
+            scope=found.scope, show=found.show, after=after, limit=size + 1
+        )
+        url = None
+        if len(page) > size:
+            page = page[:size]
+            cursor = base64.urlsafe_b64encode(str(page[-1][0]).encode()).decode()
+            url = replace_query_param(request.build_absolute_uri(), "cursor", cursor)
+        rows = comparison_image_rows(scope=found.scope, page=page) if page else []
+        out = {"next": url, "results": [_side_by_side_row(row) for row in rows]}
+        return Response(SideBySidePageSerializer(out).data)
+
+
+def _keyset(request: Request, *, default: int, most: int) -> tuple[int, int]:
+    """(page size, last id seen) from ``page_size`` and ``cursor``; nonsense is a 400."""
+    params = request.query_params
+    try:
+        size = int(params.get("page_size", default))
+    except ValueError as exc:
+        raise exceptions.ValidationError({"page_size": ["A whole number."]}) from exc
+    after = 0
+    if params.get("cursor"):
+        try:
+            after = int(base64.urlsafe_b64decode(params["cursor"].encode()).decode())
+        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            raise exceptions.ValidationError({"cursor": ["Not a cursor from `next`."]}) from exc
+        if not 0 <= after <= 2**63 - 1:
+            raise exceptions.ValidationError({"cursor": ["Not a cursor from `next`."]})
+    return max(1, min(size, most)), after
+
+
+class SideBySideCSV(generics.GenericAPIView):
+    """Every shared image side by side as the page's CSV download (streamed; cells a
+    spreadsheet would run as a formula are quoted)."""
+
+    serializer_class = SideBySidePageSerializer
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        parameters=[
+            *_SCOPE_PARAMETERS,
+            OpenApiParameter("show", OpenApiTypes.STR, enum=[k for k in IMAGE_FILTERS if k]),
+        ],
+        responses=_CSV,
+    )
+    def get(self, request: Request, slug: str):
+        from review.metrics_views import _column_keys, _csv_response, _image_csv_rows
+
+        project, found = _scope(request, slug, SideBySideFilters, same_images=True)
+        return _csv_response(
+            _image_csv_rows(found, _column_keys(found)), f"{project.slug}-comparison-images.csv"
         )

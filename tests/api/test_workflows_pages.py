@@ -169,3 +169,75 @@ def test_a_pair_passed_goes_to_someone_else_and_a_stale_judgement_is_refused(
     )
     assert late.status_code == 400 and "passed on this pair" in str(late.data)
     assert admin_api.post(next_url).status_code == 200
+
+
+# --- dashboards and the side-by-side comparison ---------------------------------------------
+
+
+def _csv(response) -> list[list[str]]:
+    import csv
+    import io
+
+    assert response["Content-Type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_a_script_reads_the_dashboards_and_the_side_by_side_rows_as_the_pages_show_them(
+    project, admin, client_for
+):
+    from routing.models import Caption
+    from tests.review.metrics_fixture import build
+
+    fx = build(project, admin)
+    Caption.objects.filter(pk=fx.captions[1, "a"].pk).update(text="=HYPERLINK(1)")
+    api = client_for(admin)
+    scope = {"run": fx.run.pk}
+
+    plot = api.get(reverse("api:dashboard-plot", args=[project.slug, "cost"]), scope)
+    assert plot.status_code == 200, plot.data
+    assert plot.data["id"] == "cost" and plot.data["columns"][0]
+    assert {row[0] for row in plot.data["rows"]} == {"hosted-a", "local-b"}
+    rows = _csv(api.get(reverse("api:dashboard-plot-csv", args=[project.slug, "cost"]), scope))
+    assert rows[0] == plot.data["columns"] and len(rows) == 1 + len(plot.data["rows"])
+    assert api.get(reverse("api:dashboard-plot", args=[project.slug, "pie"])).status_code == 404
+
+    table = _csv(api.get(reverse("api:comparison-csv", args=[project.slug]), scope))
+    body = {row[0]: dict(zip(table[0], row, strict=True)) for row in table[1:]}
+    assert set(body) == {"hosted-a", "local-b"} and body["hosted-a"]["images"] == "3"
+
+    url = reverse("api:comparison-images", args=[project.slug])
+    first = api.get(url, {**scope, "page_size": 2})
+    assert first.status_code == 200, first.data
+    assert [r["image_id"] for r in first.data["results"]] == [i.pk for i in fx.images[:2]]
+    second = api.get(first.data["next"])
+    assert [r["image_id"] for r in second.data["results"]] == [fx.images[2].pk]
+    assert second.data["next"] is None
+    row = first.data["results"][0]
+    assert set(row["captions"]) == {"hosted-a", "local-b"}
+    assert row["captions"]["hosted-a"][0]["text"] == "=HYPERLINK(1)"  # JSON: text as written
+    disputed = api.get(url, {**scope, "show": "disputed"}).data["results"]
+    assert [r["image_id"] for r in disputed] == [fx.images[2].pk]
+    assert api.get(url, {**scope, "cursor": "%%%"}).status_code == 400
+    assert api.get(url, {**scope, "order": "id"}).status_code == 400  # not an allowed filter
+
+    images = _csv(api.get(reverse("api:comparison-images-csv", args=[project.slug]), scope))
+    assert images[0][:3] == ["image_id", "file_name", "hosted-a caption"]
+    assert images[1][2] == "'=HYPERLINK(1)"  # a formula is defused, as on the page
+    one_route = {**scope, "routes": fx.a.pk}
+    refused = api.get(reverse("api:comparison-csv", args=[project.slug]), one_route)
+    assert refused.status_code == 400 and "two routes" in str(refused.data)
+
+
+def test_annotators_read_dashboards_only_where_the_policy_opens_them(project, admin, client_for):
+    from review.models import ReviewPolicy
+    from tests.review.metrics_fixture import build
+
+    fx = build(project, admin)
+    api = client_for(fx.reviewers[0])
+    url = reverse("api:dashboard-plot", args=[project.slug, "throughput"])
+    assert api.get(url).status_code == 403
+    ReviewPolicy.objects.update_or_create(
+        project=project, defaults={"annotators_see_metrics": True}
+    )
+    assert api.get(url).status_code == 200
+    assert api.get(reverse("api:comparison-images", args=[project.slug])).status_code == 200
