@@ -24,8 +24,13 @@ class ReviewConfig(AppConfig):
     def ready(self) -> None:
         # review depends on routing, never the other way round: routing learns of review's
         # interest in new captions and reads risk flags only through these registrations.
+        from django.db.backends.signals import connection_created
+
         from review import selectors
+        from review.sql import register_sqlite_functions
         from routing import hooks
+
+        connection_created.connect(register_sqlite_functions)
 
         hooks.on_captions_succeeded(_captions_succeeded)
         hooks.risk_source_register(

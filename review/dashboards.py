@@ -1,4 +1,4 @@
-"""Dashboard selectors: the figures behind each plot, aggregated in PostgreSQL per route and per
+"""Dashboard selectors: the figures behind each plot, aggregated in the database per route and per
 day (or per latency bucket, per reviewer, per risk category), then drawn by ``review.charts``.
 Every plot comes with the table it was drawn from, which is also its CSV download.
 
@@ -28,6 +28,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Sum
 
+from review import sql as dialect
 from review.charts import Chart, bar_chart, line_chart
 from review.metrics import GROUPS, MetricsTable, Scope, _fetch, scope_sql
 from review.models import RiskCategory
@@ -99,7 +100,7 @@ GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
         found = _fetch(
             f"""
 WITH {cte}
-SELECT ar.{keycol} AS key, (ri.decided_at AT TIME ZONE 'UTC')::date AS day,
+SELECT ar.{keycol} AS key, {dialect.utc_day("ri.decided_at")} AS day,
   count(*) FILTER (WHERE ri.state = 'approved') AS accepted, count(*) AS reviewed
 FROM scoped s
 JOIN routing_route ar ON ar.id = s.arm
@@ -108,6 +109,8 @@ WHERE ri.state IN ('approved', 'rejected')
 GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
             params,
         )
+    for row in found:
+        row["day"] = dialect.as_date(row["day"])
     size = _bucket_size([row["day"] for row in found])
     merged: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for row in found:
@@ -284,13 +287,16 @@ def spend_over_time(scope: Scope) -> Plot:
         found = _fetch(
             f"""
 WITH {cte}
-SELECT (s.created_at AT TIME ZONE 'UTC')::date AS day, sum({_COST})::float8 AS usd
+SELECT {dialect.utc_day("s.created_at")} AS day,
+  CAST(sum({_COST}) AS DOUBLE PRECISION) AS usd
 FROM scoped s
 JOIN routing_modelcall mc ON mc.caption_id = s.id
 JOIN routing_route r ON r.id = mc.route_id
 GROUP BY 1 ORDER BY 1""",  # noqa: S608
             params,
         )
+    for row in found:
+        row["day"] = dialect.as_date(row["day"])
     size = _bucket_size([row["day"] for row in found])
     per: dict[date, float] = defaultdict(float)
     for row in found:
@@ -338,7 +344,7 @@ GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
         found = _fetch(
             f"""
 WITH {cte}
-SELECT v.reviewer_id, (v.created_at AT TIME ZONE 'UTC')::date AS day,
+SELECT v.reviewer_id, {dialect.utc_day("v.created_at")} AS day,
   count(*) FILTER (WHERE v.decision <> 'skip') AS verdicts,
   count(*) FILTER (WHERE v.decision = 'skip') AS skips
 FROM scoped s JOIN review_verdict v ON v.caption_id = s.id
@@ -354,6 +360,8 @@ GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
             return users[pk].get_username()
         return "you" if pk == viewer.pk else anonymous[pk]
 
+    for row in found:
+        row["day"] = dialect.as_date(row["day"])
     size = _bucket_size([row["day"] for row in found])
     per: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for row in found:

@@ -1,7 +1,8 @@
 """Metric selectors: which route (or model) gives the most accepted captions per dollar, how
 reliable and fast each was, how much correcting each needed. Every figure is aggregated in
-PostgreSQL (``FILTER`` aggregates, ``percentile_cont``, a window for fallbacks); Python only
-turns sums into intervals.
+the database (``FILTER`` aggregates, percentiles, a window for fallbacks) on PostgreSQL and, on
+a first run, SQLite (``review.sql`` spells what differs); Python only turns sums into intervals
+and resamples per-image figures for the bootstrap intervals.
 
 The measures (the same definitions in the UI, CSV downloads and benchmarks):
 
@@ -20,7 +21,10 @@ The measures (the same definitions in the UI, CSV downloads and benchmarks):
   over images. "Incl. review" adds reviewers' time (every verdict, skips included) at
   ``REVIEWER_HOURLY_USD`` when that is set.
 - **Latency** p50 / p95 per attempt (the call log, cached answers left out) and end to end (the
-  caption's own latency, every attempt and wait included).
+  caption's own latency, every attempt and wait included), each with a 95% bootstrap interval
+  over images (resampling images with all their attempts and recomputing the percentile); above
+  ``BOOTSTRAP_MAX_IMAGES`` images, the distribution-free order-statistic interval (the
+  percentiles at q -/+ 1.96 sqrt(q (1 - q) / n)), labelled so.
 - **Timeout / error / fallback / malformed-output rates** per attempt from the call log, Wilson
   intervals. Error: the attempt failed or its worker was lost. Fallback: the next attempt on the
   same caption was a fallback to another route. Malformed: the answer was empty, a refusal,
@@ -50,25 +54,29 @@ from django.db import connection
 from django.utils import timezone
 
 from labeling.models import Project
+from review import sql as dialect
 from review.risk.captions import RISK_QUESTION
 from review.stats import (
     BOOTSTRAP_MAX_IMAGES,
+    Z95,
     Interval,
     Rate,
+    bootstrap_percentiles,
     bootstrap_ratio,
+    rank_quantile_bounds,
     ratio_normal,
 )
 
 # SQL here is assembled from fixed fragments and the column names in GROUPS only (hence the S608
-# exemptions); every value reaches PostgreSQL as a query parameter.
+# exemptions); every value reaches the database as a query parameter.
 GROUPS = {"route": "name", "model": "model"}
 DECIDED = ("approved", "rejected")
 MALFORMED_CLASSES = ("malformed", "empty", "refusal", "schema")
 
 
 def metrics_supported() -> bool:
-    """The measures are PostgreSQL SQL; a first run on SQLite shows review progress only."""
-    return connection.vendor == "postgresql"
+    """The measures are SQL for PostgreSQL and for a first run's SQLite."""
+    return connection.vendor in ("postgresql", "sqlite")
 
 
 def reviewer_hourly_usd() -> float:
@@ -126,14 +134,14 @@ def scope_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
         where.append("c.prompt = %(prompt)s")
         params["prompt"] = scope.prompt
     if scope.route_ids:
-        where.append("COALESCE(c.target_route_id, c.route_id) = ANY(%(routes)s)")
-        params["routes"] = list(scope.route_ids)
+        where.append(dialect.any_of("COALESCE(c.target_route_id, c.route_id)", "routes"))
+        params["routes"] = dialect.list_param(scope.route_ids)
     if scope.date_from:
         where.append("c.created_at >= %(date_from)s")
-        params["date_from"] = _day_start(scope.date_from)
+        params["date_from"] = dialect.datetime_param(_day_start(scope.date_from))
     if scope.date_to:
         where.append("c.created_at < %(date_to)s")
-        params["date_to"] = _day_start(scope.date_to + timedelta(days=1))
+        params["date_to"] = dialect.datetime_param(_day_start(scope.date_to + timedelta(days=1)))
     if scope.risk_category:
         # An admin's latest correction wins; without one, the analyser's flag.
         where.append(
@@ -172,10 +180,7 @@ scoped AS MATERIALIZED (SELECT caps.* FROM caps JOIN common USING (image_id))"""
 
 
 def _fetch(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [col.name for col in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return dialect.fetch(sql, params)
 
 
 # --- the table ---------------------------------------------------------------------------------
@@ -219,6 +224,11 @@ class RouteMetrics:
     attempt_p95_ms: float | None = None
     e2e_p50_ms: float | None = None
     e2e_p95_ms: float | None = None
+    # 95% intervals of the four latency percentiles (bootstrap over images, or order statistics)
+    attempt_p50_ci: Interval | None = None
+    attempt_p95_ci: Interval | None = None
+    e2e_p50_ci: Interval | None = None
+    e2e_p95_ci: Interval | None = None
     char_effort: float | None = None
     word_effort: float | None = None
     review_ms_median: float | None = None
@@ -270,7 +280,7 @@ class MetricsTable:
 
 
 def _outcomes(cte: str, params: dict[str, Any], keycol: str) -> list[dict[str, Any]]:
-    return _fetch(
+    found = _fetch(
         f"""
 WITH {cte}
 SELECT ar.{keycol} AS key,
@@ -283,10 +293,8 @@ SELECT ar.{keycol} AS key,
   count(adj.id) AS adjudicated,
   avg(ri.char_effort) FILTER (WHERE ri.state = 'approved' AND ri.edited) AS char_effort,
   avg(ri.word_effort) FILTER (WHERE ri.state = 'approved' AND ri.edited) AS word_effort,
-  percentile_cont(0.5) WITHIN GROUP (ORDER BY s.latency_ms)
-    FILTER (WHERE s.status = 'succeeded') AS e2e_p50_ms,
-  percentile_cont(0.95) WITHIN GROUP (ORDER BY s.latency_ms)
-    FILTER (WHERE s.status = 'succeeded') AS e2e_p95_ms
+  {dialect.percentile(0.5, "s.latency_ms", "s.status = 'succeeded'")} AS e2e_p50_ms,
+  {dialect.percentile(0.95, "s.latency_ms", "s.status = 'succeeded'")} AS e2e_p95_ms
 FROM scoped s
 JOIN routing_route ar ON ar.id = s.arm
 LEFT JOIN review_reviewitem ri ON ri.caption_id = s.id
@@ -294,6 +302,29 @@ LEFT JOIN review_adjudication adj ON adj.item_id = ri.id
 GROUP BY 1""",  # noqa: S608
         params,
     )
+    if dialect.is_sqlite():
+        source = (
+            f"SELECT ar.{keycol} AS key, s.latency_ms AS v FROM scoped s"  # noqa: S608
+            " JOIN routing_route ar ON ar.id = s.arm WHERE s.status = 'succeeded'"
+        )
+        _fill_percentiles(found, cte, params, source, {"e2e_p50_ms": 0.5, "e2e_p95_ms": 0.95})
+    return found
+
+
+def _fill_percentiles(
+    found: list[dict[str, Any]],
+    cte: str,
+    params: dict[str, Any],
+    source: str,
+    columns: dict[str, float],
+    *,
+    with_ctes: str = "",
+) -> None:
+    """On SQLite, the percentile columns of ``found`` (per key) from ``source`` (key, v)."""
+    sql = f"WITH {cte}{with_ctes}" + dialect.percentiles_sql(source, columns)
+    values = {row.pop("key"): row for row in _fetch(sql, params)}
+    for row in found:
+        row.update(values.get(row["key"], dict.fromkeys(columns)))
 
 
 _COST = """COALESCE(mc.cost_usd, CASE WHEN r.provider = 'local' AND mc.latency_ms IS NOT NULL
@@ -323,7 +354,7 @@ img AS (
       WHERE ri.state IN ('approved', 'rejected') OR sp.status = 'failed'), 0) AS x,
     count(ri.id) FILTER (WHERE ri.state = 'approved') AS y,
     coalesce(sum(rt.ms) FILTER (WHERE ri.state IN ('approved', 'rejected')), 0) AS review_ms,
-    bool_or(ri.state IN ('approved', 'rejected') OR sp.status = 'failed') AS counts
+    {dialect.bool_or("ri.state IN ('approved', 'rejected') OR sp.status = 'failed'")} AS counts
   FROM spend sp
   JOIN routing_route ar ON ar.id = sp.arm
   LEFT JOIN review_reviewitem ri ON ri.caption_id = sp.caption_id
@@ -336,13 +367,14 @@ def _costs(cte: str, params: dict[str, Any], keycol: str) -> list[dict[str, Any]
     return _fetch(
         _per_image_cte(cte, keycol)
         + """
-SELECT key, sum(spend_all)::float8 AS spend_usd, sum(x)::float8 AS counted_spend_usd,
-  sum(review_ms)::float8 AS review_ms,
+SELECT key, CAST(sum(spend_all) AS DOUBLE PRECISION) AS spend_usd,
+  CAST(sum(x) AS DOUBLE PRECISION) AS counted_spend_usd,
+  CAST(sum(review_ms) AS DOUBLE PRECISION) AS review_ms,
   count(*) FILTER (WHERE counts) AS images,
   sum(y) FILTER (WHERE counts) AS sum_y,
-  (sum(x * x) FILTER (WHERE counts))::float8 AS sum_xx,
+  CAST(sum(x * x) FILTER (WHERE counts) AS DOUBLE PRECISION) AS sum_xx,
   sum(y * y) FILTER (WHERE counts) AS sum_yy,
-  (sum(x * y) FILTER (WHERE counts))::float8 AS sum_xy
+  CAST(sum(x * y) FILTER (WHERE counts) AS DOUBLE PRECISION) AS sum_xy
 FROM img GROUP BY key""",  # noqa: S608
         params,
     )
@@ -350,8 +382,8 @@ FROM img GROUP BY key""",  # noqa: S608
 
 def _cost_rows(cte: str, params: dict[str, Any], keycol: str) -> dict[str, list[tuple]]:
     rows = _fetch(
-        _per_image_cte(cte, keycol)
-        + "\nSELECT key, x::float8 AS x, y, review_ms::float8 AS review_ms"
+        _per_image_cte(cte, keycol) + "\nSELECT key, CAST(x AS DOUBLE PRECISION) AS x, y,"
+        " CAST(review_ms AS DOUBLE PRECISION) AS review_ms"
         " FROM img WHERE counts ORDER BY key, image_id",  # noqa: S608
         params,
     )
@@ -363,7 +395,7 @@ def _cost_rows(cte: str, params: dict[str, Any], keycol: str) -> dict[str, list[
 
 def _reliability(cte: str, params: dict[str, Any], keycol: str) -> list[dict[str, Any]]:
     attempt = "status NOT IN ('in_flight', 'cached')"
-    return _fetch(
+    found = _fetch(
         f"""
 WITH {cte},
 calls AS (
@@ -378,56 +410,70 @@ SELECT r.{keycol} AS key,
   count(*) FILTER (WHERE {attempt} AND error_class = 'timeout') AS timeouts,
   count(*) FILTER (WHERE status IN ('failed', 'lost')) AS errors,
   count(*) FILTER (WHERE {attempt} AND next_trigger LIKE 'fallback:%%') AS fallbacks,
-  count(*) FILTER (WHERE {attempt} AND (error_class = ANY(%(malformed)s)
+  count(*) FILTER (WHERE {attempt} AND ({dialect.any_of("error_class", "malformed")}
     OR error_class LIKE 'malformed%%')) AS malformed,
-  percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE {attempt})
-    AS attempt_p50_ms,
-  percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE {attempt})
-    AS attempt_p95_ms
+  {dialect.percentile(0.5, "latency_ms", attempt)} AS attempt_p50_ms,
+  {dialect.percentile(0.95, "latency_ms", attempt)} AS attempt_p95_ms
 FROM calls JOIN routing_route r ON r.id = calls.route_id
 GROUP BY 1""",  # noqa: S608
-        {**params, "malformed": list(MALFORMED_CLASSES)},
+        {**params, "malformed": dialect.list_param(MALFORMED_CLASSES)},
     )
+    if dialect.is_sqlite():
+        source = (
+            f"SELECT r.{keycol} AS key, mc.latency_ms AS v FROM scoped s"  # noqa: S608
+            " JOIN routing_modelcall mc ON mc.caption_id = s.id"
+            " JOIN routing_route r ON r.id = mc.route_id"
+            " WHERE mc.status NOT IN ('in_flight', 'cached')"
+        )
+        columns = {"attempt_p50_ms": 0.5, "attempt_p95_ms": 0.95}
+        _fill_percentiles(found, cte, params, source, columns)
+    return found
 
 
 def _review(cte: str, params: dict[str, Any], keycol: str) -> list[dict[str, Any]]:
-    return _fetch(
-        f"""
-WITH {cte},
+    per_item = f""",
 per_item AS (
   SELECT ar.{keycol} AS key, v.item_id, ri.state,
     sum(v.time_spent_ms) AS ms,
     count(*) FILTER (WHERE v.decision <> 'skip') AS counted,
-    (bool_and(v.decision IN ('accept', 'edit')) FILTER (WHERE v.decision <> 'skip')
+    ({dialect.bool_and("v.decision IN ('accept', 'edit')")} FILTER (WHERE v.decision <> 'skip')
       AND count(DISTINCT regexp_replace(btrim(v.final_text), '\\s+', ' ', 'g'))
         FILTER (WHERE v.decision <> 'skip') = 1)
-    OR coalesce(bool_and(v.decision = 'reject') FILTER (WHERE v.decision <> 'skip'), false)
-      AS agreed
+    OR coalesce({dialect.bool_and("v.decision = 'reject'")} FILTER (WHERE v.decision <> 'skip'),
+      false) AS agreed
   FROM scoped s
   JOIN routing_route ar ON ar.id = s.arm
   JOIN review_verdict v ON v.caption_id = s.id
   JOIN review_reviewitem ri ON ri.id = v.item_id
   GROUP BY 1, 2, 3
-)
+)"""  # noqa: S608
+    decided = "state IN ('approved', 'rejected')"
+    found = _fetch(
+        f"""
+WITH {cte}{per_item}
 SELECT key,
-  percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)
-    FILTER (WHERE state IN ('approved', 'rejected')) AS review_ms_median,
+  {dialect.percentile(0.5, "ms", decided)} AS review_ms_median,
   count(*) FILTER (WHERE counted >= 2) AS multi_reviewed,
   count(*) FILTER (WHERE counted >= 2 AND agreed) AS agreed
 FROM per_item GROUP BY key""",  # noqa: S608
         params,
     )
+    if dialect.is_sqlite():
+        source = f"SELECT key, ms AS v FROM per_item WHERE {decided}"  # noqa: S608
+        _fill_percentiles(found, cte, params, source, {"review_ms_median": 0.5}, with_ctes=per_item)
+    return found
 
 
 def _reasons(cte: str, params: dict[str, Any], keycol: str) -> list[dict[str, Any]]:
+    join, reason = dialect.json_elements("v.reasons", "reason")
     return _fetch(
         f"""
 WITH {cte}
-SELECT ar.{keycol} AS key, reason, count(*) AS n
+SELECT ar.{keycol} AS key, {reason} AS reason, count(*) AS n
 FROM scoped s
 JOIN routing_route ar ON ar.id = s.arm
 JOIN review_verdict v ON v.caption_id = s.id AND v.decision = 'reject'
-CROSS JOIN LATERAL jsonb_array_elements_text(v.reasons) AS reason
+{join}
 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2""",  # noqa: S608
         params,
     )
@@ -436,6 +482,78 @@ GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2""",  # noqa: S608
 def _count_images(cte: str, params: dict[str, Any]) -> int:
     sql = f"WITH {cte} SELECT count(DISTINCT image_id) AS n FROM scoped"  # noqa: S608
     return _fetch(sql, params)[0]["n"]
+
+
+_LATENCY_SOURCES = {
+    # kind -> (key and image of each value, the value, which rows count)
+    "attempt": (
+        "SELECT r.{keycol} AS key, s.image_id, mc.latency_ms AS v FROM scoped s"
+        " JOIN routing_modelcall mc ON mc.caption_id = s.id"
+        " JOIN routing_route r ON r.id = mc.route_id"
+        " WHERE mc.status NOT IN ('in_flight', 'cached') AND mc.latency_ms IS NOT NULL"
+    ),
+    "e2e": (
+        "SELECT ar.{keycol} AS key, s.image_id, s.latency_ms AS v FROM scoped s"
+        " JOIN routing_route ar ON ar.id = s.arm"
+        " WHERE s.status = 'succeeded' AND s.latency_ms IS NOT NULL"
+    ),
+}
+_QUANTILES = {"p50": 0.5, "p95": 0.95}
+
+
+def _latency_intervals(
+    cte: str, params: dict[str, Any], keycol: str, rows: dict[str, RouteMetrics], images: int
+) -> None:
+    """95% intervals of each route's latency p50 and p95 (per attempt, end to end).
+
+    Up to BOOTSTRAP_MAX_IMAGES images: the percentile bootstrap over images (each image keeps
+    all its attempts), from the per-image value lists aggregated in SQL. Above: the order-statistic
+    interval, the percentiles at q -/+ 1.96 sqrt(q (1 - q) / n), computed in SQL."""
+    for kind, template in _LATENCY_SOURCES.items():
+        source = template.format(keycol=keycol)
+        if images <= BOOTSTRAP_MAX_IMAGES:
+            groups: dict[str, list[list[float]]] = {}
+            for found in _fetch(
+                f"WITH {cte} SELECT key, image_id, {dialect.list_agg('v')} AS vs"  # noqa: S608
+                f" FROM ({source}) src GROUP BY key, image_id ORDER BY key, image_id",
+                params,
+            ):
+                values = [float(v) for v in dialect.as_list(found["vs"])]
+                groups.setdefault(found["key"], []).append(values)
+            for key, per_image in groups.items():
+                row = rows.setdefault(key, RouteMetrics(key=key))
+                intervals = bootstrap_percentiles(per_image, list(_QUANTILES.values()))
+                for name, interval in zip(_QUANTILES, intervals, strict=True):
+                    setattr(row, f"{kind}_{name}_ci", interval)
+            continue
+        low_of, high_of = ("max", "min") if dialect.is_sqlite() else ("greatest", "least")
+        columns: dict[str, float | str] = {}
+        for name, q in _QUANTILES.items():
+            half = f"{Z95!r} * sqrt({q * (1 - q)!r} / n)"
+            columns[f"{name}_low"] = f"{low_of}(0.0, {q!r} - {half})"
+            columns[f"{name}_high"] = f"{high_of}(1.0, {q!r} + {half})"
+        sql = f"WITH {cte}" + dialect.percentiles_sql(source, columns)
+        for found in _fetch(sql, params):
+            row = rows.setdefault(found["key"], RouteMetrics(key=found["key"]))
+            for name in _QUANTILES:
+                low, high = found[f"{name}_low"], found[f"{name}_high"]
+                if low is not None and high is not None:
+                    interval = Interval(float(low), float(high), "order statistic")
+                    setattr(row, f"{kind}_{name}_ci", interval)
+
+
+def histogram_intervals(counts: dict[int, int], row: RouteMetrics, kind: str) -> None:
+    """The order-statistic intervals of a rollup histogram's p50 and p95."""
+    from review.rollups import histogram_percentile
+
+    n = sum(counts.values())
+    for name, q in _QUANTILES.items():
+        bounds = rank_quantile_bounds(q, n)
+        if bounds is None:
+            continue
+        low, high = (histogram_percentile(counts, b) for b in bounds)
+        if low is not None and high is not None:
+            setattr(row, f"{kind}_{name}_ci", Interval(low, high, "order statistic"))
 
 
 def _cost_figures(row: RouteMetrics, moments: dict[str, Any], samples: list[tuple] | None) -> None:
@@ -511,11 +629,9 @@ def route_metrics(*, scope: Scope) -> MetricsTable:
     for moments in costs:
         key = moments["key"]
         _cost_figures(row(key), moments, samples.get(key, []) if samples is not None else None)
-    return MetricsTable(
-        scope=scope,
-        rows=[rows[k] for k in sorted(rows)],
-        images=_count_images(cte, params),
-    )
+    images = _count_images(cte, params)
+    _latency_intervals(cte, params, keycol, rows, images)
+    return MetricsTable(scope=scope, rows=[rows[k] for k in sorted(rows)], images=images)
 
 
 # --- the per-image side-by-side view -----------------------------------------------------------
@@ -545,7 +661,7 @@ per AS (
     count(ri.id) FILTER (WHERE ri.state = 'approved') AS accepted,
     count(ri.id) FILTER (WHERE ri.state = 'rejected') AS rejected,
     count(adj.id) + count(ri.id) FILTER (WHERE ri.state = 'adjudication') AS disputed,
-    array_agg(s.id ORDER BY s.id) AS caption_ids
+    {dialect.list_agg("s.id")} AS caption_ids
   FROM scoped s
   LEFT JOIN review_reviewitem ri ON ri.caption_id = s.id
   LEFT JOIN review_adjudication adj ON adj.item_id = ri.id
@@ -557,10 +673,17 @@ SELECT image_id, caption_ids FROM per WHERE {_IMAGE_CONDITIONS[show]}"""  # noqa
 
 
 def _image_rollup_sql(scope: Scope, show: str) -> tuple[str, dict[str, Any]] | None:
-    """The rollup's images of a comparison run, when it keeps the scope's filters."""
+    """The rollup's images of a comparison run on all its routes, when it keeps the scope's
+    filters (ImageRollup keeps every reviewer's images of comparison runs only)."""
     from review.rollups import rollup_where
+    from routing.models import CaptionRun
 
-    if scope.date_from or scope.date_to or rollup_where(scope) is None:
+    if scope.date_from or scope.date_to or scope.reviewer_id is not None or scope.prompt:
+        return None
+    if scope.run_id is None or rollup_where(scope) is None:
+        return None
+    run = CaptionRun.objects.filter(pk=scope.run_id, kind=CaptionRun.Kind.COMPARISON).first()
+    if run is None or set(run.routes.values_list("pk", flat=True)) != set(scope.route_ids):
         return None
     sql = (
         "SELECT image_id FROM review_imagerollup o WHERE o.project_id = %(project)s"  # noqa: S608
@@ -602,7 +725,7 @@ def comparison_image_page(
     sql, params = _image_sql(scope, show)
     params.update(after=after, offset=offset, limit=limit)
     sql += " AND image_id > %(after)s ORDER BY image_id LIMIT %(limit)s OFFSET %(offset)s"
-    return [(row["image_id"], row["caption_ids"]) for row in _fetch(sql, params)]
+    return [(row["image_id"], dialect.as_list(row["caption_ids"])) for row in _fetch(sql, params)]
 
 
 @dataclass
@@ -835,9 +958,11 @@ WHERE {where} GROUP BY 1, 2, 3""",  # noqa: S608
         if kind == "attempt":
             r.attempt_p50_ms = histogram_percentile(counts, 0.5)
             r.attempt_p95_ms = histogram_percentile(counts, 0.95)
+            histogram_intervals(counts, r, kind)
         elif kind == "e2e":
             r.e2e_p50_ms = histogram_percentile(counts, 0.5)
             r.e2e_p95_ms = histogram_percentile(counts, 0.95)
+            histogram_intervals(counts, r, kind)
         else:
             r.review_ms_median = histogram_percentile(counts, 0.5)
     for found in _fetch(

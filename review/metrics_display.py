@@ -65,6 +65,19 @@ def cost_cell(cost: CostFigure) -> Cell:
     return Cell(_usd(cost.usd), _interval(cost.interval, _usd), raw=cost.usd)
 
 
+def _latency_detail(p50: Interval | None, p95: Interval | None, tail: str = "") -> str:
+    """The percentiles' intervals: "95% CI p50 a – b · p95 c – d"; non-bootstrap methods named."""
+    parts = []
+    for name, interval in (("p50", p50), ("p95", p95)):
+        if interval is not None:
+            parts.append(f"{name} {_ms(interval.low)} – {_ms(interval.high)}")
+    method = next((i.method for i in (p50, p95) if i is not None), "bootstrap")
+    text = ("95% CI " + " · ".join(parts)) if parts else ""
+    if parts and method != "bootstrap":
+        text += f" ({method})"
+    return " · ".join(t for t in (text, tail) if t)
+
+
 def _count(n: int) -> Cell:
     return Cell(f"{n:,}", raw=float(n))
 
@@ -122,19 +135,23 @@ LINES: list[tuple[str, str, bool, Callable[[RouteMetrics], Cell]]] = [
     ),
     (
         "Latency per attempt p50 / p95",
-        "From the call log; cached answers left out.",
+        "From the call log; cached answers left out. Intervals: bootstrap over images.",
         True,
         lambda r: Cell(
             f"{_ms(r.attempt_p50_ms)} / {_ms(r.attempt_p95_ms)}",
-            f"{r.attempts} attempts",
+            _latency_detail(r.attempt_p50_ci, r.attempt_p95_ci, f"{r.attempts} attempts"),
             raw=r.attempt_p50_ms,
         ),
     ),
     (
         "Latency end to end p50 / p95",
-        "Every attempt and wait of a caption.",
+        "Every attempt and wait of a caption. Intervals: bootstrap over images.",
         True,
-        lambda r: Cell(f"{_ms(r.e2e_p50_ms)} / {_ms(r.e2e_p95_ms)}", raw=r.e2e_p50_ms),
+        lambda r: Cell(
+            f"{_ms(r.e2e_p50_ms)} / {_ms(r.e2e_p95_ms)}",
+            _latency_detail(r.e2e_p50_ci, r.e2e_p95_ci),
+            raw=r.e2e_p50_ms,
+        ),
     ),
     ("Timeout rate", "Per attempt.", True, lambda r: rate_cell(r.timeout_rate)),
     ("Error rate", "Failed or lost attempts.", True, lambda r: rate_cell(r.error_rate)),
@@ -197,9 +214,18 @@ CSV_HEADER = [
     "cost_per_accepted_with_review_usd",
     "attempts",
     "attempt_p50_ms",
+    "attempt_p50_low",
+    "attempt_p50_high",
     "attempt_p95_ms",
+    "attempt_p95_low",
+    "attempt_p95_high",
     "e2e_p50_ms",
+    "e2e_p50_low",
+    "e2e_p50_high",
     "e2e_p95_ms",
+    "e2e_p95_low",
+    "e2e_p95_high",
+    "latency_interval_method",
     "timeout_rate",
     "error_rate",
     "fallback_rate",
@@ -215,6 +241,21 @@ CSV_HEADER = [
 
 def _opt(x: float | None) -> str:
     return "" if x is None else f"{x:.6g}"
+
+
+def _latency_columns(r: RouteMetrics) -> list[str]:
+    out = []
+    for kind in ("attempt", "e2e"):
+        for name in ("p50", "p95"):
+            interval: Interval | None = getattr(r, f"{kind}_{name}_ci")
+            out += [
+                _opt(getattr(r, f"{kind}_{name}_ms")),
+                _opt(interval.low if interval else None),
+                _opt(interval.high if interval else None),
+            ]
+    methods = {getattr(r, f"{k}_{n}_ci") for k in ("attempt", "e2e") for n in ("p50", "p95")}
+    found = sorted({i.method for i in methods if i is not None})
+    return [*out, "/".join(found)]
 
 
 def table_csv_rows(table: MetricsTable) -> Iterator[list[str]]:
@@ -241,10 +282,7 @@ def table_csv_rows(table: MetricsTable) -> Iterator[list[str]]:
             _opt(cost.interval.high if cost.interval else None),
             _opt(r.cost_per_accepted_with_review.usd),
             str(r.attempts),
-            _opt(r.attempt_p50_ms),
-            _opt(r.attempt_p95_ms),
-            _opt(r.e2e_p50_ms),
-            _opt(r.e2e_p95_ms),
+            *_latency_columns(r),
             _opt(r.timeout_rate.value),
             _opt(r.error_rate.value),
             _opt(r.fallback_rate.value),

@@ -56,7 +56,7 @@ def metrics_project(request: HttpRequest, slug: str) -> Project:
 
 
 def postgres_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """The metric pages run PostgreSQL SQL: on a first run's SQLite they say so instead."""
+    """The metric pages run SQL for PostgreSQL and SQLite: on another backend they say so."""
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

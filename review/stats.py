@@ -115,6 +115,77 @@ def ratio_normal(
     return Interval(max(0.0, r - half), r + half, "normal")
 
 
+# --- percentiles (latency) ----------------------------------------------------------------------
+
+
+def bootstrap_percentiles(
+    groups: Sequence[Sequence[float]],
+    quantiles: Sequence[float],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> list[Interval | None]:
+    """Percentile-bootstrap intervals of continuous percentiles (``percentile_cont``'s linear
+    interpolation) of the values pooled over ``groups`` (one group per image: every attempt of
+    that image), resampling images with replacement and recomputing each percentile. One interval
+    per quantile (0..1); None when there are no values. Seeded like ``bootstrap_ratio``."""
+    sizes = np.asarray([len(g) for g in groups], dtype=np.int64)
+    n = len(sizes)
+    if n == 0 or sizes.sum() == 0:
+        return [None for _ in quantiles]
+    values = np.concatenate([np.asarray(g, dtype=np.float64) for g in groups if len(g)])
+    owner = np.repeat(np.arange(n), sizes)
+    order = np.argsort(values, kind="stable")
+    values, owner = values[order], owner[order]
+    total_values = len(values)
+    rng = np.random.default_rng(seed)
+    found: list[list[np.ndarray]] = [[] for _ in quantiles]
+    step = max(1, 2_000_000 // max(n, total_values))
+    for start in range(0, resamples, step):
+        m = min(step, resamples - start)
+        picks = rng.integers(0, n, size=(m, n))
+        # How many times each image was drawn in each resample, then each value's weight.
+        drawn = np.bincount((picks + np.arange(m)[:, None] * n).ravel(), minlength=m * n)
+        cumulative = drawn.astype(np.int32).reshape(m, n)[:, owner].cumsum(axis=1, dtype=np.int64)
+        totals = cumulative[:, -1]
+        keep = totals > 0
+        cumulative, totals = cumulative[keep], totals[keep]
+        # Rows laid end to end, each shifted past the last, so one sorted search finds ranks in
+        # every row: the value at 0-based rank r is the first whose cumulative weight exceeds r.
+        shift = (np.arange(len(totals)) * (int(totals.max()) + 2))[:, None]
+        flat = (cumulative + shift).ravel()
+        base = np.arange(len(totals)) * total_values
+        for k, q in enumerate(quantiles):
+            pos = q * (totals - 1)
+            low = np.floor(pos)
+            frac = pos - low
+            at_low = np.searchsorted(flat, low + shift[:, 0], side="right") - base
+            at_high = np.searchsorted(flat, low + 1 + shift[:, 0], side="right") - base
+            at_high = np.minimum(at_high, total_values - 1)
+            found[k].append(values[at_low] * (1 - frac) + values[at_high] * frac)
+    tail = (1 - level) / 2 * 100
+    out: list[Interval | None] = []
+    for samples in found:
+        drawn_values = np.concatenate(samples)
+        if len(drawn_values) == 0:
+            out.append(None)
+            continue
+        low, high = np.percentile(drawn_values, [tail, 100 - tail])
+        out.append(Interval(float(low), float(high), "bootstrap"))
+    return out
+
+
+def rank_quantile_bounds(q: float, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The quantiles whose values bound a 95% interval of the q-th quantile of n values (the
+    distribution-free order-statistic interval: ranks n q -/+ z sqrt(n q (1 - q))). What latency
+    intervals use where the bootstrap is too costly (above BOOTSTRAP_MAX_IMAGES, and rollups)."""
+    if n <= 0:
+        return None
+    half = z * math.sqrt(q * (1 - q) / n)
+    return max(0.0, q - half), min(1.0, q + half)
+
+
 # --- Bradley-Terry -----------------------------------------------------------------------------
 
 

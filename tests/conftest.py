@@ -14,6 +14,9 @@ def _service_problem() -> str | None:
     from django.conf import settings
 
     engine = settings.DATABASES["default"]["ENGINE"]
+    if "sqlite" in engine and os.environ.get("CAPTIONDESK_TEST_SQLITE") == "1":
+        # Asked for by name: the first-run backend's tests (tests/review/test_metrics_sqlite.py).
+        return None if settings.REDIS_URL else "REDIS_URL is not set: tests need a real Redis."
     if "postgresql" not in engine:
         return f"DATABASE_URL must point at PostgreSQL for tests (got {engine})."
     import psycopg
@@ -53,7 +56,8 @@ def django_db_modify_db_settings():
     """One test database per pytest process, so two runs on one machine never drop each other's."""
     from django.conf import settings
 
-    if not os.environ.get("CI"):
+    sqlite = "sqlite" in settings.DATABASES["default"]["ENGINE"]  # in memory, per process
+    if not os.environ.get("CI") and not sqlite:
         settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = (
             f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}"
         )

@@ -49,7 +49,7 @@ INSERT INTO review_pairwisetask
    created_at)
 SELECT i.project_id, a.image_id, %(run)s, a.id, b.id,
        COALESCE(a.target_route_id, a.route_id), COALESCE(b.target_route_id, b.route_id),
-       'open', now()
+       'open', %(now)s
 FROM routing_caption a
 JOIN routing_caption b ON b.image_id = a.image_id AND b.id > a.id AND b.prompt = a.prompt
   AND b.task = a.task
@@ -62,7 +62,14 @@ WHERE i.project_id = %(project)s AND a.status = 'succeeded' AND b.status = 'succ
   {run_filter}
 ON CONFLICT DO NOTHING"""  # noqa: S608 - only the fixed run filter is interpolated
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"project": project.pk, "run": run_id, "risk_question": RISK_QUESTION})
+        params = {
+            "project": project.pk,
+            "run": run_id,
+            "risk_question": RISK_QUESTION,
+            # a parameter, not now(): the same statement runs on a first run's SQLite
+            "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+        }
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 

@@ -165,7 +165,8 @@ def test_anonymous_visitors_are_sent_to_log_in(client, fx):
 
 
 def test_without_postgresql_the_pages_say_what_they_need(client, admin, fx, monkeypatch):
-    # A first run on SQLite: the measures are PostgreSQL SQL, so the pages explain instead.
+    # A database the measures' SQL is not written for (neither PostgreSQL nor a first run's
+    # SQLite): the pages explain instead.
     from review import metrics_views
 
     monkeypatch.setattr(metrics_views, "metrics_supported", lambda: False)

@@ -8,7 +8,13 @@ from datetime import date, timedelta
 import pytest
 
 from review.metrics import Scope, route_metrics
-from review.stats import bootstrap_ratio, ratio_normal, wilson
+from review.stats import (
+    bootstrap_percentiles,
+    bootstrap_ratio,
+    rank_quantile_bounds,
+    ratio_normal,
+    wilson,
+)
 from tests.review.metrics_fixture import build
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +93,37 @@ def test_bootstrap_is_seeded_and_agrees_with_the_normal_approximation_on_many_im
     assert normal.high == pytest.approx(first.high, abs=0.1 * width)
 
 
+def test_bootstrap_of_percentiles_resamples_images_with_all_their_values():
+    import numpy as np
+
+    groups = [[800.0, 30000.0], [1000.0], [1200.0], [650.0, 700.0, 9000.0]]
+    found = bootstrap_percentiles(groups, [0.5, 0.95], resamples=400, seed=3)
+    # The same resamples drawn image by image, pooled and np.percentile'd (linear, as
+    # percentile_cont): the vectorised helper gives exactly the same intervals.
+    rng = np.random.default_rng(3)
+    medians, tops = [], []
+    for _ in range(400):
+        pooled = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+        medians.append(np.percentile(pooled, 50))
+        tops.append(np.percentile(pooled, 95))
+    for interval, drawn in zip(found, (medians, tops), strict=True):
+        expected = tuple(np.percentile(drawn, [2.5, 97.5]))
+        assert (interval.low, interval.high) == pytest.approx(expected)
+    assert found[0].method == "bootstrap"
+    # One value everywhere: no uncertainty; nothing: no interval.
+    same = bootstrap_percentiles([[5.0], [5.0, 5.0]], [0.5])[0]
+    assert (same.low, same.high) == (5.0, 5.0)
+    assert bootstrap_percentiles([], [0.5]) == [None]
+
+
+def test_order_statistic_bounds_of_a_quantile():
+    # n = 100, q = 0.5: ranks 50 -/+ 1.96 * 5, i.e. quantiles 0.402 and 0.598.
+    low, high = rank_quantile_bounds(0.5, 100)
+    assert (low, high) == (pytest.approx(0.40200, abs=1e-5), pytest.approx(0.59800, abs=1e-5))
+    assert rank_quantile_bounds(0.95, 4) == (pytest.approx(0.7364, abs=1e-4), 1.0)
+    assert rank_quantile_bounds(0.5, 0) is None
+
+
 # --- the comparison on shared images -----------------------------------------------------------
 
 
@@ -157,6 +194,36 @@ def test_reliability_from_the_call_log(fx):
     assert a.attempt_p95_ms == pytest.approx(1200 + 0.85 * 28800)
     assert a.e2e_p50_ms == pytest.approx(1200)
     assert b.attempt_p50_ms == pytest.approx(1250)
+
+
+def test_latency_percentiles_have_bootstrap_intervals_over_images(fx):
+    a = comparison(fx).row("hosted-a")
+
+    # hosted-a's attempts per image: img1 800 + 30000 ms, img2 1000, img3 1200. No resample has
+    # a median under 1000 (img1 brings a 30000 with each 800), and one in 27 draws img1 three
+    # times, whose median 15400 is the top (over 2.5% of resamples at each end).
+    assert (a.attempt_p50_ci.low, a.attempt_p50_ci.high) == (1000, 15400)
+    assert a.attempt_p50_ci.method == "bootstrap"
+    # p95: img2 three times gives 1000; img1 twice or more gives 30000 (7 in 27).
+    assert (a.attempt_p95_ci.low, a.attempt_p95_ci.high) == (1000, 30000)
+    # End to end, one value per image (31000, 1000, 1200): two draws of an image fix the median.
+    assert (a.e2e_p50_ci.low, a.e2e_p50_ci.high) == (1000, 31000)
+    assert a.e2e_p95_ci.high == 31000
+    assert a.attempt_p50_ci.low <= a.attempt_p50_ms <= a.attempt_p50_ci.high
+
+
+def test_latency_intervals_above_the_bootstrap_size_are_order_statistics(fx, monkeypatch):
+    from review import metrics
+
+    monkeypatch.setattr(metrics, "BOOTSTRAP_MAX_IMAGES", 1)
+    a = comparison(fx).row("hosted-a")
+
+    # n = 4 attempts: p50's ranks 0.5 -/+ 1.96 * 0.25 -> quantiles 0.01 and 0.99 of
+    # 800, 1000, 1200, 30000 ms, interpolated as percentile_cont does.
+    assert a.attempt_p50_ci.method == "order statistic"
+    assert a.attempt_p50_ci.low == pytest.approx(800 + 0.03 * 200)
+    assert a.attempt_p50_ci.high == pytest.approx(1200 + 0.97 * 28800)
+    assert a.attempt_p95_ci.high == pytest.approx(30000)
 
 
 def test_correction_effort_review_time_and_agreement(fx):
