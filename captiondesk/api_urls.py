@@ -53,6 +53,11 @@ urlpatterns = [
     # routes, runs, captions
     path("routes/", routing_api.RouteList.as_view(), name="route-list"),
     path("routes/<int:pk>/", routing_api.RouteDetail.as_view(), name="route-detail"),
+    path(
+        "routes/<int:pk>/breaker-reset/",
+        routing_api.RouteBreakerReset.as_view(),
+        name="route-breaker-reset",
+    ),
     path("projects/<slug:slug>/runs/", routing_api.RunList.as_view(), name="run-list"),
     path(
         "projects/<slug:slug>/runs/estimate/",
@@ -75,6 +80,12 @@ urlpatterns = [
     path("captions/<int:pk>/stop/", routing_api.CaptionStop.as_view(), name="caption-stop"),
     path("projects/<slug:slug>/chains/", routing_api.ChainList.as_view(), name="chain-list"),
     path("chains/<int:pk>/", routing_api.ChainDetail.as_view(), name="chain-detail"),
+    path(
+        "projects/<slug:slug>/chain-rules/",
+        routing_api.ChainRuleList.as_view(),
+        name="chain-rule-list",
+    ),
+    path("chain-rules/<int:pk>/", routing_api.ChainRuleDetail.as_view(), name="chain-rule-detail"),
     # review
     path(
         "projects/<slug:slug>/review-items/",

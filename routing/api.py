@@ -27,9 +27,23 @@ from integrations.api_common import (
 from labeling.models import Image, RiskCategory
 from labeling.selectors import user_is_admin
 from routing import selectors
-from routing.forms import MAX_FALLBACKS, BudgetForm, ChainForm, RouteForm, RunForm
-from routing.models import Caption, CaptionRun, Chain, ModelCall, Route
-from routing.services.chains import ChainError, chain_delete, chain_save
+from routing.forms import (
+    MAX_FALLBACKS,
+    BudgetForm,
+    ChainForm,
+    ChainRuleForm,
+    RouteForm,
+    RunForm,
+)
+from routing.models import Caption, CaptionRun, Chain, ChainRule, ModelCall, Route
+from routing.services.breaker import breaker_reset, breaker_state
+from routing.services.chains import (
+    ChainError,
+    chain_delete,
+    chain_rule_add,
+    chain_rule_delete,
+    chain_save,
+)
 from routing.services.runs import (
     ImageSelection,
     RunError,
@@ -663,3 +677,117 @@ class CaptionStop(generics.GenericAPIView):
             raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
         caption.refresh_from_db()
         return Response(CaptionSerializer(caption).data)
+
+
+# --- chain rules ----------------------------------------------------------------------------
+
+
+class ChainRuleSerializer(serializers.ModelSerializer):
+    chain = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = ChainRule
+        fields = [
+            "id",
+            "project_id",
+            "position",
+            "category",
+            "min_score",
+            "chain_id",
+            "chain",
+            "enabled",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ChainRuleRequestSerializer(serializers.Serializer):
+    chain = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="A chain of this project, by id."
+    )
+    category = serializers.ChoiceField(
+        choices=[("", "Any flagged risk"), *RiskCategory.choices],
+        required=False,
+        default="",
+        help_text="Empty: any flagged risk.",
+    )
+    min_score = serializers.FloatField(default=0.0, help_text="0 to 1.")
+
+
+class ChainRuleList(generics.ListCreateAPIView):
+    """A project's chain rules in the order they are tried (project admins): an image flagged
+    with the rule's risk at or above its score goes to the rule's chain. POST adds one at the
+    end, through the chains page's form."""
+
+    serializer_class = ChainRuleSerializer
+    pagination_class = OldestFirstCursorPagination
+
+    def get_queryset(self):
+        project, _ = project_or_404(self.request, self.kwargs["slug"], admin=True)
+        filters_from(self.request, NoFilters)
+        return selectors.rules_for_project(project=project)
+
+    @extend_schema(request=ChainRuleRequestSerializer, responses={201: ChainRuleSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = ChainRuleRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        form = ChainRuleForm(ser.validated_data, project=project)
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        try:
+            rule = chain_rule_add(project=project, **form.cleaned_data)
+        except ChainError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        return Response(ChainRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+
+class ChainRuleDetail(generics.GenericAPIView):
+    serializer_class = ChainRuleSerializer
+
+    def _rule(self, request: Request, pk: int) -> ChainRule:
+        return object_or_404(
+            request, ChainRule.objects.select_related("project", "chain"), pk=pk, admin=True
+        )
+
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ChainRuleSerializer(self._rule(request, pk)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        chain_rule_delete(rule=self._rule(request, pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- circuit breakers -----------------------------------------------------------------------
+
+
+class BreakerSerializer(serializers.Serializer):
+    route_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["closed", "open", "half_open"])
+    consecutive_failures = serializers.IntegerField()
+
+
+class RouteBreakerReset(generics.GenericAPIView):
+    """Close a route's circuit breaker by hand (the vendor is back). Routes are shared by every
+    project, so only site admins reset them, as on the routes page."""
+
+    serializer_class = BreakerSerializer
+
+    @extend_schema(request=None, responses={200: BreakerSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        if not selectors.can_manage_routes(user=request.user):
+            raise exceptions.PermissionDenied(
+                "Routes are shared by every project: only site admins change them."
+            )
+        route = Route.objects.filter(pk=pk).first()
+        if route is None:
+            raise exceptions.NotFound("No such route.")
+        breaker_reset(route_id=route.pk)
+        state = breaker_state(route_id=route.pk)
+        out = {
+            "route_id": route.pk,
+            "status": state.status,
+            "consecutive_failures": state.consecutive_failures,
+        }
+        return Response(BreakerSerializer(out).data)

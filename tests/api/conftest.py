@@ -20,8 +20,8 @@ from review.services.items import review_items_sync
 from review.services.pairwise import pairwise_claim_next, pairwise_tasks_create
 from review.services.queue import lease_claim_next
 from review.services.verdict import verdict_submit
-from routing.models import Caption, CaptionRun, Chain, ModelCall
-from routing.services.chains import chain_save
+from routing.models import Caption, CaptionRun, Chain, ChainRule, ModelCall
+from routing.services.chains import chain_rule_add, chain_save
 from tests.factories import CaptionFactory, ImageFactory, ProjectFactory, RouteFactory, UserFactory
 
 
@@ -41,6 +41,7 @@ class World:
     chain: Chain
     invitation: Invitation
     pairwise_lease: PairwiseLease
+    rule: ChainRule
 
 
 @pytest.fixture
@@ -107,6 +108,7 @@ def world(project, annotator, other_annotator) -> World:
     CaptionFactory(image=third, route=RouteFactory(name="blip-local"), text="Birds, a jetty.")
     assert pairwise_tasks_create(project=project) == 1
     pairwise_lease = pairwise_claim_next(project=project, reviewer=annotator)
+    rule = chain_rule_add(project=project, chain=chain, category="chart", min_score=0.6)
     invitation = invitation_create(
         project=project, email="ines@example.org", role="annotator", created_by=None
     ).invitation
@@ -125,6 +127,7 @@ def world(project, annotator, other_annotator) -> World:
         chain=chain,
         invitation=invitation,
         pairwise_lease=pairwise_lease,
+        rule=rule,
     )
 
 

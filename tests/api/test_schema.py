@@ -55,6 +55,7 @@ def _real_object_id(path: str, world) -> int:
         ("/api/verdicts/", world.verdict),
         ("/api/exports/", world.export),
         ("/api/chains/", world.chain),
+        ("/api/chain-rules/", world.rule),
         ("/api/invitations/", world.invitation),
         ("/api/pairwise-leases/", world.pairwise_lease),
     ):

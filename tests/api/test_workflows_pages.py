@@ -241,3 +241,75 @@ def test_annotators_read_dashboards_only_where_the_policy_opens_them(project, ad
     )
     assert api.get(url).status_code == 200
     assert api.get(reverse("api:comparison-images", args=[project.slug])).status_code == 200
+
+
+# --- chain rules ----------------------------------------------------------------------------
+
+
+def test_an_admin_adds_lists_and_deletes_chain_rules_through_the_chains_page_rules(
+    project, project_admin, annotator, client_for
+):
+    from routing.models import ChainRule
+    from routing.services.chains import chain_save
+    from tests.factories import ProjectFactory, RouteFactory
+
+    route = RouteFactory(name="strong")
+    careful = chain_save(project=project, name="careful", routes=[route])
+    foreign = chain_save(project=ProjectFactory(slug="elsewhere"), name="theirs", routes=[route])
+    api = client_for(project_admin)
+    url = reverse("api:chain-rule-list", args=[project.slug])
+
+    made = api.post(
+        url, {"chain": careful.pk, "category": "chart", "min_score": 0.6}, format="json"
+    )
+    assert made.status_code == 201, made.data
+    assert (made.data["chain"], made.data["category"], made.data["position"]) == (
+        "careful",
+        "chart",
+        0,
+    )
+    anything = api.post(url, {"chain": careful.pk}, format="json").data
+    assert (anything["category"], anything["position"]) == ("", 1)
+    # Another project's chain is not a choice; a score outside 0..1 is refused.
+    assert api.post(url, {"chain": foreign.pk}, format="json").status_code == 400
+    bad = api.post(url, {"chain": careful.pk, "min_score": 1.5}, format="json")
+    assert bad.status_code == 400 and "min_score" in bad.data
+    assert ChainRule.objects.filter(project=project).count() == 2
+
+    listed = api.get(url).data["results"]
+    assert [r["id"] for r in listed] == [made.data["id"], anything["id"]]
+    assert client_for(annotator).get(url).status_code == 403
+    detail = reverse("api:chain-rule-detail", args=[made.data["id"]])
+    assert api.get(detail).data["min_score"] == 0.6
+    assert api.delete(detail).status_code == 204
+    assert api.get(detail).status_code == 404
+    assert list(ChainRule.objects.values_list("pk", flat=True)) == [anything["id"]]
+
+
+# --- circuit breakers -----------------------------------------------------------------------
+
+
+def test_only_site_admins_reset_a_routes_breaker(project_admin, admin, client_for):
+    import time
+
+    from routing import policy
+    from routing.services.breaker import _key, breaker_state
+    from routing.services.store import get_store
+    from tests.factories import RouteFactory
+
+    route = RouteFactory(name="flaky")
+    opened = policy.BreakerState(status="open", consecutive_failures=5, opened_at=time.time())
+    get_store().update(_key(route.pk), lambda raw: policy.breaker_dumps(opened), ttl_s=600)
+    url = reverse("api:route-breaker-reset", args=[route.pk])
+
+    refused = client_for(project_admin).post(url)
+    assert refused.status_code == 403 and "site admins" in str(refused.data)
+    assert breaker_state(route_id=route.pk).status == "open"
+
+    reset = client_for(admin).post(url)
+    assert reset.status_code == 200
+    assert reset.data == {"route_id": route.pk, "status": "closed", "consecutive_failures": 0}
+    assert breaker_state(route_id=route.pk).status == "closed"
+    assert (
+        client_for(admin).post(reverse("api:route-breaker-reset", args=[10**9])).status_code == 404
+    )
