@@ -4,8 +4,15 @@ A project with at least ``METRICS_ROLLUP_MIN_CAPTIONS`` captions has its per-day
 the periodic task ``review.tasks.metric_rollups_refresh`` (every ``METRICS_ROLLUP_INTERVAL_S``,
 default 10 minutes); its pages then read those few thousand rows instead of aggregating a million
 review items and three million model calls, and say when the figures were taken. Smaller projects
-are always computed live. Filters a rollup does not keep (risk category, reviewer, the project's
-prompt across runs, a comparison of some of a run's routes) are computed live at any size.
+are always computed live.
+
+Rows are kept per run, route, day, decided day, the image's risk categories, and two slices that
+make the remaining filters read rollups too: a copy of every row per reviewer, over the outputs
+that reviewer gave a verdict on (the reviewer filter), and, per image, the routes with a decided
+output in the same run and among the captions of the project's current prompt across runs, as
+",3,7," (a comparison of any chosen set of routes, in a run or across runs, keeps the rows whose
+image every chosen route has). Only a date range on the side-by-side view, a prompt other than
+the one the rollup was taken for, and a cross-run comparison without a prompt compute live.
 
 The rollup keeps the same measures as ``review.metrics`` with two approximations: percentiles come
 from log-spaced histograms (``BINS`` bins from 1 ms to 1 h, so a percentile is within about 8% of
@@ -38,7 +45,12 @@ def rollup_min_captions() -> int:
 
 
 def bin_sql(expr: str) -> str:
-    """The histogram bin (1..BINS) of a millisecond value, in SQL."""
+    """The histogram bin (1..BINS) of a millisecond value, in SQL (SQLite: the same bins from
+    its ``ln``, ``min`` and ``max``)."""
+    if connection.vendor == "sqlite":
+        return (
+            f"min(max(CAST(ln(max({expr}, 1)) / {_LOG_HIGH!r} * {BINS} AS INTEGER) + 1, 1), {BINS})"
+        )
     return (
         f"least(greatest(width_bucket(ln(greatest({expr}, 1)), 0, {_LOG_HIGH!r}, {BINS}), 1),"
         f" {BINS})"
@@ -99,7 +111,8 @@ SELECT x.image_id, concat_ws(',', {_RISK}) AS risk FROM x;
 CREATE TEMP TABLE rollup_caps ON COMMIT DROP AS
 SELECT c.id, c.image_id, c.run_id, c.status, c.latency_ms,
        (c.created_at AT TIME ZONE 'UTC')::date AS day,
-       COALESCE(c.target_route_id, c.route_id) AS arm, coalesce(rr.risk, '') AS risk
+       COALESCE(c.target_route_id, c.route_id) AS arm, coalesce(rr.risk, '') AS risk,
+       c.prompt = %(prompt)s AS current_prompt
 FROM routing_caption c JOIN labeling_image i ON i.id = c.image_id
 LEFT JOIN rollup_risk rr ON rr.image_id = c.image_id
 WHERE i.project_id = %(project)s AND NOT (c.task = 'question' AND c.prompt = %(risk_question)s);
@@ -125,7 +138,7 @@ FROM routing_modelcall mc
 JOIN rollup_caps k ON k.id = mc.caption_id
 JOIN routing_route r ON r.id = mc.route_id;
 
-CREATE TEMP TABLE rollup_facts ON COMMIT DROP AS
+CREATE TEMP TABLE rollup_base ON COMMIT DROP AS
 WITH spend AS (
   -- a caption's own route pays for every attempt; a caption no route answered (a chain that
   -- failed everywhere) leaves its spend with each route it tried, as live figures do
@@ -142,7 +155,7 @@ verdicts AS (
       AS agreed
   FROM review_verdict v JOIN rollup_caps k ON k.id = v.caption_id GROUP BY 1
 )
-SELECT k.id, k.image_id, k.run_id, k.status, k.latency_ms, k.day, k.risk,
+SELECT k.id, k.image_id, k.run_id, k.status, k.latency_ms, k.day, k.risk, k.current_prompt,
        COALESCE(k.arm, sp.route_id) AS arm, k.arm IS NOT NULL AS own,
        s.image_id IS NOT NULL AS shared,
        ri.id AS item_id, ri.state, ri.edited, ri.char_effort, ri.word_effort,
@@ -157,15 +170,49 @@ LEFT JOIN review_reviewitem ri ON ri.caption_id = k.id AND k.arm IS NOT NULL
 LEFT JOIN review_adjudication adj ON adj.item_id = ri.id
 LEFT JOIN verdicts vd ON vd.caption_id = k.id AND k.arm IS NOT NULL
 WHERE COALESCE(k.arm, sp.route_id) IS NOT NULL;
+
+CREATE TEMP TABLE rollup_who ON COMMIT DROP AS
+SELECT DISTINCT v.caption_id, v.reviewer_id
+FROM review_verdict v JOIN rollup_caps k ON k.id = v.caption_id
+WHERE k.arm IS NOT NULL;
+
+CREATE TEMP TABLE rollup_sliced ON COMMIT DROP AS
+SELECT b.*, NULL::integer AS reviewer_id FROM rollup_base b
+UNION ALL
+SELECT b.*, w.reviewer_id FROM rollup_base b JOIN rollup_who w ON w.caption_id = b.id;
+
+CREATE TEMP TABLE rollup_facts ON COMMIT DROP AS
+WITH decided AS (
+  SELECT coalesce(reviewer_id, 0) AS who, run_id, image_id, arm, current_prompt
+  FROM rollup_sliced WHERE own AND state IN ('approved', 'rejected')
+),
+in_run AS (
+  SELECT who, run_id, image_id, ',' || string_agg(DISTINCT arm::text, ',') || ',' AS routes
+  FROM decided WHERE run_id IS NOT NULL GROUP BY 1, 2, 3
+),
+in_prompt AS (
+  SELECT who, image_id, ',' || string_agg(DISTINCT arm::text, ',') || ',' AS routes
+  FROM decided WHERE current_prompt GROUP BY 1, 2
+)
+-- a caption no route answered is in no comparison (live figures leave it out of them too)
+SELECT f.*,
+  CASE WHEN f.own THEN coalesce(r.routes, '') ELSE '' END AS run_routes,
+  CASE WHEN f.own THEN coalesce(p.routes, '') ELSE '' END AS prompt_routes
+FROM rollup_sliced f
+LEFT JOIN in_run r
+  ON r.who = coalesce(f.reviewer_id, 0) AND r.run_id = f.run_id AND r.image_id = f.image_id
+LEFT JOIN in_prompt p ON p.who = coalesce(f.reviewer_id, 0) AND p.image_id = f.image_id;
 """  # noqa: S608 - fixed SQL; the cost expression is a constant above
 
 _OUTCOMES = """
 INSERT INTO review_outcomerollup (project_id, run_id, route_id, day, decided_day, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt,
   produced, reviewed, accepted_as_is, accepted_after_edit, rejected, awaiting_adjudication,
   adjudicated, char_effort_sum, word_effort_sum, spend_usd, counted_spend_usd, review_ms,
   images, sum_y, sum_xx, sum_yy, sum_xy, multi_reviewed, agreed)
 WITH per_image AS (
-  SELECT run_id, arm, day, decided_day, shared, risk, image_id,
+  SELECT run_id, arm, day, decided_day, shared, risk,
+    reviewer_id, run_routes, prompt_routes, current_prompt, image_id,
     count(*) FILTER (WHERE own AND status = 'succeeded') AS produced,
     count(*) FILTER (WHERE own AND state IN ('approved', 'rejected')) AS reviewed,
     count(*) FILTER (WHERE own AND state = 'approved' AND edited IS NOT TRUE) AS as_is,
@@ -183,21 +230,24 @@ WITH per_image AS (
     bool_or(state IN ('approved', 'rejected') OR status = 'failed') AS counts,
     count(*) FILTER (WHERE own AND counted >= 2) AS multi,
     count(*) FILTER (WHERE own AND counted >= 2 AND agreed) AS agreed
-  FROM rollup_facts GROUP BY 1, 2, 3, 4, 5, 6, 7
+  FROM rollup_facts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 )
 SELECT %(project)s, run_id, arm, day, decided_day, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt,
   sum(produced), sum(reviewed), sum(as_is), sum(after_edit), sum(rejected), sum(awaiting),
   sum(adjudicated), sum(ce), sum(we), sum(spend), sum(x), sum(review_ms),
   count(*) FILTER (WHERE counts), coalesce(sum(y) FILTER (WHERE counts), 0),
   coalesce(sum(x * x) FILTER (WHERE counts), 0), coalesce(sum(y * y) FILTER (WHERE counts), 0),
   coalesce(sum(x * y) FILTER (WHERE counts), 0), sum(multi), sum(agreed)
-FROM per_image GROUP BY 1, 2, 3, 4, 5, 6, 7;
+FROM per_image GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11;
 """
 
 _CALLS = """
-INSERT INTO review_callrollup (project_id, run_id, route_id, day, shared, risk, attempts, retries,
-  cached, timeouts, errors, fallbacks, malformed)
-SELECT %(project)s, k.run_id, c.route_id, k.day, s.image_id IS NOT NULL, k.risk,
+INSERT INTO review_callrollup (project_id, run_id, route_id, day, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt,
+  attempts, retries, cached, timeouts, errors, fallbacks, malformed)
+SELECT %(project)s, f.run_id, c.route_id, f.day, f.shared, f.risk,
+  f.reviewer_id, f.run_routes, f.prompt_routes, f.current_prompt,
   count(*) FILTER (WHERE c.status NOT IN ('in_flight', 'cached')),
   count(*) FILTER (WHERE c.status NOT IN ('in_flight', 'cached') AND c.trigger = 'retry'),
   count(*) FILTER (WHERE c.status = 'cached'),
@@ -208,55 +258,74 @@ SELECT %(project)s, k.run_id, c.route_id, k.day, s.image_id IS NOT NULL, k.risk,
   count(*) FILTER (WHERE c.status NOT IN ('in_flight', 'cached')
     AND (c.error_class = ANY(%(malformed)s) OR c.error_class LIKE 'malformed%%'))
 FROM rollup_calls c
-JOIN rollup_caps k ON k.id = c.caption_id
-LEFT JOIN rollup_shared s ON s.run_id = k.run_id AND s.image_id = k.image_id
-GROUP BY 1, 2, 3, 4, 5, 6;
+JOIN rollup_facts f ON f.id = c.caption_id AND (f.own OR f.arm = c.route_id)
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10;
 """
 
 _HISTOGRAMS = f"""
-INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, risk, kind, bin, n)
-SELECT %(project)s, k.run_id, c.route_id, k.day, s.image_id IS NOT NULL, k.risk, 'attempt',
+INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt,
+  kind, bin, n)
+SELECT %(project)s, f.run_id, c.route_id, f.day, f.shared, f.risk,
+  f.reviewer_id, f.run_routes, f.prompt_routes, f.current_prompt, 'attempt',
   {bin_sql("c.latency_ms")}, count(*)
 FROM rollup_calls c
-JOIN rollup_caps k ON k.id = c.caption_id
-LEFT JOIN rollup_shared s ON s.run_id = k.run_id AND s.image_id = k.image_id
+JOIN rollup_facts f ON f.id = c.caption_id AND (f.own OR f.arm = c.route_id)
 WHERE c.status NOT IN ('in_flight', 'cached') AND c.latency_ms IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
 
-INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, risk, kind, bin, n)
-SELECT %(project)s, run_id, arm, day, shared, risk, 'e2e', {bin_sql("latency_ms")}, count(*)
+INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt,
+  kind, bin, n)
+SELECT %(project)s, run_id, arm, day, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt, 'e2e',
+  {bin_sql("latency_ms")}, count(*)
 FROM rollup_facts WHERE own AND status = 'succeeded' AND latency_ms IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
 
-INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, risk, kind, bin, n)
-SELECT %(project)s, run_id, arm, day, shared, risk, 'review', {bin_sql("review_ms")}, count(*)
+INSERT INTO review_histogramrollup (project_id, run_id, route_id, day, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt,
+  kind, bin, n)
+SELECT %(project)s, run_id, arm, day, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt, 'review',
+  {bin_sql("review_ms")}, count(*)
 FROM rollup_facts WHERE own AND state IN ('approved', 'rejected')
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
 """  # noqa: S608 - fixed SQL; the bins are numbers computed here
 
 _LABELS = """
-INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, risk, kind, label, n)
-SELECT %(project)s, f.run_id, f.arm, f.day, f.shared, f.risk, 'reason', reason, count(*)
+INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt,
+  kind, label, n)
+SELECT %(project)s, f.run_id, f.arm, f.day, f.shared, f.risk,
+  f.reviewer_id, f.run_routes, f.prompt_routes, f.current_prompt, 'reason', reason, count(*)
 FROM rollup_facts f
 JOIN review_verdict v ON v.caption_id = f.id AND v.decision = 'reject'
 CROSS JOIN LATERAL jsonb_array_elements_text(v.reasons) AS reason
 WHERE f.own
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
 
-INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, risk, kind, label, n)
-SELECT %(project)s, f.run_id, f.arm, f.day, f.shared, f.risk, 'risk', cat.category, count(*)
+INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt,
+  kind, label, n)
+SELECT %(project)s, f.run_id, f.arm, f.day, f.shared, f.risk,
+  f.reviewer_id, f.run_routes, f.prompt_routes, f.current_prompt, 'risk', cat.category,
+  count(*)
 FROM rollup_facts f
 CROSS JOIN (VALUES ('chart'), ('screenshot'), ('medical'), ('')) AS cat(category)
 WHERE f.own AND f.state = 'rejected' AND (
   (cat.category = '' AND f.risk = '') OR cat.category = ANY(string_to_array(f.risk, ',')))
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
 
-INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, risk, kind, label, n)
+INSERT INTO review_labelrollup (project_id, run_id, route_id, day, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt,
+  kind, label, n)
 SELECT %(project)s, f.run_id, f.arm, (v.created_at AT TIME ZONE 'UTC')::date, f.shared, f.risk,
+  f.reviewer_id, f.run_routes, f.prompt_routes, f.current_prompt,
   CASE WHEN v.decision = 'skip' THEN 'skips' ELSE 'verdicts' END, v.reviewer_id::text, count(*)
 FROM rollup_facts f JOIN review_verdict v ON v.caption_id = f.id
 WHERE f.own
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
 """
 
 _IMAGES = """
@@ -266,7 +335,7 @@ SELECT %(project)s, run_id, image_id, bool_or(shared), max(risk),
   count(*) FILTER (WHERE state = 'approved'), count(*) FILTER (WHERE state = 'rejected'),
   count(*) FILTER (WHERE adjudicated OR state = 'adjudication')
 FROM rollup_facts
-WHERE own AND run_id IN (SELECT id FROM routing_captionrun
+WHERE own AND reviewer_id IS NULL AND run_id IN (SELECT id FROM routing_captionrun
   WHERE project_id = %(project)s AND kind = 'comparison')
 GROUP BY 1, 2, 3;
 """
@@ -290,6 +359,7 @@ def metric_rollup_refresh(*, project: Project) -> MetricRollupState:
         "risk_question": RISK_QUESTION,
         "gpu_hour_usd": default_gpu_hour_usd(),
         "malformed": list(MALFORMED_CLASSES),
+        "prompt": project.caption_prompt,
     }
     with transaction.atomic(), connection.cursor() as cursor:
         for table in _TABLES:
@@ -308,6 +378,7 @@ def metric_rollup_refresh(*, project: Project) -> MetricRollupState:
                 "refreshed_at": timezone.now(),
                 "duration_ms": int((time.perf_counter() - started) * 1000),
                 "captions": captions,
+                "prompt": project.caption_prompt,
             },
         )
     return state
@@ -315,7 +386,9 @@ def metric_rollup_refresh(*, project: Project) -> MetricRollupState:
 
 def projects_to_roll_up() -> list[Project]:
     """Projects big enough for rollups: those with a rollup already, or enough captions now."""
-    big = []
+    big: list[Project] = []
+    if connection.vendor != "postgresql":
+        return big
     minimum = rollup_min_captions()
     for project in Project.objects.order_by("id"):
         if MetricRollupState.objects.filter(project=project).exists():
@@ -345,22 +418,34 @@ def stale(state: MetricRollupState, now: datetime | None = None) -> bool:
 def rollup_where(scope: Any, alias: str = "o") -> tuple[str, dict[str, Any]] | None:
     """The WHERE clause that reads ``scope`` from rollup rows, or None when the rollup cannot
     answer it (no rollup for the project, or a filter it does not keep)."""
-    from routing.models import CaptionRun
 
-    if scope.reviewer_id is not None or scope.prompt is not None:
+    if connection.vendor != "postgresql":
+        return None  # a first run's SQLite has no rollups (and no project that needs one)
+    state = MetricRollupState.objects.filter(project=scope.project).only("prompt").first()
+    if state is None:
         return None
-    if not MetricRollupState.objects.filter(project=scope.project).exists():
-        return None
+    if scope.prompt is not None and scope.prompt != state.prompt:
+        return None  # it knows which captions used the prompt it was taken with, no other
+    if scope.same_images and scope.run_id is None and scope.prompt is None:
+        return None  # across runs it keeps the routes decided under the current prompt only
     where = [f"{alias}.project_id = %(project)s"]
     params: dict[str, Any] = {"project": scope.project.pk}
+    if scope.reviewer_id is not None:
+        where.append(f"{alias}.reviewer_id = %(reviewer)s")
+        params["reviewer"] = scope.reviewer_id
+    else:
+        where.append(f"{alias}.reviewer_id IS NULL")
+    if scope.prompt is not None:
+        where.append(f"{alias}.current_prompt")
     if scope.run_id is not None:
         where.append(f"{alias}.run_id = %(run)s")
         params["run"] = scope.run_id
     if scope.same_images:
-        run = CaptionRun.objects.filter(pk=scope.run_id, kind=CaptionRun.Kind.COMPARISON).first()
-        if run is None or set(run.routes.values_list("pk", flat=True)) != set(scope.route_ids):
-            return None
-        where.append(f"{alias}.shared")
+        # Images every chosen route captioned and review decided (within the reviewer's slice).
+        column = "run_routes" if scope.run_id is not None else "prompt_routes"
+        for k, route_id in enumerate(sorted(set(scope.route_ids))):
+            where.append(f"{alias}.{column} LIKE %(has_route_{k})s")
+            params[f"has_route_{k}"] = f"%,{int(route_id)},%"
     if scope.route_ids:
         where.append(f"{alias}.route_id = ANY(%(routes)s)")
         params["routes"] = list(scope.route_ids)

@@ -46,10 +46,17 @@ COUNTS = (
 
 @pytest.fixture
 def fx(project, admin):
-    return build(project, admin)
+    found = build(project, admin)
+    # The project's current prompt is the one its captions used (comparisons across runs).
+    found.project.caption_prompt = found.run.prompt
+    found.project.save(update_fields=["caption_prompt"])
+    return found
 
 
 def scopes(fx):
+    rita, sam = (r.pk for r in fx.reviewers)
+    both = (fx.a.pk, fx.b.pk)
+    prompt = fx.run.prompt
     return {
         "project": Scope(project=fx.project),
         "run": Scope(project=fx.project, run_id=fx.run.pk),
@@ -58,6 +65,27 @@ def scopes(fx):
         ),
         "model": Scope(project=fx.project, group_by="model"),
         "charts": Scope(project=fx.project, run_id=fx.run.pk, risk_category="chart"),
+        # the reviewer filter, and comparisons of a chosen set of routes across runs
+        "sam": Scope(project=fx.project, reviewer_id=sam),
+        "rita's run": Scope(project=fx.project, run_id=fx.run.pk, reviewer_id=rita),
+        "rita's comparison": Scope(
+            project=fx.project, run_id=fx.run.pk, route_ids=both, same_images=True, reviewer_id=rita
+        ),
+        "sam's comparison": Scope(
+            project=fx.project, run_id=fx.run.pk, route_ids=both, same_images=True, reviewer_id=sam
+        ),
+        "across runs": Scope(project=fx.project, route_ids=both, prompt=prompt, same_images=True),
+        "across runs, sam": Scope(
+            project=fx.project, route_ids=both, prompt=prompt, same_images=True, reviewer_id=sam
+        ),
+        "across runs, charts": Scope(
+            project=fx.project,
+            route_ids=both,
+            prompt=prompt,
+            same_images=True,
+            risk_category="chart",
+        ),
+        "one route of the run": Scope(project=fx.project, run_id=fx.run.pk, route_ids=(fx.a.pk,)),
     }
 
 
@@ -88,23 +116,55 @@ def test_rollup_figures_equal_live_figures(fx):
                 if exact is not None:
                     assert binned == pytest.approx(exact, rel=0.5), (name, after.key, p)
     assert route_metrics(scope=scopes(fx)["comparison"]).images == 3
+    # The slices are not empty: what each scope keeps, worked out from metrics_fixture's table.
+    assert live["across runs"].row("hosted-a").reviewed == 3  # img1-img3, as in the run
+    # sam reviewed img3 only (both routes): a comparison of his outputs is that image
+    assert [(r.key, r.reviewed) for r in live["sam's comparison"].rows] == [
+        ("hosted-a", 1),
+        ("local-b", 1),
+    ]
+    # rita claimed every item first: a verdict (img5's a skip) on all five hosted-a outputs
+    assert live["rita's run"].row("hosted-a").produced == 5
 
 
 def test_filters_the_rollup_does_not_keep_are_computed_live(fx):
     rollups.metric_rollup_refresh(project=fx.project)
+    both = (fx.a.pk, fx.b.pk)
 
-    by_reviewer = route_metrics(scope=Scope(project=fx.project, reviewer_id=fx.reviewers[1].pk))
-    across_runs = Scope(
-        project=fx.project,
-        route_ids=(fx.a.pk, fx.b.pk),
-        prompt=fx.run.prompt,
-        same_images=True,
+    other_prompt = Scope(
+        project=fx.project, route_ids=both, prompt="Another prompt.", same_images=True
     )
-    one_route = Scope(project=fx.project, run_id=fx.run.pk, route_ids=(fx.a.pk,))
+    no_prompt = Scope(project=fx.project, route_ids=both, same_images=True)
 
-    assert by_reviewer.as_of is None
-    assert route_metrics(scope=across_runs).as_of is None
-    assert route_metrics(scope=one_route).as_of is not None  # a route filter it keeps
+    assert route_metrics(scope=other_prompt).as_of is None
+    assert route_metrics(scope=no_prompt).as_of is None
+    # a new prompt on the project: the rollup knows the old one's captions only
+    fx.project.caption_prompt = "A new prompt."
+    fx.project.save(update_fields=["caption_prompt"])
+    new_prompt = Scope(project=fx.project, route_ids=both, prompt="A new prompt.", same_images=True)
+    assert route_metrics(scope=new_prompt).as_of is None
+
+
+def test_reviewer_and_cross_run_rollup_reads_use_indexes(fx):
+    """EXPLAIN of the rollup read behind a reviewer's comparison across runs: an index on the
+    project and reviewer, no sequential scan of the rollup table (planner told to avoid one,
+    as it would on a big table)."""
+    from django.db import connection
+
+    from review.rollups import rollup_where
+
+    rollups.metric_rollup_refresh(project=fx.project)
+    scope = scopes(fx)["across runs, sam"]
+    where, params = rollup_where(scope)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            f"EXPLAIN SELECT o.route_id, sum(o.reviewed) FROM review_outcomerollup o"  # noqa: S608
+            f" WHERE {where} GROUP BY 1",
+            params,
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "outcomerollup_reviewer" in plan, plan
 
 
 def test_side_by_side_reads_the_same_images_from_the_rollup(fx):
