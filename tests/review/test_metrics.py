@@ -218,11 +218,13 @@ def test_latency_intervals_above_the_bootstrap_size_are_order_statistics(fx, mon
     monkeypatch.setattr(metrics, "BOOTSTRAP_MAX_IMAGES", 1)
     a = comparison(fx).row("hosted-a")
 
-    # n = 4 attempts: p50's ranks 0.5 -/+ 1.96 * 0.25 -> quantiles 0.01 and 0.99 of
-    # 800, 1000, 1200, 30000 ms, interpolated as percentile_cont does.
+    # n = 4 attempts: p50's ranks 0.5 -/+ 1.96 * 0.25, i.e. the quantiles 0.0100 and 0.9900 of
+    # 800, 1000, 1200, 30000 ms, interpolated as percentile_cont does (position q * 3).
+    low, high = rank_quantile_bounds(0.5, 4)
     assert a.attempt_p50_ci.method == "order statistic"
-    assert a.attempt_p50_ci.low == pytest.approx(800 + 0.03 * 200)
-    assert a.attempt_p50_ci.high == pytest.approx(1200 + 0.97 * 28800)
+    assert a.attempt_p50_ci.low == pytest.approx(800 + (3 * low) * 200)
+    assert a.attempt_p50_ci.high == pytest.approx(1200 + (3 * high - 2) * 28800)
+    assert (a.attempt_p50_ci.low, a.attempt_p50_ci.high) == pytest.approx((806, 29136), abs=1)
     assert a.attempt_p95_ci.high == pytest.approx(30000)
 
 
