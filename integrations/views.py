@@ -26,9 +26,9 @@ from integrations.services.webhooks import (
     webhook_set_active,
     webhook_test_send,
 )
+from labeling import search
 from labeling.models import Membership, Project
 from labeling.search import MAX_QUERY_CHARS, search_is_full_text
-from labeling.search import image_search as image_search_selector
 from labeling.selectors import project_role, user_is_admin
 
 
@@ -75,16 +75,29 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("integrations:token-list")
 
 
+SEARCH_PAGE_SIZE = 60
+
+
 @login_required
 @require_http_methods(["GET"])
 def image_search(request: HttpRequest, slug: str) -> HttpResponse:
-    """The project page's search box: images ranked by how well their captions match."""
+    """The project page's search box: images ranked by how well their captions match (newest
+    first when the query is too broad to rank; the page says which)."""
     project = get_object_or_404(Project, slug=slug)
     if project_role(project=project, user=request.user) is None:
         raise Http404("No such project.")
     query = request.GET.get("q", "").strip()[:MAX_QUERY_CHARS]
-    page = Paginator(image_search_selector(project=project, query=query), 60).get_page(
-        request.GET.get("page")
+    cursor = None
+    if request.GET.get("cursor"):
+        try:
+            cursor = search.Cursor.decode(request.GET["cursor"])
+        except search.BadCursor:
+            cursor = None  # a mangled link: start again from the first page
+    page = search.image_search_page(
+        project=project, query=query, size=SEARCH_PAGE_SIZE, cursor=cursor
+    )
+    next_query = (
+        urlencode({"q": query, "cursor": page.next_cursor.encode()}) if page.next_cursor else ""
     )
     return render(
         request,
@@ -93,7 +106,11 @@ def image_search(request: HttpRequest, slug: str) -> HttpResponse:
             "project": project,
             "q": query,
             "page": page,
-            "query": urlencode({"q": query}),
+            "ranked": page.order == search.RANK,
+            "later_page": cursor is not None,
+            "broad_matches": search.BROAD_MATCHES,
+            "first_query": urlencode({"q": query}),
+            "next_query": next_query,
             "full_text": search_is_full_text(),
         },
     )

@@ -3,12 +3,6 @@ batches. Thin: check the role, call the same services and selectors as the pages
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from decimal import Decimal
-
-from django.db.models import Q
 from django.http import FileResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -34,7 +28,7 @@ from integrations.api_common import (
     object_or_404,
     project_or_404,
 )
-from labeling import selectors
+from labeling import search, selectors
 from labeling.forms import GuidelinesForm, InviteForm
 from labeling.markdown import markdown_render
 from labeling.models import (
@@ -46,7 +40,7 @@ from labeling.models import (
     Membership,
     Project,
 )
-from labeling.search import MAX_QUERY_CHARS, image_search
+from labeling.search import MAX_QUERY_CHARS
 from labeling.services import batches as batch_services
 from labeling.services import team
 from labeling.services.projects import (
@@ -497,7 +491,10 @@ class SearchFilters(serializers.Serializer):
 
 class ImageSearchResultSerializer(ImageSerializer):
     rank = serializers.FloatField(
-        read_only=True, allow_null=True, help_text="Higher is better; null without full-text."
+        read_only=True,
+        allow_null=True,
+        help_text="Higher is better; null when results are newest first (a broad query, or a "
+        "database without full-text search).",
     )
 
     class Meta(ImageSerializer.Meta):
@@ -505,64 +502,69 @@ class ImageSearchResultSerializer(ImageSerializer):
         read_only_fields = fields
 
 
-class RankCursorPagination(BasePagination):
-    """Keyset pages over (rank, id), best first: a cursor names the last row seen, so pages stay
-    right while images and captions are added. Newest first (id) where there is no rank."""
+class SearchCursorPagination(BasePagination):
+    """Keyset pages, best first over (rank, id), or newest first over id when more images match
+    than are ranked (``labeling.search.BROAD_MATCHES``): a cursor names the last row seen and
+    its order, so pages stay right while images and captions are added."""
 
     page_size = 50
     max_page_size = 200
 
-    def paginate_queryset(self, queryset, request: Request, view=None):
+    def paginate_search(self, request: Request, *, project: Project, query: str) -> list[Image]:
         self.request = request
         try:
             size = int(request.query_params.get("page_size", self.page_size))
         except ValueError as exc:
             raise exceptions.ValidationError({"page_size": ["A whole number."]}) from exc
         size = max(1, min(size, self.max_page_size))
+        cursor = None
         if request.query_params.get("cursor"):
-            rank, last_id = self._decode(request.query_params["cursor"])
-            if rank is None:
-                queryset = queryset.filter(id__lt=last_id)
-            else:
-                queryset = queryset.filter(Q(rank__lt=rank) | Q(rank=rank, id__lt=last_id))
-        rows = list(queryset[: size + 1])
-        self.next_cursor = None
-        if len(rows) > size:
-            rows = rows[:size]
-            last = rows[-1]
-            rank = getattr(last, "rank", None)
-            self.next_cursor = self._encode(None if rank is None else str(rank), last.pk)
-        return rows
+            try:
+                cursor = search.Cursor.decode(request.query_params["cursor"])
+            except search.BadCursor as exc:
+                raise exceptions.ValidationError(
+                    {"cursor": ["Not a cursor from this API."]}
+                ) from exc
+        self.page = search.image_search_page(project=project, query=query, size=size, cursor=cursor)
+        return self.page.images
 
-    @staticmethod
-    def _encode(rank: str | None, last_id: int) -> str:
-        raw = json.dumps({"r": rank, "i": last_id}).encode()
-        return base64.urlsafe_b64encode(raw).decode()
-
-    @staticmethod
-    def _decode(cursor: str) -> tuple[Decimal | None, int]:
-        try:
-            data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-            rank = None if data["r"] is None else Decimal(str(data["r"]))
-            last_id = int(data["i"])
-            if rank is not None and not rank.is_finite():
-                raise ValueError(rank)
-        except (ValueError, TypeError, KeyError, ArithmeticError, binascii.Error) as exc:
-            raise exceptions.ValidationError({"cursor": ["Not a cursor from this API."]}) from exc
-        return rank, last_id
+    def paginate_queryset(self, queryset, request: Request, view=None):  # pragma: no cover
+        raise NotImplementedError("search pages come from paginate_search")
 
     def get_paginated_response(self, data) -> Response:
         url = None
-        if self.next_cursor:
-            url = replace_query_param(self.request.build_absolute_uri(), "cursor", self.next_cursor)
-        return Response({"next": url, "results": data})
+        if self.page.next_cursor:
+            url = replace_query_param(
+                self.request.build_absolute_uri(), "cursor", self.page.next_cursor.encode()
+            )
+        return Response(
+            {
+                "next": url,
+                "order": self.page.order,
+                "matches": self.page.matches,
+                "results": data,
+            }
+        )
 
     def get_paginated_response_schema(self, schema: dict) -> dict:
         return {
             "type": "object",
-            "required": ["results"],
+            "required": ["order", "matches", "results"],
             "properties": {
                 "next": {"type": "string", "nullable": True, "format": "uri"},
+                "order": {
+                    "type": "string",
+                    "enum": [search.RANK, search.NEWEST],
+                    "description": "rank: best first, every match ranked. newest: more images "
+                    f"match than are ranked (over {search.BROAD_MATCHES:,}; add words to narrow "
+                    "the query), or no full-text search.",
+                },
+                "matches": {
+                    "type": "integer",
+                    "nullable": True,
+                    "description": "How many images match; null when newest first because "
+                    "the query is broad, and on later pages of such a query.",
+                },
                 "results": schema,
             },
         }
@@ -576,10 +578,11 @@ class RankCursorPagination(BasePagination):
 
 class ImageSearch(generics.ListAPIView):
     """Images of a project matching a query, best first: approved captions count most, then
-    model captions, file name and metadata (PostgreSQL full-text search)."""
+    model captions, file name and metadata (PostgreSQL full-text search). A query that matches
+    more images than are ranked is answered newest first (``order``: ``newest``)."""
 
     serializer_class = ImageSearchResultSerializer
-    pagination_class = RankCursorPagination
+    pagination_class = SearchCursorPagination
 
     @extend_schema(
         parameters=[OpenApiParameter("q", OpenApiTypes.STR, required=True)],
@@ -588,9 +591,13 @@ class ImageSearch(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        project, _ = project_or_404(self.request, self.kwargs["slug"])
-        filters = filters_from(self.request, SearchFilters)
-        return image_search(project=project, query=filters["q"])
+        return Image.objects.none()  # pages come from labeling.search (see list)
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        project, _ = project_or_404(request, self.kwargs["slug"])
+        filters = filters_from(request, SearchFilters)
+        images = self.paginator.paginate_search(request, project=project, query=filters["q"])
+        return self.paginator.get_paginated_response(self.get_serializer(images, many=True).data)
 
 
 # --- exports --------------------------------------------------------------------------------

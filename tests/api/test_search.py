@@ -4,6 +4,7 @@ best match first; the PostgreSQL index follows every change; SQLite falls back t
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -117,6 +118,113 @@ def test_search_pages_stay_stable_while_matches_arrive(project, annotator, clien
         page = api.get(page["next"]).data
         seen += [r["id"] for r in page["results"]]
     assert len(seen) == len(set(seen)) == 7 and set(seen) == originals
+
+
+def test_a_narrow_query_is_ranked_and_counted(project, annotator, client_for, gallery):
+    data = _search(client_for(annotator), project, "bicycle")
+    assert data["order"] == "rank" and data["matches"] == 4
+    assert all(r["rank"] is not None for r in data["results"])
+
+
+def _kites(project, n):
+    images = []
+    for i in range(n):
+        image = ImageFactory(project=project, original_name=f"kite-{i}.jpg")
+        # Older images say it more often: ranked, the oldest would come first.
+        CaptionFactory(image=image, text="A kite over a beach." + " kite" * (n - i))
+        images.append(image)
+    return images
+
+
+def test_a_broad_query_is_newest_first_and_says_so(project, annotator, client_for, monkeypatch):
+    """More matches than are ranked: newest first, no rank, no count; never a wrong ranking."""
+    monkeypatch.setattr(search, "BROAD_MATCHES", 4)
+    api = client_for(annotator)
+    images = _kites(project, 7)
+    ImageFactory(project=project, original_name="harbour.jpg")  # does not match
+    page = _search(api, project, "kite", page_size=3)
+    assert page["order"] == "newest" and page["matches"] is None
+    assert [r["id"] for r in page["results"]] == [i.pk for i in images[::-1][:3]]
+    assert all(r["rank"] is None for r in page["results"])
+    seen = [r["id"] for r in page["results"]]
+    while page["next"]:
+        late = ImageFactory(project=project)
+        CaptionFactory(image=late, text="kite kite kite kite kite kite kite kite kite")
+        page = api.get(page["next"]).data
+        assert page["order"] == "newest" and page["matches"] is None
+        seen += [r["id"] for r in page["results"]]
+    # Pages neither repeat nor skip, and what arrived after the first page is not slipped in.
+    assert seen == [i.pk for i in images[::-1]]
+
+    narrow = _search(api, project, "harbour")  # the same project, a query that is not broad
+    assert narrow["order"] == "rank" and narrow["matches"] == 1
+
+
+def test_a_ranked_query_stays_ranked_when_it_grows_broad_between_pages(
+    project, annotator, client_for, monkeypatch
+):
+    monkeypatch.setattr(search, "BROAD_MATCHES", 4)
+    api = client_for(annotator)
+    images = _kites(project, 4)
+    page = _search(api, project, "kite", page_size=2)
+    assert page["order"] == "rank" and page["matches"] == 4
+    seen = [r["id"] for r in page["results"]]
+    for _ in range(3):
+        CaptionFactory(image=ImageFactory(project=project), text="a kite")
+    while page["next"]:
+        page = api.get(page["next"]).data
+        assert page["order"] == "rank"
+        seen += [r["id"] for r in page["results"]]
+    # Best first: the oldest says "kite" most. The later, weaker matches rank below the cursor.
+    assert seen[:4] == [i.pk for i in images]
+    assert len(seen) == len(set(seen)) == 7
+
+
+def test_the_project_page_says_when_results_are_newest_first(
+    client, annotator, project, monkeypatch
+):
+    monkeypatch.setattr(search, "BROAD_MATCHES", 4)
+    monkeypatch.setattr("integrations.views.SEARCH_PAGE_SIZE", 3)
+    images = _kites(project, 7)
+    client.force_login(annotator)
+    url = reverse("integrations:image-search", args=[project.slug])
+    first = client.get(url, {"q": "kite"}).content.decode()
+    assert "More than 4 images match" in first and "newest first" in first
+    names = [f"kite-{i}.jpg" for i in range(7)][::-1]
+    assert first.index(names[0]) < first.index(names[1]) < first.index(names[2])
+    assert names[3] not in first
+    shown = []
+    html = first
+    while "Next →" in html:
+        shown += [n for n in names if n in html]
+        next_href = re.search(r'<a href="\?([^"]+)">Next →', html).group(1)
+        html = client.get(url + "?" + next_href.replace("&amp;", "&")).content.decode()
+        assert "First page" in html
+    shown += [n for n in names if n in html]
+    assert shown == names and len(images) == 7
+    ImageFactory(project=project, original_name="harbour.jpg")
+    ranked = client.get(url, {"q": "harbour"}).content.decode()
+    assert "1 image match" in ranked and "newest first" not in ranked
+    mangled = client.get(url, {"q": "kite", "cursor": "nonsense"})
+    assert mangled.status_code == 200 and "More than 4 images match" in mangled.content.decode()
+
+
+def test_the_risk_question_answer_is_not_a_searchable_caption(project, annotator, client_for):
+    """The risk analyser asks a model "chart, screenshot, medical or photo?"; its one-word answer
+    says nothing a person searches for. Other questions' answers are captions like any."""
+    from review.risk.captions import RISK_QUESTION
+
+    api = client_for(annotator)
+    asked = ImageFactory(project=project)
+    CaptionFactory(image=asked, task="question", prompt=RISK_QUESTION, text="screenshot")
+    other = ImageFactory(project=project)
+    CaptionFactory(image=other, task="question", prompt="What is shown?", text="A screenshot.")
+    assert [r["id"] for r in _search(api, project, "screenshot")["results"]] == [other.pk]
+    # The migration copies the question: a new wording needs a migration that follows it.
+    migration = __import__(
+        "labeling.migrations.0006_search_skips_risk_question", fromlist=["RISK_QUESTION"]
+    )
+    assert migration.RISK_QUESTION == RISK_QUESTION
 
 
 def test_a_forged_cursor_is_a_400_not_a_crash(project, annotator, client_for):
