@@ -3,6 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from integrations import api as integrations_api
 from labeling import api as labeling_api
 from review import api as review_api
 from routing import api as routing_api
@@ -173,4 +174,19 @@ urlpatterns = [
         review_api.RiskCorrectionCreate.as_view(),
         name="risk-correction",
     ),
+    # API tokens and webhooks
+    path("tokens/", integrations_api.ApiTokenList.as_view(), name="token-list"),
+    path("tokens/<int:pk>/revoke/", integrations_api.ApiTokenRevoke.as_view(), name="token-revoke"),
+    path(
+        "projects/<slug:slug>/webhooks/",
+        integrations_api.WebhookList.as_view(),
+        name="webhook-list",
+    ),
+    path("webhooks/<int:pk>/", integrations_api.WebhookDetail.as_view(), name="webhook-detail"),
+    path(
+        "webhooks/<int:pk>/deliveries/",
+        integrations_api.WebhookDeliveries.as_view(),
+        name="webhook-deliveries",
+    ),
+    path("webhooks/<int:pk>/test/", integrations_api.WebhookTest.as_view(), name="webhook-test"),
 ]

@@ -12,6 +12,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from integrations.models import ApiToken, Webhook, WebhookDelivery
 from integrations.services.tokens import api_token_create
 from labeling.models import Export, ImportBatch, ImportItem, Invitation, Membership
 from labeling.services.team import invitation_create
@@ -42,6 +43,8 @@ class World:
     invitation: Invitation
     pairwise_lease: PairwiseLease
     rule: ChainRule
+    api_token: ApiToken
+    webhook: Webhook
 
 
 @pytest.fixture
@@ -109,6 +112,16 @@ def world(project, annotator, other_annotator) -> World:
     assert pairwise_tasks_create(project=project) == 1
     pairwise_lease = pairwise_claim_next(project=project, reviewer=annotator)
     rule = chain_rule_add(project=project, chain=chain, category="chart", min_score=0.6)
+    api_token = api_token_create(user=annotator, name="notebook").token
+    webhook = Webhook.objects.create(
+        project=project,
+        url="https://93.184.216.34/hooks",
+        events=["run.finished"],
+        secret="whsec_x",
+    )
+    WebhookDelivery.objects.create(
+        webhook=webhook, event="run.finished", payload={"event": "run.finished"}, status="failed"
+    )
     invitation = invitation_create(
         project=project, email="ines@example.org", role="annotator", created_by=None
     ).invitation
@@ -128,6 +141,8 @@ def world(project, annotator, other_annotator) -> World:
         invitation=invitation,
         pairwise_lease=pairwise_lease,
         rule=rule,
+        api_token=api_token,
+        webhook=webhook,
     )
 
 

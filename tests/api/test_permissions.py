@@ -81,6 +81,16 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("review-policy", "GET"): (401, 403, 404, 200),
     ("review-policy", "PUT"): (401, 403, 404, 200),
     ("risk-correction", "POST"): (401, 403, 404, 201),
+    ("token-list", "GET"): (401, 200, 200, 200),
+    ("token-list", "POST"): (401, 201, 201, 201),
+    ("token-revoke", "POST"): (401, 200, 404, 200),
+    ("webhook-list", "GET"): (401, 403, 404, 200),
+    ("webhook-list", "POST"): (401, 403, 404, 201),
+    ("webhook-detail", "GET"): (401, 403, 404, 200),
+    ("webhook-detail", "PATCH"): (401, 403, 404, 200),
+    ("webhook-detail", "DELETE"): (401, 403, 404, 204),
+    ("webhook-deliveries", "GET"): (401, 403, 404, 200),
+    ("webhook-test", "POST"): (401, 403, 404, 202),
     ("review-item-list", "GET"): (401, 200, 404, 200),
     ("review-item-detail", "GET"): (401, 200, 404, 200),
     ("review-item-verdicts", "GET"): (401, 403, 404, 200),
@@ -108,6 +118,9 @@ def _kwargs(name: str, world) -> dict:
         "comparison": {"slug": world.project.slug},
         "chain-rule-list": {"slug": world.project.slug},
         "chain-rule": {"pk": world.rule.pk},
+        "token": {"pk": world.api_token.pk},
+        "webhook-list": {"slug": world.project.slug},
+        "webhook": {"pk": world.webhook.pk},
         "image-list": {"slug": world.project.slug},
         "image-search": {"slug": world.project.slug},
         "image-detail": {"pk": world.image.pk},
@@ -131,7 +144,7 @@ def _kwargs(name: str, world) -> dict:
         "lease": {"pk": world.lease.pk},
         "verdict": {"pk": world.verdict.pk},
     }
-    if name in ("schema", "docs", "project-list", "route-list"):
+    if name in ("schema", "docs", "project-list", "route-list", "token-list"):
         return {}
     for prefix in sorted(by_prefix, key=len, reverse=True):
         if name == prefix or name.startswith(prefix + "-") or name.startswith(prefix):
@@ -163,6 +176,12 @@ def _body(name: str, method: str, world, users) -> dict:
         ("batch-list", "POST"): {"urls": "https://images.example.org/a.jpg"},
         ("chain-list", "POST"): {"name": "careful", "routes": [world.route.pk]},
         ("chain-rule-list", "POST"): {"chain": world.chain.pk, "category": "medical"},
+        ("token-list", "POST"): {"name": "CI export"},
+        ("webhook-list", "POST"): {
+            "url": "https://93.184.216.34/captiondesk",
+            "events": ["run.finished", "export.ready"],
+        },
+        ("webhook-detail", "PATCH"): {"active": False},
         ("project-list", "POST"): {"name": "Product shots"},
         ("invitation-list", "POST"): {"email": "nina@example.org", "role": "annotator"},
         ("guidelines", "PUT"): {"markdown": "# Captions\n\nName what is **shown**."},

@@ -56,6 +56,8 @@ def _real_object_id(path: str, world) -> int:
         ("/api/exports/", world.export),
         ("/api/chains/", world.chain),
         ("/api/chain-rules/", world.rule),
+        ("/api/tokens/", world.api_token),
+        ("/api/webhooks/", world.webhook),
         ("/api/invitations/", world.invitation),
         ("/api/pairwise-leases/", world.pairwise_lease),
     ):

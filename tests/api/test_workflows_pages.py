@@ -313,3 +313,100 @@ def test_only_site_admins_reset_a_routes_breaker(project_admin, admin, client_fo
     assert (
         client_for(admin).post(reverse("api:route-breaker-reset", args=[10**9])).status_code == 404
     )
+
+
+# --- API tokens and webhooks ----------------------------------------------------------------
+
+
+def test_a_user_creates_a_token_once_uses_it_and_revokes_it(annotator, admin, client_for):
+    from rest_framework.test import APIClient
+
+    from integrations.models import ApiToken
+
+    api = client_for(annotator)
+    created = api.post(reverse("api:token-list"), {"name": "training job"}, format="json")
+    assert created.status_code == 201, created.data
+    assert created["Cache-Control"] == "no-store"
+    secret = created.data["secret"]
+    token = ApiToken.objects.get(pk=created.data["id"])
+    assert token.key_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in str(token.__dict__)
+
+    script = APIClient()
+    script.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert script.get(reverse("api:project-list")).status_code == 200
+    listed = script.get(reverse("api:token-list"), {"active": "true"}).data["results"]
+    assert created.data["id"] in [t["id"] for t in listed]
+    assert all("secret" not in t for t in listed)
+    assert {t["username"] for t in listed} == {"ann"}  # only one's own
+
+    for_someone = api.post(
+        reverse("api:token-list"), {"name": "x", "username": "ada-admin"}, format="json"
+    )
+    assert for_someone.status_code == 403
+    assert api.post(reverse("api:token-list"), {"name": "  "}, format="json").status_code == 400
+
+    revoke = reverse("api:token-revoke", args=[token.pk])
+    assert client_for(admin).post(reverse("api:token-revoke", args=[10**9])).status_code == 404
+    revoked = script.post(revoke)
+    assert revoked.status_code == 200 and revoked.data["active"] is False
+    assert script.get(reverse("api:project-list")).status_code == 401
+    assert api.post(revoke).status_code == 400  # already revoked
+    assert api.get(reverse("api:token-list"), {"active": "false"}).data["results"][0]["id"] == (
+        token.pk
+    )
+
+
+def test_a_site_admin_creates_a_token_for_someone_else(annotator, admin, client_for):
+    made = client_for(admin).post(
+        reverse("api:token-list"), {"name": "pipeline", "username": "ann"}, format="json"
+    )
+    assert made.status_code == 201 and made.data["username"] == "ann"
+    nobody = client_for(admin).post(
+        reverse("api:token-list"), {"name": "x", "username": "nobody"}, format="json"
+    )
+    assert nobody.status_code == 400 and "No active user" in str(nobody.data)
+
+
+def test_an_admin_manages_webhooks_and_sends_a_test(
+    project, project_admin, annotator, client_for, django_capture_on_commit_callbacks
+):
+    from integrations.models import Webhook, WebhookDelivery
+
+    api = client_for(project_admin)
+    url = reverse("api:webhook-list", args=[project.slug])
+    body = {"url": "https://93.184.216.34/captiondesk", "events": ["export.ready", "run.finished"]}
+    created = api.post(url, body, format="json")
+    assert created.status_code == 201, created.data
+    assert created.data["secret"].startswith("whsec_")
+    assert created.data["events"] == ["export.ready", "run.finished"]
+    hook = created.data["id"]
+    # The URL-import SSRF rules; a test event is not one to listen to.
+    internal = api.post(url, {**body, "url": "http://127.0.0.1:8000/x"}, format="json")
+    assert internal.status_code == 400 and "cannot receive webhooks" in str(internal.data)
+    wrong = api.post(url, {**body, "events": ["webhook.test"]}, format="json")
+    assert wrong.status_code == 400
+    assert Webhook.objects.filter(project=project).count() == 1
+    assert client_for(annotator).get(url).status_code == 403
+
+    assert [h["id"] for h in api.get(url).data["results"]] == [hook]
+    assert "secret" not in api.get(url).data["results"][0]
+    detail = reverse("api:webhook-detail", args=[hook])
+    assert api.get(detail).data["secret"] == created.data["secret"]
+    off = api.patch(detail, {"active": False}, format="json")
+    assert off.status_code == 200 and off.data["active"] is False
+    assert Webhook.objects.get(pk=hook).active is False
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        sent = api.post(reverse("api:webhook-test", args=[hook]))
+    assert sent.status_code == 202 and sent.data["event"] == "webhook.test"
+    assert len(queued) == 1  # the delivery task is queued once the request commits
+    log = api.get(reverse("api:webhook-deliveries", args=[hook]), {"status": "pending"}).data
+    assert [d["id"] for d in log["results"]] == [sent.data["id"]]
+    assert log["results"][0]["payload"]["data"]["sent_by"] == "pam"
+    failed = api.get(reverse("api:webhook-deliveries", args=[hook]), {"status": "failed"})
+    assert failed.data["results"] == []
+
+    assert api.delete(detail).status_code == 204
+    assert api.get(detail).status_code == 404
+    assert not WebhookDelivery.objects.filter(webhook_id=hook).exists()
