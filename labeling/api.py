@@ -562,8 +562,8 @@ class SearchCursorPagination(BasePagination):
                 "matches": {
                     "type": "integer",
                     "nullable": True,
-                    "description": "How many images match; null when newest first because "
-                    "the query is broad, and on later pages of such a query.",
+                    "description": "How many images match, on a query's first page; null "
+                    "on later pages, and when newest first because the query is broad.",
                 },
                 "results": schema,
             },

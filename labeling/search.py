@@ -101,8 +101,8 @@ class Cursor:
 class SearchPage:
     images: list[Image]  # ``rank`` set on each (None when newest first)
     order: str  # RANK (best first) or NEWEST
-    # Exact number of matches when ranked; None when newest first (more than BROAD_MATCHES, or
-    # a later page of such a query, which does not count again).
+    # Exact number of matches on a query's first page; None on later pages (not counted again)
+    # and when newest first because more than BROAD_MATCHES match.
     matches: int | None
     next_cursor: Cursor | None
 
