@@ -198,6 +198,63 @@ def time_per_megapixel(rows: list[dict], devset: Path, reps: int) -> tuple[float
     return statistics.median(samples), min(samples)
 
 
+def analyser_at(ref: str):
+    """The ``analyse`` function of ``review/risk`` as committed at git ``ref``, imported from a
+    temporary copy as its own package (so that both versions run in one process)."""
+    import importlib
+    import tempfile
+
+    listing = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-tree", "--name-only", ref, "review/risk/"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    pkg = Path(tempfile.mkdtemp()) / f"risk_at_{abs(hash(ref))}"
+    pkg.mkdir()
+    for name in listing.stdout.split():
+        if name.endswith((".py", ".json")):
+            blob = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:{name}"],
+                                  capture_output=True, check=True).stdout  # fmt: skip
+            (pkg / Path(name).name).write_bytes(blob)
+    sys.path.insert(0, str(pkg.parent))
+    try:
+        return importlib.import_module(pkg.name).analyse
+    finally:
+        sys.path.remove(str(pkg.parent))
+
+
+def speed_against(rows: list[dict], devset: Path, ref: str, reps: int) -> dict:
+    """Time this analyser and the one at git ``ref`` in turns on the same 1-MP images (every
+    16th image of the set, resized to 1155x866): median wall and CPU ms of each, and the ratios.
+    CPU time (``time.process_time``) is what one core spends, which a loaded machine inflates
+    far less than wall time; taking turns exposes both to the same load."""
+    old = analyser_at(ref)
+    images = [Image.open(devset / r["file"]).convert("RGB").resize((1155, 866))
+              for r in rows[::16]]  # fmt: skip
+    wall: dict[str, list[float]] = {"now": [], ref: []}
+    cpu: dict[str, list[float]] = {"now": [], ref: []}
+    for img in images:  # warm both (imports, the model's first load)
+        analyse(img), old(img)
+    for _ in range(reps):
+        for img in images:
+            for name, fn in (("now", analyse), (ref, old)):
+                w0, c0 = time.perf_counter(), time.process_time()
+                fn(img)
+                cpu[name].append((time.process_time() - c0) * 1000)
+                wall[name].append((time.perf_counter() - w0) * 1000)
+    out = {"against": ref, "images": len(images), "reps": reps}
+    for name in ("now", ref):
+        out[f"{name}_wall_ms"] = round(statistics.median(wall[name]), 1)
+        out[f"{name}_cpu_ms"] = round(statistics.median(cpu[name]), 1)
+    out["wall_ratio"] = round(out["now_wall_ms"] / out[f"{ref}_wall_ms"], 3)
+    out["cpu_ratio"] = round(out["now_cpu_ms"] / out[f"{ref}_cpu_ms"], 3)
+    print(
+        f"\nspeed against {ref} ({len(images)} images at 1 MP, {reps} turns; median ms):"
+        f" wall {out['now_wall_ms']} vs {out[f'{ref}_wall_ms']} (ratio {out['wall_ratio']}),"
+        f" CPU {out['now_cpu_ms']} vs {out[f'{ref}_cpu_ms']} (ratio {out['cpu_ratio']})"
+    )
+    return out
+
+
 FOLDER_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 
@@ -272,6 +329,14 @@ def main() -> int:
         help="analyse a black-and-white copy of every image (after --degrade, if given)",
     )  # fmt: skip
     parser.add_argument(
+        "--speed-against", default=None, metavar="GIT_REF",
+        help="also time the analyser committed at GIT_REF in the same run, in turns (ratios)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--speed-only", action="store_true",
+        help="with --speed-against: only the timing, no evaluation",
+    )  # fmt: skip
+    parser.add_argument(
         "--folder", default=None,
         help="analyse every image under this folder instead of the labelled set (no labels)",
     )  # fmt: skip
@@ -284,6 +349,11 @@ def main() -> int:
         return 0
     devset = Path(args.devset)
     rows = load_rows(devset, args.quick)
+    if args.speed_only:
+        if not args.speed_against:
+            parser.error("--speed-only needs --speed-against")
+        print(json.dumps(speed_against(rows, devset, args.speed_against, 5 if args.quick else 20)))
+        return 0
 
     for r in rows:
         with Image.open(devset / r["file"]) as img:
@@ -340,6 +410,11 @@ def main() -> int:
     ms, fastest = time_per_megapixel(rows, devset, reps=3 if args.quick else 10)
     print(f"\nanalysis time: {ms:.1f} ms per 1-MP image (median; fastest {fastest:.1f}; one core,"
           f" {platform.machine()})")  # fmt: skip
+    speed = (
+        speed_against(rows, devset, args.speed_against, 3 if args.quick else 10)
+        if args.speed_against
+        else None
+    )
 
     if args.misses:
         print("\nwrong decisions (image only): split, truth, file, source, scores; reason")
@@ -377,6 +452,7 @@ def main() -> int:
         "ms_per_megapixel": round(ms, 1),
         "ms_per_megapixel_fastest": round(fastest, 1),
         "cpu": os.cpu_count(),
+        "speed_against": speed,
         "loso": {
             name: {c: res[c] for c in LABELS} | {"photos_flagged": res["photo"]["any_flag"]}
             for name, res in loso_results.items()

@@ -18,7 +18,9 @@ Since ``risk-2.0`` a learned combination (``learned.py``, coefficients in ``mode
 from these hand-set log-odds and adds small corrections learned from the measurements on the
 broadened development set; the final log-odds are 35% learned, 65% hand-set. Reasons stay the
 hand-set ones wherever both agree; where the model changed the decision they name the inputs
-that moved it.
+that moved it. ``risk-2.1``: plot axes need tick labels spaced out along them (a group box's corner
+with the next box's title below it is not a plot), and a colour-mapped scan (hot, viridis, jet)
+counts as a grey one where it keeps a scan's framing on black and its mirror symmetry.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from PIL import Image, ImageOps
 from . import learned
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-2.0"
+ANALYSER_VERSION = "risk-2.1"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 
@@ -137,9 +139,25 @@ def scan_field(f: Features) -> float:
     axes or rules.
     """
     grey, _, _, surround = _grey_subject_on_black(f)
+    # a colour map (hot, viridis, jet) changes the greys, not the framing or the symmetry
+    grey = max(grey, colour_mapped(f))
+    return grey * surround * _ramp(f.symmetry, 0.6, 0.85) * _bare(f)
+
+
+def _bare(f: Features) -> float:
+    """1 when nothing is written or ruled on the picture: no text, no axes, no long lines."""
     bare = 1.0 - _ramp(f.text_tiles, 0.02, 0.08)
-    bare *= 0.0 if f.axes or f.h_lines + f.v_lines >= 2 else 1.0
-    return grey * surround * _ramp(f.symmetry, 0.6, 0.85) * bare
+    return 0.0 if f.axes or f.h_lines + f.v_lines >= 2 else bare
+
+
+def colour_mapped(f: Features) -> float:
+    """0..1: a coloured picture whose content is mirror-symmetric across the rows, the way a
+    body's cross-section is (``cross_symmetry`` ignores each row's mean, so sky over land does
+    not count): a scan shown through a colour map, which keeps the scan's continuous tones (a
+    drawing is flat regions with hard edges). Framing on black is judged by the callers."""
+    drawing = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
+    colour = 1.0 - _ramp(f.lit_gray_frac, 0.5, 0.85)
+    return colour * _ramp(f.cross_symmetry, 0.7, 0.9) * (1.0 - drawing)
 
 
 def _graphic_kind(f: Features) -> tuple[float, list[tuple[float, str]], list[tuple[float, str]]]:
@@ -232,6 +250,8 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     soft *= _ramp(f.mid_detail, 0.005, 0.02)  # with something to see: not a plain gradient
     e.add(1.0, grey * smooth * soft, "soft throughout, no pixel-scale detail")
     e.add(3.0, grey * surround, "subject on a black surround")
+    mapped = colour_mapped(f) * surround * _bare(f)
+    e.add(5.0, mapped, "colour-mapped scan: a symmetric subject on black")
     e.add(-1.0, frame * (1.0 - unboxed), "a straight-edged picture in a black frame")
     e.add(1.0, grey * _ramp(f.dark_frac, 0.1, 0.3) * unboxed, "wide black background")
     e.add(1.0, grey * _ramp(f.centre_contrast, 0.1, 0.35) * unboxed, "bright centre, dark edges")
@@ -252,7 +272,7 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     warm_disc *= _ramp(f.centre_contrast, 0.15, 0.3)
     e.add(6.0, warm_disc, "red-orange disc on black (fundus, endoscopy)")
     colourful = 1.0 - _ramp(f.lit_gray_frac, 0.3, 0.6)
-    e.add(-2.5, max(0.0, colourful - stain - dyes - warm_disc), "natural colours")
+    e.add(-2.5, max(0.0, colourful - stain - dyes - warm_disc - mapped), "natural colours")
     # text on a continuous-tone image on black is a scanner's overlay (ultrasound, MR labels);
     # text among hard-edged flat regions is a screen
     overlay = grey * frame * (1.0 - _ramp(f.hard_step_share, 0.1, 0.3))
@@ -266,7 +286,7 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     steps = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
     e.add(-3.0 * drawn, steps, "flat regions with hard edges, like a drawing")
     e.add(-2.0 * (1.0 - overlay), float(f.axes), "plot axes")
-    e.add(-2.0, _ramp(f.vivid_palette_share, 0.01, 0.05), "flat saturated colours")
+    e.add(-2.0 * (1.0 - mapped), _ramp(f.vivid_palette_share, 0.01, 0.05), "flat saturated colours")
     e.add(-2.0, _ramp(f.crisp_ratio, 0.35, 0.6) * (1 - _ramp(f.dark_frac, 0.3, 0.6)), "crisp edges")
     e.add(3.0, meta.get("medical", 0.0), "file metadata names a modality")
     return e.result("no medical imaging pattern found")

@@ -158,7 +158,14 @@ def _close_gaps(mask: np.ndarray, gap: int) -> np.ndarray:
 
 
 def _long_lines(mask: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows, starts, lengths = _runs(mask)
+    return _at_least(_runs(mask), min_len)
+
+
+def _at_least(
+    runs: tuple[np.ndarray, np.ndarray, np.ndarray], min_len: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs (row, start, length) at least ``min_len`` long."""
+    rows, starts, lengths = runs
     keep = lengths >= min_len
     return rows[keep], starts[keep], lengths[keep]
 
@@ -225,7 +232,8 @@ def measure(image: Image.Image) -> Features | None:
 
     # ---- structure, on the detail copy
     d = np.asarray(detail, dtype=np.int32)
-    luma = (d[..., 0] * 299 + d[..., 1] * 587 + d[..., 2] * 114) // 1000
+    # 0..255: int16 halves the memory every mask below reads (differences still fit)
+    luma = ((d[..., 0] * 299 + d[..., 1] * 587 + d[..., 2] * 114) // 1000).astype(np.int16)
     h, w = luma.shape
     n = h * w
     codes_d = (d[..., 0].astype(np.int32) << 16) | (d[..., 1].astype(np.int32) << 8) | d[..., 2]
@@ -233,7 +241,7 @@ def measure(image: Image.Image) -> Features | None:
     eq_y = codes_d[1:, :] == codes_d[:-1, :]
     flat = eq_x[:-1, :] & eq_y[:, :-1]
     flat_frac = float(np.count_nonzero(flat)) / max(1, flat.size)
-    near_flat_frac, hard_step_share = _steps(luma.astype(np.int16))
+    near_flat_frac, hard_step_share = _steps(luma)
 
     gx = np.abs(luma[:, 1:] - luma[:, :-1])
     strong_x = gx >= EDGE_STEP
@@ -258,8 +266,10 @@ def measure(image: Image.Image) -> Features | None:
 
     hmask = _line_mask(luma)
     vmask = _line_mask(luma.T)
-    h_rows, h_starts, h_len = _long_lines(hmask, max(12, int(0.25 * w)))
-    v_cols, v_starts, v_len = _long_lines(vmask, max(12, int(0.25 * h)))
+    # every straight border at least a box's side long (``_box_corners``); the long lines among them
+    h_box, v_box = _long_lines(hmask, BOX_SIDE), _long_lines(vmask, BOX_SIDE)
+    h_rows, h_starts, h_len = _at_least(h_box, max(12, int(0.25 * w)))
+    v_cols, v_starts, v_len = _at_least(v_box, max(12, int(0.25 * h)))
     h_lines = len(np.unique(h_rows))
     v_lines = len(np.unique(v_cols))
     full_width_lines = len(np.unique(h_rows[h_len >= 0.9 * (w - 1)]))
@@ -357,7 +367,7 @@ def measure(image: Image.Image) -> Features | None:
         fine_detail=_off_mean_share(detail, radius=1, levels=6),
         mid_detail=_off_mean_share(small, radius=4, levels=4),
         top_bar=_top_bar(s),
-        box_corners=_box_corners(hmask, vmask),
+        box_corners=_box_corners(hmask.shape, h_box, v_box),
         lut_spread=_lut_spread(s, luma_s),
         lit_chroma=float(chroma[~dark].mean()) / 255.0 if n_lit_s else 0.0,
     )
@@ -431,11 +441,39 @@ def _find_axes(luma: np.ndarray, hmask: np.ndarray, vmask: np.ndarray) -> bool:
     )
 
 
-def _axes(luma: np.ndarray, h: tuple[np.ndarray, ...], v: tuple[np.ndarray, ...]) -> bool:
-    """A vertical line whose lower end meets the left end of a horizontal line, with ink
-    (tick labels) outside the corner: left of the vertical or below the horizontal line.
+TICK_GAP = 0.05  # of the axis length: tick labels stand this far apart, a title's words do not
+TICK_SPREAD = 0.3  # of the axis length: how far along it the labels must reach
 
-    The corner of a box (a page in a viewer, a card, a panel) has a plain surround there.
+
+def _ink_clusters(ink: np.ndarray, min_gap: int) -> tuple[int, int]:
+    """Groups of ink along a 1-D profile, split where more than ``min_gap`` blank positions
+    lie between them: (how many, span from the first ink to the last)."""
+    pos = np.flatnonzero(ink)
+    if not len(pos):
+        return 0, 0
+    return int(np.count_nonzero(np.diff(pos) > min_gap)) + 1, int(pos[-1] - pos[0] + 1)
+
+
+def _tick_labels(strip: np.ndarray, axis: int, length: int) -> bool:
+    """Ink beside an axis laid out like tick labels: two or more groups, well apart along the
+    axis (``axis`` is the strip's dimension across it), reaching over a good part of it. The
+    title of the next group box below a box's corner, or one label left of an entry, is one
+    group; a plot's numbers are spaced out along the whole axis."""
+    if not strip.size:
+        return False
+    off = np.abs(strip - np.median(strip)) > 40
+    if np.count_nonzero(off) < 4:
+        return False
+    groups, span = _ink_clusters(off.any(axis=axis), max(3, int(TICK_GAP * length)))
+    return groups >= 2 and span >= TICK_SPREAD * length
+
+
+def _axes(luma: np.ndarray, h: tuple[np.ndarray, ...], v: tuple[np.ndarray, ...]) -> bool:
+    """A vertical line whose lower end meets the left end of a horizontal line, with tick labels
+    outside the corner: left of the vertical or below the horizontal line (``_tick_labels``).
+
+    The corner of a box (a page in a viewer, a card, a panel, a group box) has a plain surround
+    there, or one label, not labels spaced out along it.
     """
     h_rows, h_starts, h_len = h
     v_cols, v_starts, v_len = v
@@ -448,12 +486,11 @@ def _axes(luma: np.ndarray, h: tuple[np.ndarray, ...], v: tuple[np.ndarray, ...]
     height, width = luma.shape
     margin = max(4, min(height, width) // 12)
     for i, j in list(zip(*np.nonzero(near), strict=True))[:8]:
-        x, y = int(v_cols[i]), int(h_rows[j])
-        left = luma[int(v_starts[i]) : y, max(0, x - margin) : max(0, x - 1)]
+        x, y, top = int(v_cols[i]), int(h_rows[j]), int(v_starts[i])
+        left = luma[top:y, max(0, x - margin) : max(0, x - 1)]
         below = luma[y + 3 : y + 3 + margin, int(h_starts[j]) : int(h_starts[j] + h_len[j])]
-        for strip in (left, below):
-            if strip.size and np.count_nonzero(np.abs(strip - np.median(strip)) > 40) >= 4:
-                return True
+        if _tick_labels(left, 1, y - top) or _tick_labels(below, 0, int(h_len[j])):
+            return True
     return False
 
 
@@ -484,16 +521,21 @@ def _top_bar(rgb: np.ndarray) -> float:
 BOX_SIDE = 10  # detail-copy pixels: the shortest border of a button, an entry or a panel
 
 
-def _box_corners(hmask: np.ndarray, vmask: np.ndarray) -> float:
+def _box_corners(
+    shape: tuple[int, int],
+    h_runs: tuple[np.ndarray, ...],
+    v_runs: tuple[np.ndarray, ...],
+) -> float:
     """Corners where a horizontal and a vertical straight border end together, per 100k pixels.
 
     Windows are built of boxes (buttons, entries, panels, tabs, scroll bars, title bars), each
     with four such corners; a plot has its frame and a legend box, a photo almost none.
-    ``vmask`` is the border mask of the transposed picture.
+    ``h_runs`` and ``v_runs`` are the borders at least ``BOX_SIDE`` long of the horizontal border
+    mask (``shape``) and of the transposed picture's.
     """
-    h, w = hmask.shape
-    rows, starts, lengths = _long_lines(hmask, BOX_SIDE)
-    cols, vstarts, vlengths = _long_lines(vmask, BOX_SIDE)
+    h, w = shape
+    rows, starts, lengths = h_runs
+    cols, vstarts, vlengths = v_runs
     if not len(rows) or not len(cols):
         return 0.0
     hy = np.concatenate([rows, rows])

@@ -356,11 +356,13 @@ def test_report_carries_the_version_and_every_category():
 def test_one_megapixel_is_analysed_well_under_the_budget():
     img = risk_samples.screenshot_png(size=(1155, 866))
     analyse(img)  # warm-up
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for _ in range(5):
         analyse(img)
-    per_image_ms = (time.perf_counter() - t0) * 1000 / 5
-    # the budget is 50 ms on one core; leave room for a loaded CI machine
+    per_image_ms = (time.process_time() - t0) * 1000 / 5
+    # the budget is 50 ms on one core. CPU time, not wall time: on a machine shared with other
+    # work wall time measures the wait for a core (600 ms seen at load 20 on 2 cores); this only
+    # guards against a many-fold regression, the figure itself comes from benchmarks/risk_eval.py
     assert per_image_ms < 150
 
 
@@ -501,3 +503,47 @@ def test_thresholds_are_per_category_and_inclusive():
     assert combine(report).flags == ["chart", "screenshot"]
     strict = combine(report, thresholds={"chart": 0.7, "medical": 0.3})
     assert strict.flags == ["screenshot", "medical"]
+
+
+def _variants() -> list[tuple[str, Image.Image, str, dict]]:
+    """The sample pictures in the modes and formats that uploads come in."""
+    ct, shot, chart = (
+        risk_samples.ct_slice(),
+        risk_samples.screenshot_png(),
+        risk_samples.chart_png(),
+    )
+    chart.info.clear()  # matplotlib's Software chunk is evidence Pillow does not write back
+    sixteen = Image.fromarray(np.asarray(ct).astype(np.uint16) * 257)
+    see_through = np.asarray(shot.convert("RGBA")).copy()
+    see_through[..., 3] = np.where(see_through[..., :3].min(axis=2) > 250, 0, 255)
+    return [
+        ("L", ct, "PNG", {}),
+        ("I;16", sixteen, "PNG", {}),
+        ("I;16 TIFF", sixteen, "TIFF", {}),
+        ("LA", ct.convert("LA"), "PNG", {}),
+        ("P", chart.convert("P", palette=Image.ADAPTIVE), "PNG", {}),
+        ("RGBA", Image.fromarray(see_through), "PNG", {}),
+        ("RGB", shot, "PNG", {}),
+        ("GIF", shot, "GIF", {}),
+        ("WebP", chart, "WEBP", {"lossless": True}),
+        ("JPEG", risk_samples.photo(), "JPEG", {"quality": 90}),
+        ("CMYK JPEG", risk_samples.photo().convert("CMYK"), "JPEG", {"quality": 90}),
+        ("large JPEG", shot.resize((5120, 3200)), "JPEG", {"quality": 90}),
+    ]
+
+
+@pytest.mark.parametrize("index", range(12))
+def test_analysing_a_picture_and_its_file_give_the_same_scores(index):
+    """Production analyses stored files (``analyse_file``); the evaluation and the tests analyse
+    pictures (``analyse``). Across modes (16-bit, palette, alpha, CMYK) and formats they agree:
+    a lossless file to the digit, a lossy or huge one (JPEG decoded at half size by ``draft``)
+    within 0.02."""
+    name, picture, fmt, options = _variants()[index]
+    buf = io.BytesIO()
+    picture.save(buf, format=fmt, **options)
+    from_file = analyse_file(io.BytesIO(buf.getvalue()))
+    decoded = analyse(Image.open(io.BytesIO(buf.getvalue())))
+    for c in CATEGORIES:
+        assert abs(from_file.scores[c] - decoded.scores[c]) <= 0.02, (name, c)
+        if fmt in {"PNG", "TIFF", "GIF"} or options.get("lossless"):
+            assert from_file.scores[c] == analyse(picture).scores[c], (name, c)

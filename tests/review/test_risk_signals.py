@@ -204,3 +204,62 @@ def test_a_real_xterm_under_xvfb_is_captured_as_a_window_and_flagged_as_a_screen
         shot = cap.run_one(display, prog, (1024, 768))
     assert shot is not None and 400 < shot.width < 1024
     assert combine(analyse(shot)).flags == ["screenshot"]
+
+
+# ------------------------------------------------- plot axes: tick labels, not a box's corner
+
+
+def group_boxes() -> Image.Image:
+    """A Qt-style dialog of four group boxes: each box's lower-left corner has the next box's
+    title below it, which the axes test once took for tick labels."""
+    img = Image.new("RGB", (480, 320), (239, 239, 239))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=13)
+    for title, x in (("Exclusive Radio Buttons", 10), ("Non-Exclusive Checkboxes", 245)):
+        for y in (12, 150):
+            d.text((x + 2, y), title, fill=(20, 20, 20), font=font)
+            d.rectangle(
+                [x, y + 20, x + 225, y + 128], outline=(180, 180, 180), fill=(236, 236, 236)
+            )
+            for i in range(3):
+                d.ellipse([x + 14, y + 36 + 28 * i, x + 26, y + 48 + 28 * i], outline=(90, 90, 90))
+                d.text((x + 34, y + 34 + 28 * i), f"Radio button {i + 1}", fill=(20, 20, 20),
+                       font=font)  # fmt: skip
+    return img
+
+
+def labelled_axes() -> Image.Image:
+    """The same size of picture with two axes and their numbers spaced out along them."""
+    img = Image.new("RGB", (480, 320), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=13)
+    d.line([(60, 20), (60, 270)], fill=(0, 0, 0))
+    d.line([(60, 270), (460, 270)], fill=(0, 0, 0))
+    for i, x in enumerate(range(60, 461, 80)):
+        d.text((x - 6, 280), str(20 * i), fill=(0, 0, 0), font=font)
+    for i, y in enumerate(range(270, 19, -50)):
+        d.text((25, y - 7), str(10 * i), fill=(0, 0, 0), font=font)
+    d.line([(60, 250), (140, 200), (220, 220), (300, 120), (380, 140), (460, 60)],
+           fill=(31, 119, 180), width=2)  # fmt: skip
+    return img
+
+
+def test_a_group_box_corner_is_not_plot_axes_but_labelled_axes_are():
+    boxes = measure(group_boxes())
+    assert boxes.h_lines >= 2 and boxes.v_lines >= 2  # the corners are there...
+    assert not boxes.axes  # ...but one title below a corner is not a row of tick labels
+    assert measure(labelled_axes()).axes
+    assert combine(analyse(group_boxes())).flags == ["screenshot"]
+    assert combine(analyse(labelled_axes())).flags == ["chart"]
+
+
+# --------------------------------------------------- colour-mapped scans keep their symmetry
+
+
+def test_a_colour_mapped_scan_on_black_is_medical_and_a_colour_mapped_landscape_is_not():
+    for cmap in ("hot", "viridis", "jet", "inferno"):
+        scan = analyse(colour_mapped(risk_samples.xray_like(), cmap))
+        assert combine(scan).flags == ["medical"], (cmap, scan.scores)
+        assert "colour-mapped scan" in scan.reasons["medical"] or scan.scores["medical"] >= 0.9
+    for cmap in ("hot", "jet"):  # no black surround, no mirror symmetry across the rows
+        assert combine(analyse(colour_mapped(risk_samples.grey_landscape(), cmap))).flags == []
