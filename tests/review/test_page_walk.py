@@ -119,3 +119,33 @@ def test_main_pages_fit_a_laptop_and_a_phone(
             _log_in(page, base, LONG_NAME, "boss-pass-123")
             problems |= _walk(page, base, "admin", size, admin_pages)
     assert problems == {}
+
+
+def test_an_admins_pages_with_figures_fit_a_laptop_and_a_phone(live_server, project, admin):
+    """The same walk over a project with two routes' captions, verdicts, a dispute and calls."""
+    from review.models import ReviewItem
+    from tests.review.metrics_fixture import build
+
+    fx = build(project, admin)
+    dispute = ReviewItem.objects.get(caption=fx.captions[(3, "a")])  # accept vs edit, settled
+    caption = fx.captions[(1, "a")]
+    slug = project.slug
+    pages = [
+        ("adjudication-list", f"/review/projects/{slug}/adjudication/"),
+        ("adjudicate", f"/review/items/{dispute.pk}/adjudicate/"),
+        ("compare-data", f"/review/projects/{slug}/compare/?run={fx.run.pk}"),
+        ("side-by-side", f"/review/projects/{slug}/compare/images/?run={fx.run.pk}"),
+        ("dashboard-data", f"/review/projects/{slug}/dashboard/"),
+        ("run-data", f"/routing/runs/{fx.run.pk}/"),
+        ("run-captions", f"/routing/runs/{fx.run.pk}/captions/"),
+        ("caption", f"/routing/captions/{caption.pk}/"),
+        ("image-data", f"/images/{caption.image_id}/"),
+        ("leases", f"/review/projects/{slug}/leases/"),
+    ]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, object] = {}
+    for viewport, size, mobile in ((DESKTOP, "1440", False), (PHONE, "390", True)):
+        with chromium(viewport, mobile=mobile) as page:
+            _log_in(page, live_server.url, "ada-admin", "admin-pass-123")
+            problems |= _walk(page, live_server.url, "admin", size, pages)
+    assert problems == {}
