@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -160,12 +162,72 @@ print(json.dumps({{
 """
 
 
+REVIEW_ALL = """
+import uuid
+from datetime import timedelta
+from django.contrib.auth.models import User
+from labeling.models import Project
+from review.services import queue
+from review.services.items import review_items_sync
+from review.services.verdict import verdict_submit
+project = Project.objects.get(slug="samples")
+admin = User.objects.get(username="admin")
+review_items_sync(project=project)
+n = 0
+while lease := queue.lease_claim_next(project=project, reviewer=admin):
+    decision = "reject" if n % 4 == 0 else "accept"
+    verdict_submit(lease=lease, reviewer=admin, decision=decision, idempotency_key=uuid.uuid4(),
+                   reasons=["wrong_subject"] if decision == "reject" else [],
+                   time_spent_ms=2000, now=lease.created_at + timedelta(seconds=30))
+    n += 1
+print(n)
+"""
+
+
+def _log_in(base: str, password: str) -> requests.Session:
+    session = requests.Session()
+    for _ in range(40):
+        try:
+            login = session.get(f"{base}/login/", timeout=15)
+            break
+        except (requests.ConnectionError, requests.Timeout):  # still booting
+            time.sleep(0.5)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+    session.post(
+        f"{base}/login/",
+        data={"username": "admin", "password": password, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{base}/login/"},
+        timeout=10,
+    )
+    return session
+
+
+def _metric_pages_answer(base: str, password: str, run_id: str) -> dict[str, str]:
+    """After the verdicts, the pages a new user opens next, on SQLite: the comparison with its
+    figures, the dashboards with their plots, the blind results, the CSV and the run page."""
+    session = _log_in(base, password)
+    pages = {
+        "compare": f"/review/projects/samples/compare/?run={run_id}",
+        "compare_csv": f"/review/projects/samples/compare.csv?run={run_id}",
+        "images": f"/review/projects/samples/compare/images/?run={run_id}",
+        "dashboard": "/review/projects/samples/dashboard/",
+        "project": "/projects/samples/",
+    }
+    found = {}
+    for name, path in pages.items():
+        response = session.get(base + path, timeout=60)
+        assert response.status_code == 200, (name, response.status_code, response.text[:2000])
+        found[name] = response.text
+    return found
+
+
 @pytest.mark.slow
 def test_a_two_route_run_on_the_embedded_default_finishes_and_settles(tmp_path):
     """SQLite and the file-system broker, as `make run` starts them, with Eden AI and Replicate
     answering through their fakes: the run reaches 100% on its own, nothing stays in flight or
     reserved, and the spend is what the calls cost (SQLite's floating-point decimals once made
-    settling a reservation crash the task and leave a caption running for ever)."""
+    settling a reservation crash the task and leave a caption running for ever). Reviewed, the
+    comparison and dashboards show their figures on the same SQLite database."""
     from routing.fakes import FakeEdenAI, FakeReplicate, Reply
 
     port = _free_port()
@@ -174,7 +236,12 @@ def test_a_two_route_run_on_the_embedded_default_finishes_and_settles(tmp_path):
         replicate.set_default(Reply.success("a picture", predict_time=0.7))
         proc, log_path, env = _start(
             tmp_path,
-            env_file_lines=[f"PORT={port}", "WEB_CONCURRENCY=1", "WORKER_CONCURRENCY=4"],
+            env_file_lines=[
+                f"PORT={port}",
+                "WEB_CONCURRENCY=1",
+                "WORKER_CONCURRENCY=4",
+                "COMPARISON_MIN_IMAGES=3",
+            ],
             extra_env={
                 "EDENAI_BASE_URL": edenai.url,
                 "EDENAI_API_KEY": "test-key",
@@ -205,6 +272,9 @@ def test_a_two_route_run_on_the_embedded_default_finishes_and_settles(tmp_path):
                 if state["status"] == "finished":
                     break
                 time.sleep(1)
+            verdicts = int(_django(env, REVIEW_ALL))
+            password = re.search(r"Username: admin  Password: (\S+)", log_path.read_text()).group(1)
+            pages = _metric_pages_answer(f"http://127.0.0.1:{port}", password, run_id)
         finally:
             text = _stop(proc, log_path)
     assert state["status"] == "finished", (state, text[-3000:])
@@ -213,6 +283,24 @@ def test_a_two_route_run_on_the_embedded_default_finishes_and_settles(tmp_path):
     assert Decimal(state["reserved"]) == 0
     assert Decimal(state["spent"]) == Decimal(state["call_costs"]) > 0
     assert "IntegrityError" not in text and "Traceback" not in text
+    # Every caption one admin may review was decided (flagged images wait for a second reviewer).
+    assert verdicts >= 6
+    compare = pages["compare"]
+    assert 'id="not-enough"' not in compare
+    for route in ("edenai-gpt-4o", "replicate-blip2"):
+        assert f'data-key="{route}"' in compare
+    rate = re.search(r'data-measure="accepted-output-rate".*?</tr>', compare, re.S).group(0)
+    assert len(re.findall(r'data-raw="([0-9.]+)"', rate)) == 2 and "95% CI" in rate
+    table = list(csv.reader(io.StringIO(pages["compare_csv"])))
+    assert table[0][0] == "group"
+    assert {row[0] for row in table[1:]} == {"edenai-gpt-4o", "replicate-blip2"}
+    for plot in ("rate", "cost", "latency", "spend", "throughput", "risk"):
+        assert f'id="plot-{plot}"' in pages["dashboard"]
+    assert pages["dashboard"].count("<svg") >= 6
+    assert 'data-image="' in pages["images"]
+    # The project page's headline: accepted-output rate per route, not progress only.
+    assert 'id="route-headline"' in pages["project"]
+    assert '<tr data-key="edenai-gpt-4o">' in pages["project"]
 
 
 def _children(pid: int) -> dict[int, str]:
