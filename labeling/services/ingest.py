@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -176,8 +176,11 @@ def image_ingest_one(
             logger.exception("inline thumbnails failed for %s", candidate.source)
             _files_delete(image, ("thumb_large", "thumb_small"))
     try:
-        with transaction.atomic():
-            image.save()
+        if connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint: a duplicate must not break the caller's
+                image.save()
+        else:
+            image.save()  # autocommit: the INSERT is its own transaction, one round trip
     except IntegrityError:
         # Someone imported the same bytes at the same moment: theirs is the first. The files
         # saved here have names of their own (storage never overwrites), so deleting them

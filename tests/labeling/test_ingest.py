@@ -277,3 +277,59 @@ def test_the_large_thumbnail_keeps_transparency_as_webp(project, make_image_byte
     image_make_derivatives(image=image)
     assert image.thumb_large.name.endswith("-l.webp")
     assert PILImage.open(image.thumb_large.open("rb")).mode == "RGBA"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["autocommit", "inside-atomic"])
+def test_the_same_bytes_imported_at_the_same_moment_make_one_image(
+    project, make_image_bytes, monkeypatch, in_transaction
+):
+    """A bulk import stores the file and both thumbnails before its INSERT. When another import
+    of the same bytes commits in between, the unique constraint refuses ours: it becomes a
+    duplicate of theirs, our three files are deleted (not theirs), and the connection (or the
+    caller's transaction) goes on working."""
+    from django.core.files.storage import default_storage
+    from django.db import transaction
+
+    from labeling.services import derivatives
+
+    data = make_image_bytes("JPEG", seed=11)
+    theirs = {}
+    real_encode = derivatives.thumbnails_encode
+
+    def encode_while_another_import_commits(pixels):
+        if not theirs:
+            theirs["busy"] = True  # their import encodes too: only ours runs this once
+            _, outcomes = _ingest(project, {"theirs.jpg": data}, inline=True)
+            theirs["image"] = Image.objects.get(pk=outcomes["theirs.jpg"].image_id)
+        return real_encode(pixels)
+
+    monkeypatch.setattr(derivatives, "thumbnails_encode", encode_while_another_import_commits)
+    saved = []
+    real_save = default_storage.save
+    monkeypatch.setattr(
+        default_storage,
+        "save",
+        lambda name, *a, **k: saved.append(real_save(name, *a, **k)) or saved[-1],
+    )
+
+    def ours():
+        return image_ingest_one(
+            project=project,
+            candidate=Candidate(source="ours.jpg", name="ours.jpg", origin="path", data=data),
+            thumbnails_inline=True,
+        )
+
+    if in_transaction:
+        with transaction.atomic():
+            outcome = ours()
+            assert Image.objects.filter(project=project).count() == 1  # still usable
+    else:
+        outcome = ours()
+    first = theirs["image"]
+    assert outcome.status == ImportItem.Status.DUPLICATE and outcome.image_id == first.pk
+    assert Image.objects.filter(project=project).count() == 1
+    kept = {first.file.name, first.thumb_large.name, first.thumb_small.name}
+    assert all(default_storage.exists(name) for name in kept)
+    ours_files = [name for name in saved if name not in kept]
+    assert len(ours_files) == 3 and not any(default_storage.exists(n) for n in ours_files)
