@@ -19,8 +19,14 @@ The baseline: the comparison's figures computed by loading the rows into Python 
 would do), on the whole run or, at full size, cut off after ``--baseline-limit`` captions and
 scaled up linearly (said in the output).
 
+The run page is also timed as a run still running reads it (from the counters the database keeps
+as work happens, with its htmx poll and its API read, and after a backlog of differences), once
+settled (its snapshot), and with the counters off (aggregating every call, as before them).
+
 The last line is JSON: ``value`` is the slowest page in ms, ``baseline`` the naive comparison in ms
-and ``ratio`` baseline / value.
+and ``ratio`` baseline / value; ``run_page`` the run page's figures, ``run_page_ratio`` the
+aggregating page over the counted one.
+
 """
 
 from __future__ import annotations
@@ -360,6 +366,12 @@ def load(n_images: int):
             " FROM labeling_image i WHERE i.project_id = %s AND i.id %% 7 = 0",
             [project.pk],
         )
+    # The triggers that keep the run's counters were off while loading: count the rows once.
+    from routing.services.counters import run_counters_rebuild
+
+    rebuilt = time.perf_counter()
+    run_counters_rebuild(run_ids=[run.pk])
+    print(f"run counters rebuilt in {time.perf_counter() - rebuilt:.1f} s", flush=True)
     _sql("VACUUM ANALYZE")
     counts = {
         "captions": Caption.objects.filter(run=run).count(),
@@ -403,6 +415,67 @@ def pages(project, run) -> dict[str, str]:
         "run page": reverse("routing:run-detail", args=[run.pk]),
         "blind results": reverse("review:pairwise-results", args=[slug]),
     }
+
+
+BACKLOG_ROWS = 5_000
+
+
+def run_page_figures(client, run, reps: int) -> dict[str, float]:
+    """The run page of a run still running (the loaded run: status running), read from its
+    counters; its htmx poll and its API read; the first poll after a backlog of
+    ``BACKLOG_ROWS`` counter differences (what thousands of statements of live work leave; that
+    read folds them); the page once the run is settled (its snapshot); and, as the baseline, the
+    page with the counters off (aggregating the run's captions and calls, as before them). The
+    backlog and the settled status are rolled back."""
+    from unittest import mock
+
+    from django.db import transaction
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from routing.models import CaptionRun, RunCounter
+    from routing.services.counters import FIELDS
+
+    assert run.status == CaptionRun.Status.RUNNING, run.status
+    page = reverse("routing:run-detail", args=[run.pk])
+    poll = reverse("routing:run-progress", args=[run.pk])
+    api = reverse("api:run-detail", args=[run.pk])
+
+    def get(url: str) -> float:
+        started = time.perf_counter()
+        response = client.get(url, secure=True)
+        assert response.status_code == 200, (url, response.status_code)
+        return (time.perf_counter() - started) * 1000
+
+    figures = {}
+    for name, url in (("running", page), ("running, progress poll", poll), ("running, API", api)):
+        get(url)
+        figures[name] = min(get(url) for _ in range(reps))
+    with transaction.atomic():
+        route_id = (
+            RunCounter.objects.filter(run=run, route__isnull=False)
+            .values_list("route_id", flat=True)
+            .first()
+        )
+        zeros = ", ".join("0" for _ in FIELDS[1:-2])  # all but captions and the latency pair
+        _sql(
+            f"INSERT INTO routing_runcounter (run_id, route_id, {', '.join(FIELDS)})"  # noqa: S608
+            f" SELECT %s, %s, 0, {zeros}, s * 1000, s FROM generate_series(1, %s) g,"
+            " (VALUES (1), (-1)) v(s)",
+            [run.pk, route_id, BACKLOG_ROWS // 2],
+        )
+        figures[f"running, first poll after {BACKLOG_ROWS:,} differences"] = get(poll)
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        CaptionRun.objects.filter(pk=run.pk).update(
+            status=CaptionRun.Status.FINISHED, finished_at=timezone.now()
+        )
+        figures["settled, first view (takes the snapshot)"] = get(page)
+        figures["settled (snapshot)"] = min(get(page) for _ in range(reps))
+        transaction.set_rollback(True)
+    with mock.patch("routing.selectors.counters_kept", return_value=False):
+        figures["running, counters off (baseline: aggregates)"] = get(page)
+    return figures
 
 
 def naive_comparison(run, limit: int | None) -> tuple[float, int]:
@@ -550,6 +623,10 @@ def main() -> None:
         shown_live = f"{live[name]:.0f}" if name in live else "-"
         rows.append([name, f"{best:.0f}", f"{median:.0f}", shown_live])
     print(table(["page (server time)", "best ms", "median ms", "live, no rollup ms"], rows))
+    run_page = run_page_figures(client, run, args.reps)
+    print(table(["run page (server time)", "ms"], [[k, f"{v:.0f}"] for k, v in run_page.items()]))
+    run_baseline = run_page["running, counters off (baseline: aggregates)"]
+    run_ratio = run_baseline / run_page["running"] if run_page["running"] else None
 
     total = Caption.objects.filter(run=run).count()
     limit = None if args.quick or not args.baseline_limit else min(args.baseline_limit, total)
@@ -574,6 +651,8 @@ def main() -> None:
                 "images": n_images,
                 "pages": {r[0]: float(r[1]) for r in rows},
                 "pages_live_without_rollup": {k: round(v) for k, v in live.items()},
+                "run_page": {k: round(v, 1) for k, v in run_page.items()},
+                "run_page_ratio": round(run_ratio, 1) if run_ratio else None,
                 "rollup_refresh_s": round(refresh_s, 1),
                 "machine": machine(),
             }
