@@ -615,6 +615,31 @@ class HistogramRollup(RollupSlices):
         return f"{self.kind} bin {self.bin} of route {self.route_id} on {self.day}: {self.n}"
 
 
+class HistogramTotal(RollupSlices):
+    """HistogramRollup summed over days: what scopes without a date range read (a day's bins
+    split a route's histogram sixty ways over two months of history)."""
+
+    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "routing.CaptionRun", null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
+    shared = models.BooleanField()
+    risk = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=10, choices=HistogramRollup.Kind.choices)
+    bin = models.PositiveSmallIntegerField()
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "kind", "run"], name="histtotal_scope"),
+            models.Index(fields=["project", "reviewer"], name="histtotal_reviewer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} bin {self.bin} of route {self.route_id}: {self.n}"
+
+
 class LabelRollup(RollupSlices):
     """Counts per label: reject reasons and risk categories of rejected outputs (on the captions'
     day), and verdicts and skips per reviewer (on the verdicts' day)."""
