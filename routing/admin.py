@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from routing.models import Caption, CaptionRun, Chain, ChainRule, ChainStep, ModelCall, Route
+from routing.models import (
+    Caption,
+    CaptionRun,
+    Chain,
+    ChainRule,
+    ChainStep,
+    ModelCall,
+    Route,
+    RouteTest,
+)
 
 
 @admin.register(Route)
@@ -70,6 +79,7 @@ class ModelCallAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "caption",
+        "route_test",
         "route",
         "attempt",
         "trigger",
@@ -80,7 +90,17 @@ class ModelCallAdmin(admin.ModelAdmin):
         "started_at",
     ]
     list_filter = ["status", "route", "error_class"]
-    raw_id_fields = ["caption", "run", "cached_from"]
+    raw_id_fields = ["caption", "route_test", "run", "cached_from"]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # the call log is a record, not something to edit
+
+
+@admin.register(RouteTest)
+class RouteTestAdmin(admin.ModelAdmin):
+    list_display = ["id", "route", "status", "latency_ms", "cost_usd", "created_by", "created_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["route", "created_by"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a record of what the route answered

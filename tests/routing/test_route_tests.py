@@ -274,3 +274,16 @@ def test_an_admin_tests_a_route_in_chromium_and_sees_the_answer(
         page.screenshot(path=str(ARTIFACTS / "route-test-error-390.png"), full_page=True)
         page.set_viewport_size({"width": 1440, "height": 900})
         page.screenshot(path=str(ARTIFACTS / "route-test-error-1440.png"), full_page=True)
+
+
+@pytest.mark.django_db
+def test_the_site_admin_lists_route_tests_and_their_calls(client, admin):
+    route = RouteFactory(name="listed")
+    test = route_test_start(route=route, user=admin, image=RouteTestImage(name="coffee.jpg"))
+    ModelCall.objects.create(
+        route_test=test, route=route, attempt=1, trigger="route_test", started_at=timezone.now()
+    )
+    client.force_login(admin)
+    for url in ("/admin/routing/routetest/", "/admin/routing/modelcall/"):
+        assert client.get(url).status_code == 200
+    assert client.get(f"/admin/routing/routetest/{test.pk}/change/").status_code == 200
