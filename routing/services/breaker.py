@@ -2,17 +2,26 @@
 
 The state machine is ``routing.policy``'s; this module only loads, applies and saves it
 atomically.
+
+While Redis is unreachable a worker's checks and records degrade instead of failing the caption:
+the breaker is taken as closed and what it would have counted is dropped (logged). The routes
+page reads ``breaker_state`` itself and shows the state as unknown.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+
+import redis
 
 from routing import policy
 from routing.services.config import breaker_config
 from routing.services.store import get_store
 
 STATE_TTL_S = 24 * 3600
+logger = logging.getLogger(__name__)
+_UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
 
 
 def _key(route_id: int) -> str:
@@ -31,7 +40,17 @@ def breaker_allow(*, route_id: int, now: float | None = None) -> bool:
 def breaker_check(*, route_id: int, now: float | None = None) -> tuple[bool, policy.BreakerState]:
     """``breaker_allow`` plus the state to hand to ``breaker_record`` as ``seen``: the state read,
     or, when this call took the half-open probe slot, the state with its probe mark (only the
-    probe's outcome may close or re-open the breaker)."""
+    probe's outcome may close or re-open the breaker). Redis unreachable: allowed, as closed."""
+    try:
+        return _breaker_check(route_id=route_id, now=now)
+    except _UNREACHABLE as exc:
+        logger.warning(
+            "route %s: breaker state unreachable (%s); calling as if closed", route_id, exc
+        )
+        return True, policy.BreakerState()
+
+
+def _breaker_check(*, route_id: int, now: float | None) -> tuple[bool, policy.BreakerState]:
     now = time.time() if now is None else now
     config = breaker_config()
     state = breaker_state(route_id=route_id)
@@ -60,7 +79,22 @@ def breaker_record(
 ) -> policy.BreakerState:
     """Count a finished call. ``seen``: what ``breaker_check`` returned before the call; a
     success that would not change it (a healthy route) then costs no round trip at all, and
-    only the call that took the half-open probe slot decides the probe."""
+    only the call that took the half-open probe slot decides the probe. Redis unreachable: the
+    call is not counted (the answer the vendor gave is kept all the same)."""
+    try:
+        return _breaker_record(route_id=route_id, failure=failure, now=now, seen=seen)
+    except _UNREACHABLE as exc:
+        logger.warning("route %s: breaker state unreachable (%s); call not counted", route_id, exc)
+        return seen if seen is not None else policy.BreakerState()
+
+
+def _breaker_record(
+    *,
+    route_id: int,
+    failure: bool,
+    now: float | None,
+    seen: policy.BreakerState | None,
+) -> policy.BreakerState:
     now = time.time() if now is None else now
     probe = seen.probe_started_at if seen is not None and seen.status == "half_open" else None
     config = breaker_config()

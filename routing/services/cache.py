@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import redis
+
 from routing.models import ModelCall, Route
 from routing.services.store import get_store
+
+logger = logging.getLogger(__name__)
+_UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
 
 
 def _digest(payload: Mapping[str, Any]) -> str:
@@ -87,18 +93,30 @@ def _flight(key: str) -> str:
 
 
 def flight_acquire(*, key: str, ttl_s: float) -> str | None:
-    """Take the right to call the vendor for ``key``; the token to release it, or None."""
+    """Take the right to call the vendor for ``key``; the token to release it, or None.
+    With Redis unreachable the right is granted: two identical requests may both be sent,
+    which beats failing them."""
     token = uuid.uuid4().hex
-    return token if get_store().acquire(_flight(key), token, ttl_s=ttl_s) else None
+    try:
+        return token if get_store().acquire(_flight(key), token, ttl_s=ttl_s) else None
+    except _UNREACHABLE as exc:
+        logger.warning("single-flight lock unreachable (%s); calling without it", exc)
+        return token
 
 
 def flight_release(*, key: str, token: str) -> None:
-    get_store().release(_flight(key), token)
+    try:
+        get_store().release(_flight(key), token)
+    except _UNREACHABLE as exc:
+        logger.warning("single-flight lock unreachable (%s); it expires by itself", exc)
 
 
 def flight_wait(*, key: str, timeout_s: float, poll_s: float = 0.05) -> None:
     """Wait until nobody holds ``key`` (the holder finished or its lock expired)."""
     store = get_store()
     end = time.monotonic() + timeout_s
-    while time.monotonic() < end and store.get(_flight(key)) is not None:
-        time.sleep(poll_s)
+    try:
+        while time.monotonic() < end and store.get(_flight(key)) is not None:
+            time.sleep(poll_s)
+    except _UNREACHABLE as exc:
+        logger.warning("single-flight lock unreachable (%s); not waiting for it", exc)

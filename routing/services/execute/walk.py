@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+import redis
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from labeling.models import Image
 from routing import hooks, policy
@@ -606,12 +608,36 @@ def caption_execute_batch(*, caption_ids: list[int], where: Where = "gpu") -> di
     return outcomes
 
 
+#: The database or Redis went away under the worker (a restart, a failover, a terminated
+#: connection): not the caption's fault, and nothing can be recorded reliably meanwhile.
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+    BrokerError,
+)
+
+
 @contextlib.contextmanager
 def _guard(executions: list[Execution]) -> Iterator[None]:
     """Never leave a claimed caption "running" because of our own bug: record the error on every
-    caption not finished yet, then let the exception propagate to the task's log."""
+    caption not finished yet, then let the exception propagate to the task's log.
+
+    An infrastructure error is different: the caption is left running under its lease, and the
+    sweep takes it back when the lease ends, exactly as after a worker that died (a vendor
+    request already made is resumed or logged as lost, never made again unseen). Failing it
+    here would turn a database restart into failed captions."""
     try:
         yield
+    except INFRASTRUCTURE_ERRORS:
+        logger.warning(
+            "captioning interrupted by the database or Redis going away; the sweep takes "
+            "captions %s back when their leases end",
+            [e.caption.pk for e in executions if not e.finished],
+            exc_info=True,
+        )
+        raise
     except Exception as exc:
         logger.exception("captioning crashed")
         message = f"internal error: {type(exc).__name__}: {exc}"
