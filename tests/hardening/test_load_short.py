@@ -59,6 +59,7 @@ def test_annotators_under_load_get_no_5xx_and_every_verdict_is_stored_once(
     assert "Traceback" not in web_log, web_log[-3000:]
     assert checks == {
         "five_xx": 0,
+        "no_answer": 0,
         "double_leases": 0,
         "double_saved": 0,
         "over_reviewed": 0,
