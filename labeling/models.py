@@ -179,6 +179,10 @@ class Image(models.Model):
     file = models.FileField(upload_to="originals/%Y/%m/", max_length=300)
     # Served derivatives: orientation applied, RGB, no metadata.
     display = models.FileField(upload_to="display/%Y/%m/", max_length=300, blank=True)
+    # Why the served copies (thumbnails, full-size copy) could not be made, '' when nothing
+    # failed: shown on the image's page, and not tried again on every request.
+    display_error = models.TextField(blank=True)
+    display_failed_at = models.DateTimeField(null=True, blank=True)
     thumb_small = models.FileField(upload_to="thumbs/%Y/%m/", max_length=300, blank=True)
     thumb_large = models.FileField(upload_to="thumbs/%Y/%m/", max_length=300, blank=True)
     sha256 = models.CharField(max_length=64)
