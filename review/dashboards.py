@@ -32,7 +32,7 @@ from review import sql as dialect
 from review.charts import Chart, bar_chart, line_chart
 from review.metrics import GROUPS, MetricsTable, Scope, _fetch, scope_sql
 from review.models import RiskCategory
-from review.rollups import BINS, bin_bounds, bin_sql, rollup_where
+from review.rollups import BINS, bin_bounds, bin_sql, histogram_table, rollup_where
 from routing.models import CaptionRun
 
 MAX_POINTS = 60
@@ -200,7 +200,7 @@ def _latency_bins(scope: Scope) -> list[dict[str, Any]]:
         return _fetch(
             f"""
 SELECT r.{keycol} AS key, o.bin, sum(o.n) AS n
-FROM review_histogramrollup o JOIN routing_route r ON r.id = o.route_id
+FROM {histogram_table(scope)} o JOIN routing_route r ON r.id = o.route_id
 WHERE {where} AND o.kind = 'attempt' GROUP BY 1, 2""",  # noqa: S608
             params,
         )

@@ -892,7 +892,7 @@ GROUP BY 1, 2, 3""",  # noqa: S608
 
 def _route_metrics_rollup(scope: Scope, where: str, params: dict[str, Any]) -> MetricsTable:
     from review.models import MetricRollupState
-    from review.rollups import histogram_percentile
+    from review.rollups import histogram_percentile, histogram_table
 
     keycol = GROUPS[scope.group_by]
     rows: dict[str, RouteMetrics] = {}
@@ -948,7 +948,7 @@ WHERE {where} GROUP BY 1""",  # noqa: S608
     for found in _fetch(
         f"""
 SELECT r.{keycol} AS key, o.kind, o.bin, sum(o.n) AS n
-FROM review_histogramrollup o JOIN routing_route r ON r.id = o.route_id
+FROM {histogram_table(scope)} o JOIN routing_route r ON r.id = o.route_id
 WHERE {where} GROUP BY 1, 2, 3""",  # noqa: S608
         params,
     ):

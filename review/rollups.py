@@ -14,6 +14,9 @@ output in the same run and among the captions of the project's current prompt ac
 image every chosen route has). Only a date range on the side-by-side view, a prompt other than
 the one the rollup was taken for, and a cross-run comparison without a prompt compute live.
 
+Histograms are also kept summed over days (``HistogramTotal``), which scopes without a date
+range read: a route's bins split sixty ways over two months of days otherwise.
+
 The rollup keeps the same measures as ``review.metrics`` with two approximations: percentiles come
 from log-spaced histograms (``BINS`` bins from 1 ms to 1 h, so a percentile is within about 8% of
 the exact one), and the cost interval is the normal approximation of the ratio (used live too
@@ -291,6 +294,13 @@ SELECT %(project)s, run_id, arm, day, shared, risk,
   {bin_sql("review_ms")}, count(*)
 FROM rollup_facts WHERE own AND state IN ('approved', 'rejected')
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12;
+
+INSERT INTO review_histogramtotal (project_id, run_id, route_id, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt, kind, bin, n)
+SELECT project_id, run_id, route_id, shared, risk,
+  reviewer_id, run_routes, prompt_routes, current_prompt, kind, bin, sum(n)
+FROM review_histogramrollup WHERE project_id = %(project)s
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11;
 """  # noqa: S608 - fixed SQL; the bins are numbers computed here
 
 _LABELS = """
@@ -342,6 +352,7 @@ GROUP BY 1, 2, 3;
 
 _TABLES = (
     "review_imagerollup",
+    "review_histogramtotal",
     "review_outcomerollup",
     "review_callrollup",
     "review_histogramrollup",
@@ -413,6 +424,11 @@ def stale(state: MetricRollupState, now: datetime | None = None) -> bool:
     """Older than three refresh intervals: the periodic task is not running."""
     interval = float(getattr(settings, "METRICS_ROLLUP_INTERVAL_S", 600.0))
     return (now or timezone.now()) - state.refreshed_at > timedelta(seconds=3 * interval)
+
+
+def histogram_table(scope: Any) -> str:
+    """Where a scope's histograms are read: summed over days unless it has a date range."""
+    return "review_histogramrollup" if scope.date_from or scope.date_to else "review_histogramtotal"
 
 
 def rollup_where(scope: Any, alias: str = "o") -> tuple[str, dict[str, Any]] | None:

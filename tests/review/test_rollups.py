@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from review import rollups, tasks
 from review.dashboards import dashboard_plots
@@ -55,6 +56,7 @@ def fx(project, admin):
 
 def scopes(fx):
     rita, sam = (r.pk for r in fx.reviewers)
+    today = timezone.now().date()
     both = (fx.a.pk, fx.b.pk)
     prompt = fx.run.prompt
     return {
@@ -86,6 +88,8 @@ def scopes(fx):
             risk_category="chart",
         ),
         "one route of the run": Scope(project=fx.project, run_id=fx.run.pk, route_ids=(fx.a.pk,)),
+        # a date range reads the per-day histograms, the others their sums over days
+        "today": Scope(project=fx.project, run_id=fx.run.pk, date_from=today, date_to=today),
     }
 
 
@@ -125,6 +129,21 @@ def test_rollup_figures_equal_live_figures(fx):
     ]
     # rita claimed every item first: a verdict (img5's a skip) on all five hosted-a outputs
     assert live["rita's run"].row("hosted-a").produced == 5
+
+
+def test_histogram_totals_are_the_daily_histograms_summed(fx):
+    from django.db.models import Sum
+
+    from review.models import HistogramRollup, HistogramTotal
+
+    rollups.metric_rollup_refresh(project=fx.project)
+
+    keys = ("route", "kind", "bin", "reviewer", "run_routes", "prompt_routes")
+    daily = HistogramRollup.objects.values(*keys).annotate(n=Sum("n")).order_by(*keys)
+    totals = HistogramTotal.objects.values(*keys).annotate(n=Sum("n")).order_by(*keys)
+    assert list(totals) == list(daily) and len(daily) > 10
+    assert rollups.histogram_table(scopes(fx)["today"]) == "review_histogramrollup"
+    assert rollups.histogram_table(scopes(fx)["run"]) == "review_histogramtotal"
 
 
 def test_filters_the_rollup_does_not_keep_are_computed_live(fx):
