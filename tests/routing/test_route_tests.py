@@ -287,3 +287,51 @@ def test_the_site_admin_lists_route_tests_and_their_calls(client, admin):
     for url in ("/admin/routing/routetest/", "/admin/routing/modelcall/"):
         assert client.get(url).status_code == 200
     assert client.get(f"/admin/routing/routetest/{test.pk}/change/").status_code == 200
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_a_local_route_is_tested_by_a_gpu_worker_and_the_web_side_loads_no_model(
+    celery_worker_process, client, admin, tmp_path
+):
+    """A tiny random BLIP-2 saved by another process: the test process (the web side here) never
+    imports torch; the worker of the gpu queue loads the model and answers."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if not all(importlib.util.find_spec(name) for name in ("torch", "transformers")):
+        pytest.skip("the gpu extra (torch, transformers) is not installed")
+
+    build = (
+        "import sys; from routing.providers.tiny import build_tiny; "
+        "m, p = build_tiny('blip2', seed=0); m.save_pretrained(sys.argv[1]); "
+        "p.save_pretrained(sys.argv[1])"
+    )
+    subprocess.run([sys.executable, "-c", build, str(tmp_path)], check=True, timeout=300)
+    torch_before = "torch" in sys.modules
+    celery_worker_process(queues="gpu", pool="solo", concurrency=1)
+    route = RouteFactory(
+        name="local-tiny",
+        provider=Route.Provider.LOCAL,
+        model=str(tmp_path),
+        params={"max_new_tokens": 6, "min_new_tokens": 3},
+        config={"device": "cpu", "family": "blip2"},
+        gpu_hour_usd=Decimal("3.60"),
+        timeout_s=120,
+    )
+    client.force_login(admin)
+    page = client.get(reverse("routing:route-test", args=[route.pk]))
+    assert b"<strong>gpu</strong> queue" in page.content
+    response = client.post(reverse("routing:route-test", args=[route.pk]), {"sample": "rocket.jpg"})
+    assert response.status_code == 302
+
+    test = RouteTest.objects.get()
+    done = wait_until(lambda: _settled(test.pk), timeout=240, interval=0.5)
+    assert done.status == "succeeded", done.error
+    assert done.text and done.served_model
+    assert done.cost_usd is not None and done.cost_usd > 0  # GPU seconds x $3.60 per hour
+    [call] = ModelCall.objects.all()
+    assert call.route_test_id == test.pk and call.caption_id is None
+    if not torch_before:
+        assert "torch" not in sys.modules and "transformers" not in sys.modules
