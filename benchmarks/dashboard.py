@@ -400,9 +400,12 @@ def best_ms(fn, reps: int) -> tuple[float, float]:
 
 
 def pages(project, run) -> dict[str, str]:
+    from django.contrib.auth import get_user_model
     from django.urls import reverse
 
     slug = project.slug
+    reviewer = get_user_model().objects.get(username="bench-reviewer-0")
+    two_routes = sorted(run.routes.values_list("pk", flat=True))[:2]
     return {
         "comparison (run)": f"{reverse('review:compare', args=[slug])}?run={run.pk}",
         "comparison, charts only": f"{reverse('review:compare', args=[slug])}?run={run.pk}"
@@ -411,6 +414,13 @@ def pages(project, run) -> dict[str, str]:
         "side by side, 'one accepted'": f"{reverse('review:compare-images', args=[slug])}"
         f"?run={run.pk}&show=one_accepted&page=50",
         "dashboards (project)": reverse("review:dashboard", args=[slug]),
+        # The reviewer filter and a chosen set of routes across runs (rollup slices, review 0010).
+        "comparison, one reviewer": f"{reverse('review:compare', args=[slug])}?run={run.pk}"
+        f"&reviewer={reviewer.pk}",
+        "comparison across runs, two routes": f"{reverse('review:compare', args=[slug])}?"
+        + "&".join(f"routes={pk}" for pk in two_routes),
+        "dashboards, one reviewer": f"{reverse('review:dashboard', args=[slug])}"
+        f"?reviewer={reviewer.pk}",
         "project page": reverse("labeling:project-detail", args=[slug]),
         "run page": reverse("routing:run-detail", args=[run.pk]),
         "blind results": reverse("review:pairwise-results", args=[slug]),
