@@ -37,6 +37,10 @@ Sources (all offline):
   Needs ``apt-get install xvfb x11-apps x11-utils xterm tk8.6 python3-tk gtk-3-examples zenity
   qtbase5-examples twm icewm mate-backgrounds lomiri-wallpapers opencv-doc``; whatever is missing
   is skipped with a note.
+- documentation screenshots (issue 15, source ``qt-doc``, held-out): the example-application
+  screenshots of Qt's documentation in Debian's ``qtbase5-doc-html`` (GNU FDL 1.3), windows and
+  dialogs drawn on Windows, macOS, KDE and embedded platforms; renderings, diagrams and crops
+  that are not a window are listed in ``QT_DOC_NOT_WINDOWS`` and left out.
 """
 
 from __future__ import annotations
@@ -1027,6 +1031,53 @@ def build_windows(b: Builder, windows: Path) -> None:
                        b.rng.choice(WINDOW_CAPTIONS), fmt=fmt, group=f"xvfb-{tk}"))  # fmt: skip
 
 
+QT_DOC = Path("/usr/share/qt5/doc")
+# Example pictures of Qt's documentation that are not a window or dialog of widgets: renderings
+# (fractals, OpenGL scenes, clocks, graphics-view and animation demos), diagrams, a photo,
+# single-widget crops and collages. Picked by looking at every ``*example*.png`` once (issue 15).
+QT_DOC_NOT_WINDOWS = {
+    "mandelbrot-example", "remotecontrolledcar-car-example", "analogclock-window-example",
+    "openglwindow-example", "2dpainting-example", "hellogl2-example", "hellogles3-example",
+    "opengl-examples", "textures-example", "drilldown-example", "analogclock-example",
+    "animatedtiles-example", "basicgraphicslayouts-example", "blurpickereffect-example",
+    "checkboxexample", "collidingmice-example", "concentriccircles-example",
+    "digitalclock-example", "dragdroprobot-example", "draggableicons-example",
+    "elasticnodes-example", "example_model", "factorial-example",
+    "fademessageeffect-example-faded", "fademessageeffect-example", "fontsampler-example",
+    "graphicsanchorlayout-example", "graphicssimpleanchorlayout-example",
+    "imagecomposition-example", "mainwindow-docks-example", "moveblocks-example", "movie-example",
+    "padnavigator-example", "pingpong-example", "pixelator-example", "scribble-example",
+    "shapedclock-example", "simpleanchorlayout-example", "stickman-example", "stickman-example1",
+    "stickman-example2", "stickman-example3", "tabletexample", "tetrix-example",
+    "tooltips-example", "touch-dials-example", "touch-fingerpaint-example", "touch-knobs-example",
+    "touch-pinchzoom-example", "trafficlight-example", "trafficlight-example1",
+    "trafficlight-example2", "transformations-example", "trivialwizard-example-flow",
+    "weatheranchorlayout-example", "wiggly-example",
+}  # fmt: skip
+
+
+def build_doc_screenshots(b: Builder) -> None:
+    """Screenshots of Qt's example applications that Debian's ``qtbase5-doc-html`` ships (GNU
+    FDL 1.3, Debian's copyright file): windows and dialogs drawn by Qt 4 and 5 on Windows, macOS,
+    KDE and embedded platforms, unlike the Xvfb captures. ``QT_DOC_NOT_WINDOWS`` is left out."""
+    files = sorted(QT_DOC.glob("*/images/*example*.png"))
+    if not files:
+        print("no Qt documentation pictures (apt-get install qtbase5-doc-html)")
+        return
+    for path in files:
+        if path.stem in QT_DOC_NOT_WINDOWS:
+            continue
+        with Image.open(path) as img:
+            if min(img.size) < 48:
+                continue
+            pixels = img.convert("RGBA") if "A" in img.getbands() or "transparency" in img.info \
+                else img.convert("RGB")  # fmt: skip
+        also = ["chart"] if path.stem == "chart-example" else []
+        src = f"qt-doc:{path.parent.parent.name}/{path.name} (GFDL-1.3, Debian qtbase5-doc-html)"
+        b.add(Item(pixels, "screenshot", "heldout", src, b.rng.choice(WINDOW_CAPTIONS),
+                   also=also, group="qt-doc"))  # fmt: skip
+
+
 def _cmap(name: str, grey: np.ndarray) -> Image.Image:
     import matplotlib
 
@@ -1242,6 +1293,7 @@ def main() -> int:
     build_nilearn_figures(b)
     build_more_ultrasound(b)
     build_grey_and_low_contrast_photos(b)
+    build_doc_screenshots(b)
     shutil.rmtree(tmp)
     with open(out / "labels.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(b.rows[0]))
