@@ -386,6 +386,7 @@ class Tally:
     undos: int = 0
     lost: int = 0
     empty_claims: int = 0
+    reconnects: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def five_xx(self) -> int:
@@ -450,9 +451,22 @@ class Annotator(threading.Thread):
                 headers.setdefault("X-CSRFToken", self.csrf)
         t0 = time.perf_counter()
         try:
-            response = self.http.request(
-                method, self.base + path, headers=headers, timeout=60, **kwargs
-            )
+            try:
+                response = self.http.request(
+                    method, self.base + path, headers=headers, timeout=60, **kwargs
+                )
+            except requests.ConnectionError as exc:
+                # The server closed an idle keep-alive connection (gunicorn's keep-alive is 2 s,
+                # a think time longer) just as this request went out on it. Browsers send the
+                # request again on a new connection, and so does this client, once; a verdict
+                # sent twice is what the idempotency key is for.
+                if isinstance(exc, requests.exceptions.ConnectTimeout):
+                    raise
+                with self.tally.lock:
+                    self.tally.reconnects += 1
+                response = self.http.request(
+                    method, self.base + path, headers=headers, timeout=60, **kwargs
+                )
             code = response.status_code
         except requests.RequestException as exc:
             response, code = None, 0
@@ -830,7 +844,8 @@ def main() -> None:
     print(
         f"\nverdicts stored: {load_verdicts:,} ({verdicts_per_s:.1f}/s); submits {loaded.submits:,}"
         f", double clicks {loaded.double_clicks}, resends {loaded.resends}, undos {loaded.undos}, "
-        f"lost leases {loaded.lost}, empty claims {loaded.empty_claims}"
+        f"lost leases {loaded.lost}, empty claims {loaded.empty_claims}, requests sent again on a "
+        f"new connection after the server closed an idle one {loaded.reconnects}"
     )
     print("HTTP answers:", {f"{k} {c}": n for (k, c), n in sorted(both.status.items())})
     for line in (single.errors + loaded.errors)[:10]:
@@ -867,6 +882,7 @@ def main() -> None:
                 "claim_p99_ms": round(pct(loaded.latency_ms["claim"], 0.99), 1),
                 "submit_p50_ms": round(pct(loaded.latency_ms["submit"], 0.50), 1),
                 "submit_p99_ms": round(pct(loaded.latency_ms["submit"], 0.99), 1),
+                "reconnects": loaded.reconnects,
                 "http_errors": sum(n for (_, c), n in both.status.items() if c >= 400 or c == 0),
                 **checks,
                 "web_rss_peak_mb": round(sampler.peak_process["web"]),
