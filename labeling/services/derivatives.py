@@ -5,9 +5,9 @@ requests racing the import task, two workers) wait and find the file made instea
 the original again each. The full-size copy is never made on a request: the request queues
 `image_make_display` once and is answered with the large thumbnail until the copy exists.
 
-A failure is recorded beside the derivatives in storage (``failed/<sha256>.txt``, the same
-storage the web and the workers share), shown on the image's page, and not retried by every
-request. ``image_derivatives_failure_clear`` lets it be tried again.
+A failure is recorded on the image's row (``display_error``, ``display_failed_at``), shown on
+the image's page, and not retried by every request. ``image_derivatives_failure_clear`` lets it
+be tried again.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils import timezone
 from PIL import Image as PILImage
 
 from labeling import imaging
@@ -41,28 +41,23 @@ class DerivativeFailed(Exception):
         self.reason = reason
 
 
-def _failure_name(image: Image) -> str:
-    return f"failed/{image.sha256[:2]}/{image.sha256}.txt"
-
-
 def image_derivatives_failure(*, image: Image) -> str:
-    """Why this image's previews could not be made ('' when nothing failed)."""
-    name = _failure_name(image)
-    if not default_storage.exists(name):
-        return ""
-    with default_storage.open(name, "rb") as fh:
-        return fh.read(2000).decode("utf-8", "replace")
+    """Why this image's previews could not be made ('' when nothing failed). Read from the row,
+    not the instance: another process may have recorded it since the instance was loaded."""
+    return Image.objects.filter(pk=image.pk).values_list("display_error", flat=True).first() or ""
 
 
 def image_derivatives_failure_clear(*, image: Image) -> None:
-    default_storage.delete(_failure_name(image))
+    Image.objects.filter(pk=image.pk).update(display_error="", display_failed_at=None)
+    image.display_error, image.display_failed_at = "", None
 
 
 def _record_failure(image: Image, reason: str) -> None:
     logger.warning("image %s: derivatives failed: %s", image.pk, reason)
-    name = _failure_name(image)
-    default_storage.delete(name)
-    default_storage.save(name, ContentFile(reason[:2000].encode()))
+    now = timezone.now()
+    reason = reason[:2000]
+    Image.objects.filter(pk=image.pk).update(display_error=reason, display_failed_at=now)
+    image.display_error, image.display_failed_at = reason, now
 
 
 def _read_original(image: Image) -> bytes:
@@ -72,10 +67,13 @@ def _read_original(image: Image) -> bytes:
         return fh.read()
 
 
-def _make_or_record(image: Image, make) -> None:
+def _make_or_record(image: Image, make) -> str:
+    """Make it, under the caller's row lock: '' when made, else why not, recorded on the row in
+    the caller's transaction (so the caller raises DerivativeFailed once that has committed: an
+    exception out of the transaction would roll the record back)."""
     failure = image_derivatives_failure(image=image)
     if failure:
-        raise DerivativeFailed(failure)
+        return failure
     data = _read_original(image)
     try:
         make(data)
@@ -87,9 +85,9 @@ def _make_or_record(image: Image, make) -> None:
         logger.exception("image %s: derivative failed", image.pk)
         reason = f"{exc.__class__.__name__}: {exc}"
     else:
-        return
+        return ""
     _record_failure(image, reason)
-    raise DerivativeFailed(reason)
+    return reason
 
 
 def image_make_derivatives(*, image: Image) -> None:
@@ -111,7 +109,9 @@ def image_make_derivatives(*, image: Image) -> None:
             )
             image_thumbnails_save(image=image, pixels=pixels)
 
-        _make_or_record(image, make)
+        failure = _make_or_record(image, make)
+    if failure:
+        raise DerivativeFailed(failure)
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,9 @@ def image_display_file(*, image: Image) -> str:
             image.display.save(f"{base[:2]}/{base}-full.webp", ContentFile(encoded), save=False)
             Image.objects.filter(pk=image.pk).update(display=image.display.name)
 
-        _make_or_record(image, make)
+        failure = _make_or_record(image, make)
+    if failure:
+        raise DerivativeFailed(failure)
     return image.display.name
 
 

@@ -28,6 +28,7 @@ from labeling.models import Image, ImportBatch, Membership
 from labeling.services.derivatives import (
     DerivativeFailed,
     image_derivatives_failure,
+    image_derivatives_failure_clear,
     image_display_file,
 )
 from labeling.services.ingest import Candidate, batch_create, image_ingest_one
@@ -276,3 +277,61 @@ def test_a_failed_preview_is_recorded_shown_and_not_redone(
     page = client.get(reverse("labeling:image-detail", args=[image.pk])).content.decode()
     assert 'id="preview-failure"' in page
     assert "Could not be made: decompression bomb refused: 800x600 RGB decodes to" in page
+
+    # The record is on the image's row, not a file beside the derivatives.
+    image.refresh_from_db()
+    assert image.display_error.startswith("decompression bomb refused: 800x600 RGB decodes to")
+    assert image.display_failed_at is not None
+    assert not (Path(settings.MEDIA_ROOT) / "failed").exists()
+    image_derivatives_failure_clear(image=image)
+    image.refresh_from_db()
+    assert (image.display_error, image.display_failed_at) == ("", None)
+    assert client.get(reverse("labeling:image-thumb", args=[image.pk, "large"])).status_code == 200
+
+
+def test_a_failure_reason_is_shown_escaped(
+    project, make_image_bytes, django_user_model, monkeypatch
+):
+    from labeling import imaging
+
+    admin = django_user_model.objects.create_user(username="ivo", password="ivo-pass-12345")
+    Membership.objects.create(project=project, user=admin, role=Membership.Role.ADMIN)
+    image = _ingest(project, "odd.png", make_image_bytes("PNG", size=(64, 48)))
+    Image.objects.filter(pk=image.pk).update(thumb_small="", thumb_large="")
+
+    def hostile(*args, **kwargs):
+        raise ValueError('<script>alert("x")</script> & <b>bold</b>')
+
+    monkeypatch.setattr(imaging, "open_for_derivatives", hostile)
+    client = Client()
+    client.force_login(admin)
+    assert client.get(reverse("labeling:image-thumb", args=[image.pk, "small"])).status_code == 404
+
+    page = client.get(reverse("labeling:image-detail", args=[image.pk])).content.decode()
+    assert "<script>alert" not in page and "<b>bold</b>" not in page
+    assert "ValueError: &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;" in page
+
+
+def test_the_migration_moves_failure_files_onto_the_images(project, settings, make_image_bytes):
+    import importlib
+
+    from django.apps import apps
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    migration = importlib.import_module("labeling.migrations.0007_image_display_error")
+    failed = _ingest(project, "failed.png", make_image_bytes("PNG", size=(40, 30), seed=1))
+    fine = _ingest(project, "fine.png", make_image_bytes("PNG", size=(40, 30), seed=2))
+    name = f"failed/{failed.sha256[:2]}/{failed.sha256}.txt"
+    default_storage.save(name, ContentFile(b"cannot identify image file"))
+    default_storage.save("failed/zz/readme.md", ContentFile(b"not a record"))
+
+    migration.failures_from_storage(apps, None)
+
+    failed.refresh_from_db()
+    fine.refresh_from_db()
+    assert failed.display_error == "cannot identify image file"
+    assert failed.display_failed_at is not None
+    assert (fine.display_error, fine.display_failed_at) == ("", None)
+    assert not default_storage.exists(name)
+    assert default_storage.exists("failed/zz/readme.md")  # not ours: left alone
