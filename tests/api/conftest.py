@@ -107,10 +107,15 @@ def world(project, annotator, other_annotator) -> World:
     chain = chain_save(project=project, name="default", routes=[route], is_default=True)
     # A blind pair (two routes' captions of a third image), held by the annotator.
     third = ImageFactory(project=project, batch=batch)
-    CaptionFactory(image=third, route=route, run=run, text="Gulls over a pier.")
+    CaptionFactory(image=third, route=RouteFactory(name="llava-local"), text="Gulls over a pier.")
     CaptionFactory(image=third, route=RouteFactory(name="blip-local"), text="Birds, a jetty.")
     assert pairwise_tasks_create(project=project) == 1
     pairwise_lease = pairwise_claim_next(project=project, reviewer=annotator)
+    # Their review items are settled, so the review queue holds what it held before.
+    review_items_sync(project=project)
+    ReviewItem.objects.filter(image=third).update(
+        state=ReviewItem.State.REJECTED, decided_at=timezone.now()
+    )
     rule = chain_rule_add(project=project, chain=chain, category="chart", min_score=0.6)
     api_token = api_token_create(user=annotator, name="notebook").token
     webhook = Webhook.objects.create(
