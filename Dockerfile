@@ -16,4 +16,6 @@ RUN useradd --create-home --uid 1000 captiondesk && mkdir -p /data/media /data/v
 USER captiondesk
 ENV MEDIA_ROOT=/data/media CAPTIONDESK_VAR_DIR=/data/var
 EXPOSE 8000
-CMD ["gunicorn", "captiondesk.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "captiondesk.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
+     "--limit-request-line", "4094", "--limit-request-fields", "100", \
+     "--limit-request-field_size", "8190"]

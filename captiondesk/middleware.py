@@ -27,12 +27,22 @@ class RequestSizeLimitMiddleware:
     """Answers 413 from the declared Content-Length, before a byte of the body is read: a
     200 MB upload was received in full (220 MB of web memory) and only then refused. Bulk
     uploads may be up to ZIP_UPLOAD_MAX_BYTES, every other request up to REQUEST_MAX_BYTES
-    (one image at the ingestion limit, plus the form around it)."""
+    (one image at the ingestion limit, plus the form around it). A body without a declared
+    length (Transfer-Encoding: chunked) is refused with 411."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.META.get("HTTP_TRANSFER_ENCODING"):
+            # A chunked body declares no size, so no limit could be checked before reading it,
+            # and gunicorn itself has none. Browsers never send one; other clients can send a
+            # Content-Length. 411 Length Required, before a byte of the body is read.
+            return HttpResponse(
+                "Send a Content-Length: chunked request bodies are not accepted.",
+                status=411,
+                content_type="text/plain",
+            )
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if not declared.isascii() or not declared.isdigit():
             return HttpResponse("Bad Content-Length.", status=400, content_type="text/plain")

@@ -36,6 +36,10 @@ def test_commands_point_at_real_entry_points():
     assert callable(getattr(importlib.import_module(module), attr))
     for name in ("manage.py migrate", "manage.py collectstatic"):
         assert name in web
+    # gunicorn has no body limit (the app's middleware has); its request line and headers are
+    # capped on the command line
+    for flag in ("--limit-request-line", "--limit-request-fields", "--limit-request-field_size"):
+        assert flag in web.split()
     for name in ("worker", "gpu-worker", "beat"):
         cmd = services[name]["command"]
         assert cmd[:3] == ["celery", "-A", "captiondesk"]

@@ -102,3 +102,49 @@ def test_an_image_under_the_limit_still_uploads(client, admin, project, make_ima
     )
     assert response.status_code == 200
     assert project.images.count() == 1
+
+
+def test_a_chunked_body_is_refused_with_411(client):
+    response = client.post(
+        "/login/", data=b"x" * 10, content_type="text/plain", HTTP_TRANSFER_ENCODING="chunked"
+    )
+    assert response.status_code == 411
+
+
+@pytest.mark.slow
+def test_gunicorn_refuses_a_chunked_upload_before_reading_its_body(
+    transactional_db, settings, _media_root, tmp_path
+):
+    """gunicorn has no body-size limit of its own and passes chunked bodies through without a
+    Content-Length, which the 413 check cannot see: the app answers 411 before reading any of
+    it, while the client is still sending."""
+    from benchmarks import load
+
+    db = settings.DATABASES["default"]
+    env = load.stack_env(
+        database_url=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        redis_url=settings.REDIS_URL,
+        key_prefix="test:chunked:",
+        media_root=str(_media_root),
+    )
+    port = load.free_port()
+    web = load.web_start(env, port, workers=1, threads=2, log=tmp_path / "web.log")
+    try:
+        load.wait_healthy(f"http://127.0.0.1:{port}", web)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /import/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: multipart/form-data; boundary=x\r\n"
+                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            )
+            chunk = b"x" * 65536
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))  # 64 KB of a "huge" upload
+            answer = b""
+            while b"\r\n" not in answer:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                answer += data
+        assert answer.startswith(b"HTTP/1.1 411"), answer[:200]
+    finally:
+        load.stop(web)
