@@ -128,9 +128,9 @@ def thumbnails_encode(pixels: PILImage.Image) -> Thumbnails:
     sizes = settings.THUMBNAIL_SIZES
     img = imaging.normalise_for_display(pixels)
     # One decode serves both sizes; the small one is cut from the large one's pixels.
-    large_img = imaging.resize_large_thumbnail(img, sizes["large"])
+    large_img = imaging.resize_thumbnail(img, sizes["large"])
     large, large_ext = imaging.encode_large_thumbnail(large_img)
-    small = imaging.encode_webp(large_img, max_side=sizes["small"])
+    small = imaging.encode_webp(imaging.resize_thumbnail(large_img, sizes["small"]), max_side=None)
     return Thumbnails(large=large, large_ext=large_ext, small=small)
 
 

@@ -233,7 +233,8 @@ def _after_import(image_id: int, *, thumbnails: bool = True) -> None:
 class _Counters:
     """Batch counters flushed at most every `interval` seconds: progress, not a write per file."""
 
-    def __init__(self, batch: ImportBatch, interval: float = 0.5) -> None:
+    # Once a second: what the batch page polls at. Each flush is two statements and a commit.
+    def __init__(self, batch: ImportBatch, interval: float = 1.0) -> None:
         self.batch = batch
         self.interval = interval
         self.pending = {"imported": 0, "duplicates": 0, "rejected": 0}
