@@ -33,7 +33,7 @@ def test_the_metric_tests_pass_on_sqlite(tmp_path):
         "CAPTIONDESK_VAR_DIR": str(tmp_path),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *FILES],
+        [sys.executable, "-m", "pytest", "-q", "--tb=line", "-p", "no:cacheprovider", *FILES],
         cwd=ROOT,
         env=env,
         capture_output=True,
