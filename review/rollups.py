@@ -360,8 +360,15 @@ _TABLES = (
 )
 
 
-def metric_rollup_refresh(*, project: Project) -> MetricRollupState:
-    """Rebuild the project's rollup rows in one transaction (readers see the old or the new)."""
+_REFRESH_LOCK = 0x2011  # advisory lock namespace: one rebuild of a project at a time
+
+
+def metric_rollup_refresh(*, project: Project, wait: bool = True) -> MetricRollupState | None:
+    """Rebuild the project's rollup rows in one transaction (readers see the old or the new).
+
+    One rebuild of a project runs at a time: with ``wait`` False (the periodic task) a rebuild
+    that finds another under way returns None at once, so rebuilds that take longer than the
+    interval do not pile up behind each other."""
     from review.metrics import MALFORMED_CLASSES, default_gpu_hour_usd
 
     started = time.perf_counter()
@@ -373,6 +380,10 @@ def metric_rollup_refresh(*, project: Project) -> MetricRollupState:
         "prompt": project.caption_prompt,
     }
     with transaction.atomic(), connection.cursor() as cursor:
+        lock = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+        cursor.execute(f"SELECT {lock}(%s, %s)", [_REFRESH_LOCK, project.pk])
+        if not wait and not cursor.fetchone()[0]:
+            return None
         for table in _TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [project.pk])  # noqa: S608
         statements = _FACTS + _OUTCOMES + _CALLS + _HISTOGRAMS + _LABELS + _IMAGES

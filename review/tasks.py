@@ -120,4 +120,5 @@ def metric_rollup_refresh(project_id: int) -> int:
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return 0
-    return rollups.metric_rollup_refresh(project=project).captions
+    state = rollups.metric_rollup_refresh(project=project, wait=False)
+    return state.captions if state is not None else 0  # another rebuild is under way

@@ -250,6 +250,25 @@ def test_only_big_projects_are_rolled_up_by_the_periodic_task(fx, settings):
     assert rollups.projects_to_roll_up() == [fx.project]
 
 
+def test_a_periodic_rebuild_skips_while_another_runs(fx):
+    """A rebuild slower than the interval: the next tick's task finds the project's lock taken
+    (here by another connection) and returns at once instead of queueing behind it."""
+    import psycopg
+    from django.db import connection
+
+    db = connection.settings_dict
+    other = psycopg.connect(
+        host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"], dbname=db["NAME"]
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [rollups._REFRESH_LOCK, fx.project.pk])
+        assert tasks.metric_rollup_refresh.apply(kwargs={"project_id": fx.project.pk}).get() == 0
+        assert not MetricRollupState.objects.filter(project=fx.project).exists()
+    finally:
+        other.close()
+    assert tasks.metric_rollup_refresh.apply(kwargs={"project_id": fx.project.pk}).get() == 11
+
+
 def test_the_command_rebuilds_one_project(fx):
     out = StringIO()
     call_command("metrics_rollup", "--project", fx.project.slug, stdout=out)
