@@ -753,16 +753,16 @@ def bench_database_url(base: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10 annotators for 20 s")
+    parser.add_argument("--quick", action="store_true", help="10 annotators for 15 s")
     parser.add_argument("--annotators", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None, help="the measured load")
     parser.add_argument("--think-ms", type=float, default=None, help="mean pause per item")
     parser.add_argument("--baseline-seconds", type=float, default=None)
     args = parser.parse_args()
     annotators = args.annotators or (10 if args.quick else 50)
-    seconds = args.seconds or (20.0 if args.quick else 300.0)
+    seconds = args.seconds or (15.0 if args.quick else 300.0)
     think_ms = args.think_ms if args.think_ms is not None else (1000.0 if args.quick else 3000.0)
-    baseline_s = args.baseline_seconds or (6.0 if args.quick else 30.0)
+    baseline_s = args.baseline_seconds or (5.0 if args.quick else 30.0)
     # Enough items that nobody runs dry: everyone at twice the mean pace, and some spare.
     per_second = annotators / max(0.1, think_ms / 2000)
     n_images = int(per_second * (seconds + baseline_s) * 1.1) + 200
@@ -800,7 +800,9 @@ def main() -> None:
     sampler = RssSampler({"web": web.pid, "worker": worker.pid})
     try:
         started = time.perf_counter()
-        project, usernames = seed(n_images=n_images, n_annotators=annotators)
+        project, usernames = seed(
+            n_images=n_images, n_annotators=annotators, bases=4 if args.quick else N_BASES
+        )
         print(
             f"loaded {n_images:,} images and {annotators} annotators in "
             f"{time.perf_counter() - started:.0f} s"
