@@ -259,6 +259,14 @@ def test_an_admin_tests_a_route_in_chromium_and_sees_the_answer(
         assert page.inner_text("[data-test-text]") == "A <b>cup</b> of coffee on a white saucer."
         assert page.inner_text("[data-test-cost]") == "$0.000400"
         assert page.inner_text("[data-test-latency]").endswith(" ms")
+        from axe_playwright_python.sync_playwright import Axe
+
+        serious = [
+            f"{v['id']}: {v['help']}"
+            for v in Axe().run(page).response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == []
         page.screenshot(path=str(ARTIFACTS / "route-test-1440.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path=str(ARTIFACTS / "route-test-390.png"), full_page=True)
