@@ -1,5 +1,6 @@
-"""Blind pairwise review in Chromium: the keys answer (they used to send no side), and the "single-key shortcuts" setting the
-review screen uses (WCAG 2.1.4) turns them off here too; the buttons keep working."""
+"""Blind pairwise review in Chromium: the keys answer (they used to send no side), and the
+"single-key shortcuts" setting the review screen uses (WCAG 2.1.4) turns them off here too; the
+buttons keep working."""
 
 from __future__ import annotations
 
