@@ -195,7 +195,16 @@ def test_redis_killed_and_restarted_mid_run_the_run_finishes_exactly_once(
     # Pages degrade instead of failing while Redis is down; health says what is down.
     client = Client()
     client.force_login(admin)
-    for path in (f"/projects/{project.slug}/", f"/routing/runs/{run.pk}/", "/routing/routes/"):
+    image = Caption.objects.filter(run=run).first().image
+    for path in (
+        f"/projects/{project.slug}/",
+        f"/routing/runs/{run.pk}/",
+        f"/routing/runs/{run.pk}/progress/",
+        "/routing/routes/",
+        f"/review/projects/{project.slug}/",
+        f"/images/{image.pk}/",
+        f"/images/{image.pk}/display/",  # would queue the full-size copy: serves the thumbnail
+    ):
         assert client.get(path).status_code == 200, path
     health = client.get("/healthz")
     assert health.status_code == 503 and health.json()["database"] == "ok"
