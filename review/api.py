@@ -385,9 +385,15 @@ class RouteMetricsSerializer(serializers.Serializer):
     fallback_rate = RateSerializer()
     malformed_rate = RateSerializer()
     attempt_p50_ms = serializers.FloatField(allow_null=True)
+    attempt_p50_ci = IntervalSerializer(
+        allow_null=True, help_text="95%: bootstrap over images, or order statistics."
+    )
     attempt_p95_ms = serializers.FloatField(allow_null=True)
+    attempt_p95_ci = IntervalSerializer(allow_null=True)
     e2e_p50_ms = serializers.FloatField(allow_null=True)
+    e2e_p50_ci = IntervalSerializer(allow_null=True)
     e2e_p95_ms = serializers.FloatField(allow_null=True)
+    e2e_p95_ci = IntervalSerializer(allow_null=True)
     char_effort = serializers.FloatField(allow_null=True)
     word_effort = serializers.FloatField(allow_null=True)
     review_ms_median = serializers.FloatField(allow_null=True)

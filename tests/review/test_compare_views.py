@@ -176,3 +176,17 @@ def test_without_postgresql_the_pages_say_what_they_need(client, admin, fx, monk
 
     assert response.status_code == 501
     assert "need PostgreSQL" in response.content.decode()
+
+
+def test_the_api_gives_the_latency_intervals_of_the_table(client, admin, fx):
+    client.force_login(admin)
+    url = reverse("api:metrics", args=[fx.project.slug])
+
+    data = client.get(
+        url, {"compare": "true", "run": fx.run.pk, "routes": [fx.a.pk, fx.b.pk]}
+    ).json()
+
+    row = next(r for r in data["rows"] if r["key"] == "hosted-a")
+    # the same figures as the page (test_metrics.py works them out)
+    assert (row["attempt_p50_ci"]["low"], row["attempt_p50_ci"]["high"]) == (1000, 15400)
+    assert row["e2e_p50_ci"] == {"low": 1000, "high": 31000, "method": "bootstrap"}
