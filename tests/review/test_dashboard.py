@@ -42,6 +42,7 @@ def test_every_plot_is_drawn_with_its_table_and_csv(client, admin, fx):
         section = page.split(f'id="plot-{plot}"')[1].split("</section>")[0]
         assert "<svg" in section and 'class="mark"' in section, plot
         assert "No data yet for these filters" not in section, plot
+        assert "data-plot-empty" not in section, plot
         assert reverse("review:dashboard-csv", args=[fx.project.slug, plot]) in section
         assert f'data-plot-table="{plot}"' in section
 
@@ -96,6 +97,14 @@ def test_a_project_without_data_draws_empty_plots(client, admin):
 
     assert page.count("No data yet for these filters") == 6
     assert plot_csv(client, empty, "rate") == [["route", "day", "accepted", "reviewed", "rate"]]
+    # No open, empty "Table (0 rows)": each plot says in a line that it has no data yet, and a
+    # (collapsed) table is there only where a plot has rows to show.
+    assert "plot-table\" open" not in page
+    assert "Table (0 rows)" not in page
+    for plot in ("rate", "cost", "latency", "spend", "throughput", "risk"):
+        section = page.split(f'id="plot-{plot}"')[1].split("</section>")[0]
+        assert f'data-plot-empty="{plot}"' in section, plot
+        assert "No data yet for this plot" in section, plot
 
 
 def test_annotators_see_dashboards_where_allowed_without_other_reviewers_names(client, fx):
