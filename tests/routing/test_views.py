@@ -335,6 +335,21 @@ def test_run_page_polls_progress_until_the_run_is_over(pam_client, project, fake
     assert b"$0.0008" in partial.content  # 2 x 0.00042 spent
 
 
+def test_a_run_without_captions_says_so_instead_of_a_full_progress_bar(pam_client, project):
+    run = CaptionRun.objects.create(project=project, kind="comparison")
+
+    page = pam_client.get(reverse("routing:run-detail", args=[run.pk])).content.decode()
+
+    assert "No captions yet." in page
+    assert "settled" not in page and "100%" not in page
+    assert 'role="progressbar"' not in page
+
+    CaptionRun.objects.filter(pk=run.pk).update(status=CaptionRun.Status.FINISHED, skipped=3)
+    partial = pam_client.get(reverse("routing:run-progress", args=[run.pk])).content.decode()
+    assert "This run has no captions (3 asked for were already there)." in partial
+    assert "No captions yet." not in partial and "100%" not in partial
+
+
 def test_pause_resume_cancel_from_the_run_page(
     pam_client, project, fake_edenai, broker, django_capture_on_commit_callbacks
 ):
