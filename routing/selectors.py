@@ -310,7 +310,10 @@ def run_figures_aggregated(run: CaptionRun) -> dict[str, Any]:
 
 def run_progress(*, run: CaptionRun) -> RunProgress:
     run.refresh_from_db()
-    progress = _run_figures(run)["progress"]
+    return _progress(run, _run_figures(run)["progress"])
+
+
+def _progress(run: CaptionRun, progress: dict[str, Any]) -> RunProgress:
     return RunProgress(
         run=run,
         **{name: progress[name] for name in _PROGRESS_FIELDS},
@@ -324,6 +327,10 @@ def run_progress(*, run: CaptionRun) -> RunProgress:
 def run_route_breakdown(*, run: CaptionRun) -> list[dict[str, Any]]:
     """Per route: attempts, successes, failures, retries, fallbacks to it, cache hits, timeouts,
     spend and the mean latency of its answered calls."""
+    return _breakdown(_run_figures(run)["breakdown"])
+
+
+def _breakdown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         # (snapshots taken before the timeouts and latency were counted lack them)
         {
@@ -332,8 +339,16 @@ def run_route_breakdown(*, run: CaptionRun) -> list[dict[str, Any]]:
             **row,
             "spent": Decimal(row["spent"]) if row["spent"] is not None else None,
         }
-        for row in _run_figures(run)["breakdown"]
+        for row in rows
     ]
+
+
+def run_live_figures(*, run: CaptionRun) -> tuple[RunProgress, list[dict[str, Any]]]:
+    """``run_progress`` and ``run_route_breakdown`` from one read of the run's figures (the run
+    page and its poll show both: reading them twice counted or aggregated the run twice)."""
+    run.refresh_from_db()
+    figures = _run_figures(run)
+    return _progress(run, figures["progress"]), _breakdown(figures["breakdown"])
 
 
 def runs_for_project(*, project: Project) -> QuerySet[CaptionRun]:

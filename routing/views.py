@@ -358,11 +358,8 @@ def run_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _run_live_context(run: CaptionRun) -> dict[str, Any]:
-    return {
-        "run": run,
-        "progress": selectors.run_progress(run=run),
-        "breakdown": selectors.run_route_breakdown(run=run),
-    }
+    progress, breakdown = selectors.run_live_figures(run=run)
+    return {"run": run, "progress": progress, "breakdown": breakdown}
 
 
 @login_required

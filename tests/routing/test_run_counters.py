@@ -186,12 +186,19 @@ def test_a_running_runs_page_reads_its_counters_not_its_rows(
     assert (row["attempts"], row["retries"], row["succeeded"], row["failed"]) == (2, 1, 1, 1)
     assert row["spent"] == Decimal("0.002")
 
+    # The page and its poll show both from one read of the counters.
+    with CaptureQueriesContext(connection) as queries:
+        both = selectors.run_live_figures(run=run)
+    assert len(queries) == 2  # the run row, then its counters once
+    assert both == (progress, breakdown)
+
     # The page's progress poll reads the same counters.
     client.force_login(admin)
     with CaptureQueriesContext(connection) as queries:
         response = client.get(reverse("routing:run-progress", args=[run.pk]), secure=True)
     assert response.status_code == 200
     assert not [q["sql"] for q in queries if ROW_TABLES.search(q["sql"])]
+    assert len([q for q in queries if "routing_runcounter" in q["sql"]]) == 1
     body = response.content.decode()
     assert 'data-stat="pending">2<' in body and "Timeouts" in body
 
