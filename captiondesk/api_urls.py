@@ -59,6 +59,8 @@ urlpatterns = [
         routing_api.RouteBreakerReset.as_view(),
         name="route-breaker-reset",
     ),
+    path("routes/<int:pk>/tests/", routing_api.RouteTestList.as_view(), name="route-test-list"),
+    path("route-tests/<int:pk>/", routing_api.RouteTestDetail.as_view(), name="route-test-detail"),
     path("projects/<slug:slug>/runs/", routing_api.RunList.as_view(), name="run-list"),
     path(
         "projects/<slug:slug>/runs/estimate/",

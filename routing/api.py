@@ -13,6 +13,7 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, generics, serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -33,9 +34,11 @@ from routing.forms import (
     ChainForm,
     ChainRuleForm,
     RouteForm,
+    RouteTestForm,
     RunForm,
 )
-from routing.models import Caption, CaptionRun, Chain, ChainRule, ModelCall, Route
+from routing.models import Caption, CaptionRun, Chain, ChainRule, ModelCall, Route, RouteTest
+from routing.services import route_tests
 from routing.services.breaker import breaker_reset, breaker_state
 from routing.services.chains import (
     ChainError,
@@ -791,3 +794,118 @@ class RouteBreakerReset(generics.GenericAPIView):
             "consecutive_failures": state.consecutive_failures,
         }
         return Response(BreakerSerializer(out).data)
+
+
+# --- route tests ----------------------------------------------------------------------------
+
+
+class RouteTestSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    queue = serializers.SerializerMethodField(help_text="The worker queue that runs the test.")
+
+    class Meta:
+        model = RouteTest
+        fields = [
+            "id",
+            "route_id",
+            "status",
+            "image_name",
+            "text",
+            "served_model",
+            "error_class",
+            "error",
+            "latency_ms",
+            "cost_usd",
+            "queue",
+            "created_by",
+            "created_at",
+            "claimed_at",
+            "finished_at",
+            "lease_until",
+        ]
+        read_only_fields = fields
+
+    def get_queue(self, test: RouteTest) -> str:
+        return route_tests.route_test_queue(test.route)
+
+
+class RouteTestRequestSerializer(serializers.Serializer):
+    """What the route test page asks: a bundled sample by name, or an uploaded image (multipart),
+    which wins when both are sent."""
+
+    sample = serializers.CharField(
+        required=False, help_text="A bundled sample image, e.g. coffee.jpg."
+    )
+    image = serializers.FileField(required=False, help_text="Your own image (multipart).")
+
+
+class RouteTestConflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "busy"
+
+
+def _route_for_tests(request: Request, pk: int) -> Route:
+    """Testing a route calls the vendor and costs money: site admins only, as on the page."""
+    if not selectors.can_manage_routes(user=request.user):
+        raise exceptions.PermissionDenied("Only site admins test routes.")
+    route = Route.objects.filter(pk=pk).first()
+    if route is None:
+        raise exceptions.NotFound("No such route.")
+    return route
+
+
+class RouteTestList(generics.ListCreateAPIView):
+    """A route's tests, newest first; POST starts one (one call of the route on one image, run by
+    a worker of the route's queue; poll ``/api/route-tests/<id>/`` for the answer)."""
+
+    serializer_class = RouteTestSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        route = _route_for_tests(self.request, self.kwargs["pk"])
+        filters_from(self.request, NoFilters)
+        route_tests.route_tests_expire(route_id=route.pk)
+        return RouteTest.objects.filter(route=route).select_related("route", "created_by")
+
+    @extend_schema(request=RouteTestRequestSerializer, responses={202: RouteTestSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        route = _route_for_tests(request, pk)
+        # The page's own form: the API accepts exactly the samples and files the page does.
+        form = RouteTestForm(
+            {"sample": request.data.get("sample") or ""},
+            request.FILES or None,
+            samples=route_tests.samples_available(),
+            default=route_tests.DEFAULT_SAMPLE,
+        )
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        upload = form.cleaned_data.get("image")
+        image = (
+            route_tests.RouteTestImage(name=upload.name or "upload", data=upload.read())
+            if upload
+            else route_tests.RouteTestImage(name=form.cleaned_data["sample"])
+        )
+        try:
+            test = route_tests.route_test_start(route=route, user=request.user, image=image)
+        except route_tests.RouteTestBusy as exc:
+            raise RouteTestConflict(str(exc)) from exc
+        except route_tests.RouteTestError as exc:
+            raise exceptions.ValidationError({"image": [str(exc)]}) from exc
+        return Response(RouteTestSerializer(test).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RouteTestDetail(generics.GenericAPIView):
+    """One route test: poll it until ``status`` is ``succeeded`` or ``failed``."""
+
+    serializer_class = RouteTestSerializer
+
+    def get(self, request: Request, pk: int) -> Response:
+        if not selectors.can_manage_routes(user=request.user):
+            raise exceptions.PermissionDenied("Only site admins test routes.")
+        test = RouteTest.objects.select_related("route", "created_by").filter(pk=pk).first()
+        if test is None:
+            raise exceptions.NotFound("No such route test.")
+        if test.is_live:
+            route_tests.route_tests_expire(route_id=test.route_id)
+            test.refresh_from_db()
+        return Response(RouteTestSerializer(test).data)

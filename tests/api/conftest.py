@@ -21,7 +21,7 @@ from review.services.items import review_items_sync
 from review.services.pairwise import pairwise_claim_next, pairwise_tasks_create
 from review.services.queue import lease_claim_next
 from review.services.verdict import verdict_submit
-from routing.models import Caption, CaptionRun, Chain, ChainRule, ModelCall
+from routing.models import Caption, CaptionRun, Chain, ChainRule, ModelCall, RouteTest
 from routing.services.chains import chain_rule_add, chain_save
 from tests.factories import CaptionFactory, ImageFactory, ProjectFactory, RouteFactory, UserFactory
 
@@ -45,6 +45,7 @@ class World:
     rule: ChainRule
     api_token: ApiToken
     webhook: Webhook
+    route_test: RouteTest
 
 
 @pytest.fixture
@@ -148,6 +149,17 @@ def world(project, annotator, other_annotator) -> World:
         rule=rule,
         api_token=api_token,
         webhook=webhook,
+        # A finished test of the route (a live one would make the admin's new test a 409).
+        route_test=RouteTest.objects.create(
+            route=route,
+            status=RouteTest.Status.SUCCEEDED,
+            image_name="coffee.jpg",
+            text="A cup of coffee on a saucer.",
+            latency_ms=640,
+            cost_usd=Decimal("0.002"),
+            lease_until=timezone.now(),
+            finished_at=timezone.now(),
+        ),
     )
 
 

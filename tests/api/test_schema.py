@@ -48,6 +48,7 @@ def _real_object_id(path: str, world) -> int:
         ("/api/images/", world.image),
         ("/api/batches/", world.batch),
         ("/api/routes/", world.route),
+        ("/api/route-tests/", world.route_test),
         ("/api/runs/", world.run),
         ("/api/captions/", world.caption),
         ("/api/review-items/", world.item),

@@ -343,3 +343,70 @@ def test_a_local_route_is_tested_by_a_gpu_worker_and_the_web_side_loads_no_model
     assert call.route_test_id == test.pk and call.caption_id is None
     if not torch_before:
         assert "torch" not in sys.modules and "transformers" not in sys.modules
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_a_site_admin_tests_a_route_through_the_api_and_polls_the_answer(
+    celery_worker_process, admin, annotator, fake_edenai, make_image_bytes
+):
+    """POST /api/routes/<id>/tests/ answers 202 with the test; a real worker of the api queue
+    makes the one call; GET /api/route-tests/<id>/ gives the answer, latency and cost."""
+    from rest_framework.test import APIClient
+
+    from integrations.services.tokens import api_token_create
+
+    celery_worker_process(queues="api", pool="threads", concurrency=2)
+    fake_edenai.set_default(
+        Reply.success("A cup of coffee on a saucer.", cost="0.0004", latency_ms=120)
+    )
+    route = edenai_route(fake_edenai, name="gpt-4o-fake-api")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=admin, name='nb').secret}")
+    start_url = reverse("api:route-test-list", args=[route.pk])
+
+    started = api.post(start_url, {"sample": "coffee.jpg"}, format="json")
+    assert started.status_code == 202, started.data
+    assert started.data["status"] == "pending" and started.data["image_name"] == "coffee.jpg"
+    assert started.data["queue"] == "api" and started.data["created_by"] == admin.username
+    poll_url = reverse("api:route-test-detail", args=[started.data["id"]])
+
+    def answered():
+        body = api.get(poll_url).data
+        return body if body["status"] in ("succeeded", "failed") else None
+
+    done = wait_until(answered, timeout=60)
+    assert done["status"] == "succeeded", done
+    assert done["text"] == "A cup of coffee on a saucer."
+    assert Decimal(done["cost_usd"]) == Decimal("0.0004")
+    assert done["latency_ms"] is not None and done["latency_ms"] >= 100
+    assert len(fake_edenai.requests) == 1  # one call: no retry, no cache
+    [call] = ModelCall.objects.all()
+    assert call.route_test_id == started.data["id"] and call.caption_id is None
+    assert not Caption.objects.exists()
+
+    # An uploaded image (multipart), as the page takes; a file that is not an image is refused
+    # with the reason, and a second test while one is live is a 409 (the call takes 1.5 s).
+    fake_edenai.set_default(Reply.success("A small image.", cost="0.0004", latency_ms=1500))
+    upload = SimpleUploadedFile("mine.png", make_image_bytes("PNG", size=(64, 48)), "image/png")
+    second = api.post(start_url, {"image": upload}, format="multipart")
+    assert second.status_code == 202 and second.data["image_name"] == "mine.png"
+    busy = api.post(start_url, {"sample": "coffee.jpg"}, format="json")
+    assert busy.status_code == 409 and "already running" in str(busy.data)
+    junk = SimpleUploadedFile("junk.png", b"not an image", "image/png")
+    refused = api.post(start_url, {"image": junk}, format="multipart")
+    assert refused.status_code == 400 and "cannot be used" in str(refused.data)
+    assert api.post(start_url, {"sample": "nope.jpg"}, format="json").status_code == 400
+    second_url = reverse("api:route-test-detail", args=[second.data["id"]])
+    assert wait_until(lambda: api.get(second_url).data["status"] == "succeeded", timeout=60)
+    listed = api.get(start_url).data["results"]
+    assert [t["id"] for t in listed] == [second.data["id"], started.data["id"]]
+
+    # Site admins only: a project annotator is refused, and an unknown test is a 404.
+    other = APIClient()
+    other.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=annotator, name='nb').secret}"
+    )
+    assert other.post(start_url, {"sample": "coffee.jpg"}, format="json").status_code == 403
+    assert other.get(poll_url).status_code == 403
+    assert api.get(reverse("api:route-test-detail", args=[10**9])).status_code == 404
