@@ -125,7 +125,14 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
             category="" if risk == "any" else risk,
             near_threshold=bool(filters.get("threshold")),
         )
-    page = Paginator(images, PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = selectors.image_status_counts(project=project)
+    paginator = Paginator(images, PAGE_SIZE)
+    if not (risk or filters.get("threshold") or filters.get("batch") or filters.get("near")):
+        # The per-status counts the page shows anyway are the list's count: a second count of
+        # a big project's images would cost as much again.
+        status = filters.get("status") or ""
+        paginator.count = counts[status] if status else sum(counts.values())
+    page = paginator.get_page(request.GET.get("page"))
     _add_risk_badges(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
@@ -136,7 +143,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "form": form,
         "page": page,
         "query": query.urlencode(),
-        "image_counts": _image_counts(project),
+        "image_counts": [(label, counts[value]) for value, label in Image.Status.choices],
         "risk_categories": RiskCategory.choices,
         "batches": project.batches.all()[:10],
     }
@@ -156,12 +163,6 @@ def _add_risk_badges(images) -> None:
     labels = dict(RiskCategory.choices)
     for image in images:
         image.risk_labels = [labels[c] for c in sorted(flagged.get(image.pk, ()))]
-
-
-def _image_counts(project: Project) -> list[tuple[str, int]]:
-    """Images per status, in words ("3 in review"), in the order an image moves through them."""
-    counts = selectors.image_status_counts(project=project)
-    return [(label, counts[value]) for value, label in Image.Status.choices]
 
 
 def _risk_corrections_rows(project: Project) -> list[dict[str, object]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from labeling.models import Image, ImportBatch, Membership, Project
 from labeling.services.derivatives import image_make_derivatives
@@ -116,10 +118,17 @@ def test_project_grid_is_paginated_and_filtered(client, annotator, project, make
     )
     Image.objects.filter(original_name="3.png").update(status=Image.Status.APPROVED)
     client.force_login(annotator)
-    first = client.get(f"/projects/{project.slug}/").content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        first = client.get(f"/projects/{project.slug}/").content.decode()
     assert first.count('class="tile"') == 60 and "Page 1 of 2" in first
+    # The per-status counts the page shows are the grid's count: one count of the images.
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"]]
+    assert len([sql for sql in counts if 'FROM "labeling_image"' in sql]) == 1, counts
     approved = client.get(f"/projects/{project.slug}/?status=approved").content.decode()
     assert approved.count('class="tile"') == 1 and "3.png" in approved
+    # A status filter's count is that status's count: page 2 of one image is its last page.
+    past = client.get(f"/projects/{project.slug}/?status=approved&page=2").content.decode()
+    assert past.count('class="tile"') == 1
     assert (
         client.get(f"/projects/{project.slug}/?batch={batch.pk}&page=2")
         .content.decode()
