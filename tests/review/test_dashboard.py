@@ -161,3 +161,18 @@ def test_bars_carry_their_interval():
     assert a.high < a.y < a.low  # pixels grow downwards
     assert b.low is None
     assert a.h > b.h
+
+
+def test_marks_are_drawn_as_escaped_svg_with_one_decimal():
+    chart = bar_chart("t", [("<b>a</b>", 2.0, (1.0, 3.0)), ("b", 1.0, None)], y_format=str)
+    a, b = (s.marks[0] for s in chart.series)
+    svg = str(a.bar)
+    assert f'x="{a.x:.1f}"' in svg and f'height="{a.h:.1f}"' in svg
+    assert "&lt;b&gt;a&lt;/b&gt;" in svg and "<b>" not in svg  # the title is escaped
+    assert f'class="whisker" x1="{a.centre:.1f}"' in svg and f'y2="{a.high:.1f}"' in svg
+    assert "whisker" not in str(b.bar)
+    line = line_chart("t", [("a & b", [(1.0, 0.25)])], y_format=str, x_format=str, y_max=1.0)
+    (point,) = line.series[0].marks
+    assert str(point.circle).startswith(f'<circle class="mark" cx="{point.x:.1f}"')
+    assert "a &amp; b" in str(point.circle)
+    assert line.y_ticks[0].px == f"{line.y_ticks[0].pos:.1f}"
