@@ -1,6 +1,7 @@
 """Comparison and dashboard pages on a big project: server time per page against a naive baseline.
 
     python benchmarks/dashboard.py [--quick] [--images N] [--reps 3] [--baseline-limit N]
+                                   [--skip-live] [--reuse-rollup] [--pages NAME,...]
 
 Loads one project into a dedicated database next to the one in DATABASE_URL
 (``<name>_bench_dashboard``, created if missing and reused while it holds the same N) with
@@ -18,6 +19,11 @@ view, selectors, template): once computed live (no rollup, as for a small projec
 The baseline: the comparison's figures computed by loading the rows into Python (what an ORM loop
 would do), on the whole run or, at full size, cut off after ``--baseline-limit`` captions and
 scaled up linearly (said in the output).
+
+While working on one page: ``--reuse-rollup`` (with ``--skip-live``) times the pages against the
+rollup already built (rebuilding only when there is none), and ``--pages`` times only the pages
+whose names contain one of the given words (then without the run page's variants and the naive
+baseline, and the last line says so with ``"partial": true``).
 
 The run page is also timed as a run still running reads it (from the counters the database keeps
 as work happens, with its htmx poll and its API read, and after a backlog of differences), once
@@ -593,6 +599,16 @@ def main() -> None:
     parser.add_argument(
         "--skip-live", action="store_true", help="do not time the pages without the rollup"
     )
+    parser.add_argument(
+        "--reuse-rollup",
+        action="store_true",
+        help="time the pages against the rollup already built (rebuild only when there is none)",
+    )
+    parser.add_argument(
+        "--pages",
+        default="",
+        help="comma-separated words: time only the pages whose names contain one of them",
+    )
     args = parser.parse_args()
     n_images = args.images or (3_000 if args.quick else 347_100)
     base = os.environ.get("DATABASE_URL", "")
@@ -611,6 +627,11 @@ def main() -> None:
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench-admin"))
     urls = pages(project, run)
+    wanted = [w.strip() for w in args.pages.split(",") if w.strip()]
+    if wanted:
+        urls = {name: url for name, url in urls.items() if any(w in name for w in wanted)}
+        if not urls:
+            sys.exit(f"no page matches {args.pages!r}")
     live: dict[str, float] = {}
     if not args.skip_live:
         # Without a rollup every page computes live, as a small project's pages do.
@@ -621,10 +642,14 @@ def main() -> None:
             live[name] = (time.perf_counter() - started) * 1000
             assert response.status_code == 200, (name, response.status_code)
             print(f"live: {name}: {live[name]:.0f} ms", flush=True)
-    started = time.perf_counter()
-    metric_rollup_refresh(project=project)
-    refresh_s = time.perf_counter() - started
-    print(f"rollup rebuilt in {refresh_s:.1f} s")
+    refresh_s = None
+    if args.skip_live and args.reuse_rollup and MetricRollupState.objects.filter(project=project):
+        print("reusing the rollup already built")
+    else:
+        started = time.perf_counter()
+        metric_rollup_refresh(project=project)
+        refresh_s = time.perf_counter() - started
+        print(f"rollup rebuilt in {refresh_s:.1f} s")
     rows = []
     for name, url in urls.items():
         response = client.get(url, secure=True)
@@ -633,6 +658,26 @@ def main() -> None:
         shown_live = f"{live[name]:.0f}" if name in live else "-"
         rows.append([name, f"{best:.0f}", f"{median:.0f}", shown_live])
     print(table(["page (server time)", "best ms", "median ms", "live, no rollup ms"], rows))
+    slowest = max(float(r[1]) for r in rows)
+    slowest_page = next(r[0] for r in rows if float(r[1]) == slowest)
+    if wanted:
+        print(
+            json.dumps(
+                {
+                    "benchmark": "dashboard",
+                    "partial": True,
+                    "value": round(slowest, 1),
+                    "unit": "ms",
+                    "slowest_page": slowest_page,
+                    "images": n_images,
+                    "pages": {r[0]: float(r[1]) for r in rows},
+                    "pages_live_without_rollup": {k: round(v) for k, v in live.items()},
+                    "rollup_refresh_s": round(refresh_s, 1) if refresh_s is not None else None,
+                    "machine": machine(),
+                }
+            )
+        )
+        return
     run_page = run_page_figures(client, run, args.reps)
     print(table(["run page (server time)", "ms"], [[k, f"{v:.0f}"] for k, v in run_page.items()]))
     run_baseline = run_page["running, counters off (baseline: aggregates)"]
@@ -646,8 +691,6 @@ def main() -> None:
     print(f"naive comparison in Python: {baseline:.0f} ms{scaled}")
     if args.explain:
         print(explain(run))
-    slowest = max(float(r[1]) for r in rows)
-    slowest_page = next(r[0] for r in rows if float(r[1]) == slowest)
     print(
         json.dumps(
             {
@@ -663,7 +706,7 @@ def main() -> None:
                 "pages_live_without_rollup": {k: round(v) for k, v in live.items()},
                 "run_page": {k: round(v, 1) for k, v in run_page.items()},
                 "run_page_ratio": round(run_ratio, 1) if run_ratio else None,
-                "rollup_refresh_s": round(refresh_s, 1),
+                "rollup_refresh_s": round(refresh_s, 1) if refresh_s is not None else None,
                 "machine": machine(),
             }
         )
