@@ -54,6 +54,8 @@ urlpatterns = [
     # routes, runs, captions
     path("routes/", routing_api.RouteList.as_view(), name="route-list"),
     path("routes/<int:pk>/", routing_api.RouteDetail.as_view(), name="route-detail"),
+    path("routes/<int:pk>/enable/", routing_api.RouteEnable.as_view(), name="route-enable"),
+    path("routes/<int:pk>/disable/", routing_api.RouteDisable.as_view(), name="route-disable"),
     path(
         "routes/<int:pk>/breaker-reset/",
         routing_api.RouteBreakerReset.as_view(),

@@ -47,6 +47,7 @@ from routing.services.chains import (
     chain_rule_delete,
     chain_save,
 )
+from routing.services.routes import RouteInUse, route_delete, route_set_enabled
 from routing.services.runs import (
     ImageSelection,
     RunError,
@@ -343,6 +344,10 @@ class RouteList(generics.ListCreateAPIView):
         return Response(RouteSerializer(route).data, status=status.HTTP_201_CREATED)
 
 
+class RouteInUseSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Why the route cannot be deleted.")
+
+
 class RouteDetail(generics.GenericAPIView):
     serializer_class = RouteSerializer
 
@@ -360,6 +365,49 @@ class RouteDetail(generics.GenericAPIView):
             raise exceptions.NotFound("No such route.")
         route = _route_form(request, request.data, route).save()
         return Response(RouteSerializer(route).data)
+
+    @extend_schema(responses={204: None, 409: RouteInUseSerializer})
+    def delete(self, request: Request, pk: int) -> Response:
+        """Delete a route nobody used (no captions, no call log, in no chain); a used one answers
+        409 with the reason, as the routes page refuses: disable it instead."""
+        route = _route_for_admin(request, pk)
+        try:
+            route_delete(route=route)
+        except RouteInUse as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _route_for_admin(request: Request, pk: int) -> Route:
+    _routes_admin(request)
+    route = Route.objects.filter(pk=pk).first()
+    if route is None:
+        raise exceptions.NotFound("No such route.")
+    return route
+
+
+class _RouteEnabled(generics.GenericAPIView):
+    serializer_class = RouteSerializer
+    enabled: bool
+
+    @extend_schema(request=None, responses={200: RouteSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        route = _route_for_admin(request, pk)
+        route_set_enabled(route=route, enabled=self.enabled)
+        return Response(RouteSerializer(route).data)
+
+
+class RouteEnable(_RouteEnabled):
+    """Enable a route: chains use it again and runs can choose it (site admins)."""
+
+    enabled = True
+
+
+class RouteDisable(_RouteEnabled):
+    """Disable a route: every chain skips it (its fallbacks answer) and no run can choose it
+    (site admins). A used route cannot be deleted; disable it."""
+
+    enabled = False
 
 
 # --- runs -----------------------------------------------------------------------------------
