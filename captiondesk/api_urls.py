@@ -23,6 +23,9 @@ urlpatterns = [
         name="member-detail",
     ),
     path(
+        "projects/<slug:slug>/accounts/", labeling_api.AccountCreate.as_view(), name="account-list"
+    ),
+    path(
         "projects/<slug:slug>/invitations/",
         labeling_api.InvitationList.as_view(),
         name="invitation-list",

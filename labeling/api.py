@@ -29,7 +29,7 @@ from integrations.api_common import (
     project_or_404,
 )
 from labeling import search, selectors
-from labeling.forms import GuidelinesForm, InviteForm
+from labeling.forms import GuidelinesForm, InviteForm, RoleForm, UserCreateForm
 from labeling.markdown import markdown_render
 from labeling.models import (
     Export,
@@ -47,6 +47,7 @@ from labeling.services.projects import (
     ProjectError,
     member_add,
     member_remove,
+    member_set_role,
     project_create,
     project_guidelines_save,
 )
@@ -297,8 +298,33 @@ class MemberList(generics.ListCreateAPIView):
         return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
 class MemberDetail(generics.GenericAPIView):
     serializer_class = MemberSerializer
+
+    @extend_schema(request=MemberRoleSerializer, responses={200: MemberSerializer})
+    def patch(self, request: Request, slug: str, user_id: int) -> Response:
+        """Change a member's role, through the team page's form and service: the project's last
+        admin cannot become an annotator (400 with the reason)."""
+        project, _ = project_or_404(request, slug, admin=True)
+        member = project.memberships.select_related("user").filter(user_id=user_id).first()
+        if member is None:
+            raise exceptions.NotFound("No such member.")
+        ser = MemberRoleSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        form = RoleForm({"user": user_id, "role": ser.validated_data["role"]})
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        try:
+            membership = member_set_role(
+                project=project, user=member.user, role=form.cleaned_data["role"]
+            )
+        except ProjectError as exc:  # the project's last admin stays one
+            raise exceptions.ValidationError({"detail": str(exc)}) from exc
+        return Response(MemberSerializer(membership).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, slug: str, user_id: int) -> Response:
@@ -310,6 +336,72 @@ class MemberDetail(generics.GenericAPIView):
         except ProjectError as exc:  # the project's last admin stays
             raise exceptions.ValidationError({"detail": str(exc)}) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AccountRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The set-password link is emailed here when no password is given.",
+    )
+    role = serializers.ChoiceField(choices=Membership.Role.choices, default="annotator")
+    password = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="Empty: the account has no password until its owner opens the link returned.",
+    )
+
+
+class AccountCreatedSerializer(MemberSerializer):
+    set_password_link = serializers.URLField(
+        allow_null=True,
+        help_text="The single-use link to choose a password (no password given), shown this "
+        "once: only its hash is stored. Null when a password was given.",
+    )
+    email_status = serializers.CharField(
+        allow_null=True, help_text='"sent", "no address", or why sending the email failed.'
+    )
+
+    class Meta(MemberSerializer.Meta):
+        fields = [*MemberSerializer.Meta.fields, "set_password_link", "email_status"]
+        read_only_fields = fields
+
+
+class AccountCreate(generics.GenericAPIView):
+    """Create an account and add it to the project (project admins), as the team page does:
+    with a password (checked by the password validators), or without one, and then the
+    single-use set-password link is returned once (and emailed when there is an address)."""
+
+    serializer_class = AccountCreatedSerializer
+
+    @extend_schema(request=AccountRequestSerializer, responses={201: AccountCreatedSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = AccountRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        # The team page's form (prefix "create"), so both accept exactly the same input.
+        form = UserCreateForm({f"create-{k}": v for k, v in ser.validated_data.items()})
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        try:
+            membership, issued = team.user_create(
+                project=project, created_by=request.user, **form.cleaned_data
+            )
+        except ProjectError as exc:  # username taken, weak password
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        membership.set_password_link = membership.email_status = None
+        if issued is not None:
+            link = request.build_absolute_uri(
+                reverse("labeling:invitation-accept", kwargs={"token": issued.token})
+            )
+            membership.set_password_link = link  # shown this once
+            membership.email_status = team.invitation_send(issued=issued, url=link)
+        return Response(AccountCreatedSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
 # --- images ---------------------------------------------------------------------------------

@@ -83,3 +83,68 @@ def test_a_used_route_is_not_deleted_and_the_409_says_why(admin, client_for):
     assert response.status_code == 409
     assert "disable" in response.data["detail"].lower()
     assert Route.objects.filter(pk=route.pk).exists()
+
+
+# --- team -----------------------------------------------------------------------------------
+
+
+def test_an_admin_creates_accounts_with_a_password_or_a_link_shown_once(
+    project, project_admin, client_for, django_user_model
+):
+    from django.core import mail
+
+    from labeling.services.team import invitation_find
+
+    api = client_for(project_admin)
+    url = reverse("api:account-list", args=[project.slug])
+    with_password = api.post(
+        url,
+        {"username": "olga", "role": "annotator", "password": "long-and-unusual-42"},
+        format="json",
+    )
+    assert with_password.status_code == 201, with_password.data
+    assert with_password.data["set_password_link"] is None
+    assert "password" not in with_password.data
+    olga = django_user_model.objects.get(username="olga")
+    assert olga.check_password("long-and-unusual-42")
+    assert Membership.objects.get(project=project, user=olga).role == "annotator"
+
+    with_link = api.post(
+        url, {"username": "piet", "email": "piet@example.org", "role": "admin"}, format="json"
+    )
+    assert with_link.status_code == 201, with_link.data
+    link = with_link.data["set_password_link"]
+    assert link.startswith("http://testserver/invitations/")
+    assert with_link.data["email_status"] == "sent" and link in mail.outbox[-1].body
+    piet = django_user_model.objects.get(username="piet")
+    assert not piet.has_usable_password()
+    invitation = invitation_find(token=link.rstrip("/").rsplit("/", 1)[-1])
+    assert invitation is not None and invitation.user == piet
+    assert Membership.objects.get(project=project, user=piet).role == "admin"
+
+    # What the team page refuses, the API refuses, with the reason; nothing is created.
+    taken = api.post(url, {"username": "olga", "password": "another-long-one-7"}, format="json")
+    assert taken.status_code == 400 and "taken" in str(taken.data)
+    weak = api.post(url, {"username": "quinn", "password": "123"}, format="json")
+    assert weak.status_code == 400
+    assert not django_user_model.objects.filter(username="quinn").exists()
+
+
+def test_roles_change_but_the_last_admin_stays(project, project_admin, annotator, client_for):
+    api = client_for(project_admin)
+    member = reverse("api:member-detail", args=[project.slug, annotator.pk])
+    promoted = api.patch(member, {"role": "admin"}, format="json")
+    assert promoted.status_code == 200 and promoted.data["role"] == "admin"
+    assert Membership.objects.get(project=project, user=annotator).role == "admin"
+    # Two admins: one may step down; then the other is the last and may not.
+    me = reverse("api:member-detail", args=[project.slug, project_admin.pk])
+    assert api.patch(me, {"role": "annotator"}, format="json").status_code == 200
+    last = client_for(annotator)
+    refused = last.patch(member, {"role": "annotator"}, format="json")
+    assert refused.status_code == 400 and "last admin" in str(refused.data)
+    removed = last.delete(member)
+    assert removed.status_code == 400 and "last admin" in str(removed.data)
+    assert Membership.objects.get(project=project, user=annotator).role == "admin"
+    assert last.patch(member, {"role": "owner"}, format="json").status_code == 400
+    nobody = reverse("api:member-detail", args=[project.slug, 10**9])
+    assert last.patch(nobody, {"role": "admin"}, format="json").status_code == 404
