@@ -118,6 +118,23 @@ urlpatterns = [
     path("leases/<int:pk>/heartbeat/", review_api.LeaseHeartbeat.as_view(), name="lease-heartbeat"),
     path("leases/<int:pk>/release/", review_api.LeaseRelease.as_view(), name="lease-release"),
     path("verdicts/<int:pk>/undo/", review_api.VerdictUndo.as_view(), name="verdict-undo"),
+    path("leases/<int:pk>/reassign/", review_api.LeaseReassign.as_view(), name="lease-reassign"),
+    path("projects/<slug:slug>/leases/", review_api.ProjectLeases.as_view(), name="project-leases"),
+    path(
+        "projects/<slug:slug>/review/verdicts/",
+        review_api.MyVerdicts.as_view(),
+        name="my-verdicts",
+    ),
+    path(
+        "projects/<slug:slug>/review/counts/",
+        review_api.QueueCounts.as_view(),
+        name="queue-counts",
+    ),
+    path(
+        "projects/<slug:slug>/risk-corrections/",
+        review_api.RiskCorrectionBulk.as_view(),
+        name="bulk-risk-correction",
+    ),
     # blind pairwise review
     path(
         "projects/<slug:slug>/pairwise/next/",

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from integrations.api_common import (
+    NoFilters,
     OldestFirstCursorPagination,
     filters_from,
     model_errors,
@@ -28,7 +29,13 @@ from integrations.api_common import (
 )
 from labeling.models import RiskCategory
 from review import selectors
-from review.forms import PairwiseCreateForm, PairwiseJudgeForm, VerdictForm
+from review.forms import (
+    PairwiseCreateForm,
+    PairwiseJudgeForm,
+    ReassignForm,
+    RiskBulkCorrectionForm,
+    VerdictForm,
+)
 from review.metrics import IMAGE_FILTERS
 from review.models import (
     Adjudication,
@@ -323,6 +330,143 @@ class LeaseRelease(generics.GenericAPIView):
         return Response(LeaseSerializer(lease).data)
 
 
+class ActiveLeaseSerializer(LeaseSerializer):
+    reviewer_id = serializers.IntegerField(read_only=True)
+    reviewer = serializers.CharField(source="reviewer.username", read_only=True)
+
+    class Meta(LeaseSerializer.Meta):
+        fields = [*LeaseSerializer.Meta.fields, "reviewer_id", "reviewer"]
+        read_only_fields = fields
+
+
+class ProjectLeases(generics.ListAPIView):
+    """Who holds which item now (project admins), as the leases page lists them; release one
+    with ``/api/leases/<id>/release/`` or give it to someone else with ``.../reassign/``."""
+
+    serializer_class = ActiveLeaseSerializer
+
+    def get_queryset(self):
+        project, _ = project_or_404(self.request, self.kwargs["slug"], admin=True)
+        filters_from(self.request, NoFilters)
+        return selectors.leases_active(project=project)
+
+
+class LeaseReassignSerializer(serializers.Serializer):
+    reviewer = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="A member of the project, by user id."
+    )
+
+
+class LeaseReassign(generics.GenericAPIView):
+    """Give a live lease to another member (project admins), as the leases page does: the old
+    lease ends and the new reviewer holds the item. 400 with the reason when the service refuses
+    (the lease ended, they already reviewed or hold the item)."""
+
+    serializer_class = ActiveLeaseSerializer
+
+    @extend_schema(request=LeaseReassignSerializer, responses={200: ActiveLeaseSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        lease = object_or_404(request, Lease.objects.select_related("project"), pk=pk, admin=True)
+        ser = LeaseReassignSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        form = ReassignForm(
+            {"reviewer": ser.validated_data["reviewer"]},
+            reviewers=selectors.project_reviewers(project=lease.project),
+        )
+        if not form.is_valid():
+            raise exceptions.ValidationError({"reviewer": ["Pick a member of the project."]})
+        try:
+            new = queue.lease_reassign(
+                lease=lease, to_reviewer=form.cleaned_data["reviewer"], by=request.user
+            )
+        except queue.QueueError as exc:
+            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        new = Lease.objects.select_related("item__caption", "reviewer").get(pk=new.pk)
+        return Response(ActiveLeaseSerializer(new).data)
+
+
+class MyVerdictSerializer(VerdictSerializer):
+    image_id = serializers.IntegerField(source="item.image_id", read_only=True)
+    undoable = serializers.SerializerMethodField(
+        help_text="Whether this verdict can still be taken back (your last one, in the window)."
+    )
+
+    class Meta(VerdictSerializer.Meta):
+        fields = [*VerdictSerializer.Meta.fields, "image_id", "undoable"]
+        read_only_fields = fields
+
+    def get_undoable(self, verdict: Verdict) -> bool:
+        return verdict.pk == self.context.get("undoable_id")
+
+
+class MyVerdicts(generics.ListAPIView):
+    """Your own verdicts in the project, newest first ("My verdicts" on the review pages); the
+    last one can be undone with ``/api/verdicts/<id>/undo/`` while ``undoable`` is true."""
+
+    serializer_class = MyVerdictSerializer
+
+    def get_queryset(self):
+        project, _ = project_or_404(self.request, self.kwargs["slug"])
+        filters_from(self.request, NoFilters)
+        self.project = project
+        return selectors.reviewer_history(project=project, reviewer=self.request.user)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        project = getattr(self, "project", None)
+        if project is not None:
+            undoable = selectors.verdict_undoable(project=project, reviewer=self.request.user)
+            context["undoable_id"] = undoable.pk if undoable else None
+        return context
+
+
+class QueueCountsSerializer(serializers.Serializer):
+    to_review = serializers.IntegerField(help_text="Reviews still needed that nobody holds.")
+    captions_to_review = serializers.IntegerField(
+        help_text="Captions waiting, however many reviews each needs."
+    )
+    in_progress = serializers.IntegerField(help_text="Live leases.")
+    done = serializers.IntegerField(help_text="Reviews given (skips excluded).")
+    open_items = serializers.IntegerField()
+    adjudication = serializers.IntegerField()
+    approved = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    unqueued = serializers.IntegerField(
+        help_text="Succeeded captions the queue picks up on the next claim."
+    )
+    my_today = serializers.IntegerField(help_text="Your reviews since local midnight.")
+    my_total = serializers.IntegerField(help_text="Your reviews (skips excluded).")
+    my_skipped = serializers.IntegerField()
+
+
+class QueueCounts(generics.GenericAPIView):
+    """The review queue's counts and your own progress, as the queue page shows them (one
+    consistent snapshot)."""
+
+    serializer_class = QueueCountsSerializer
+
+    def get(self, request: Request, slug: str) -> Response:
+        project, _ = project_or_404(request, slug)
+        filters_from(request, NoFilters)
+        counts = selectors.queue_counts(project=project)
+        progress = selectors.reviewer_progress(project=project, reviewer=request.user)
+        out = {
+            "to_review": counts.to_review,
+            "captions_to_review": counts.captions_to_review,
+            "in_progress": counts.in_progress,
+            "done": counts.done,
+            "open_items": counts.open_items,
+            "adjudication": counts.adjudication,
+            "approved": counts.approved,
+            "rejected": counts.rejected,
+            "unqueued": counts.unqueued,
+            "my_today": progress.today,
+            "my_total": progress.total,
+            "my_skipped": progress.skipped,
+        }
+        return Response(QueueCountsSerializer(out).data)
+
+
 class VerdictUndo(generics.GenericAPIView):
     """Take back your last verdict within the undo window: the item is yours again."""
 
@@ -574,6 +718,64 @@ class RiskCorrectionCreate(generics.GenericAPIView):
             "note": correction.note,
         }
         return Response(RiskCorrectionRequestSerializer(out).data, status=status.HTTP_201_CREATED)
+
+
+class RiskBulkRequestSerializer(RiskCorrectionRequestSerializer):
+    images = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        min_length=1,
+        max_length=1000,
+        help_text="Image ids of this project (at most 1000, as the grid sends).",
+    )
+
+
+class RiskBulkResultSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=RiskCategory.choices)
+    flagged = serializers.BooleanField()
+    corrected = serializers.IntegerField(help_text="How many images were corrected.")
+
+
+class RiskCorrectionBulk(generics.GenericAPIView):
+    """One word on one risk category for many images (project admins), as the image grid's bulk
+    correction: one insert and one refresh of the queue. An id that is not an image of this
+    project is refused (400), never corrected."""
+
+    serializer_class = RiskBulkResultSerializer
+
+    @extend_schema(request=RiskBulkRequestSerializer, responses={201: RiskBulkResultSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        from labeling.models import Image
+        from review.services.risk import risk_flags_correct_bulk
+
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = RiskBulkRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        image_ids = list(
+            Image.objects.filter(project=project, pk__in=data["images"]).values_list(
+                "pk", flat=True
+            )
+        )
+        form = RiskBulkCorrectionForm(
+            {
+                "images": [str(pk) for pk in data["images"]],
+                "category": data["category"],
+                "flagged": "1" if data["flagged"] else "0",
+                "note": data["note"],
+            },
+            image_ids=image_ids,
+        )
+        if not form.is_valid():
+            raise model_errors(form.errors)
+        count = risk_flags_correct_bulk(
+            images=Image.objects.filter(pk__in=form.cleaned_data["images"]),
+            category=form.cleaned_data["category"],
+            flagged=form.cleaned_data["flagged"],
+            by=request.user,
+            note=form.cleaned_data["note"],
+        )
+        out = {"category": data["category"], "flagged": data["flagged"], "corrected": count}
+        return Response(RiskBulkResultSerializer(out).data, status=status.HTTP_201_CREATED)
 
 
 # --- blind pairwise review ------------------------------------------------------------------

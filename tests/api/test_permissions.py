@@ -109,6 +109,12 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("lease-heartbeat", "POST"): (401, 200, 404, 404),
     ("lease-release", "POST"): (401, 200, 404, 200),
     ("verdict-undo", "POST"): (401, 200, 404, 404),
+    ("project-leases", "GET"): (401, 403, 404, 200),
+    # The site admin is not a member of the project: "pick a member" is the admin's 400.
+    ("lease-reassign", "POST"): (401, 403, 404, 400),
+    ("my-verdicts", "GET"): (401, 200, 404, 200),
+    ("queue-counts", "GET"): (401, 200, 404, 200),
+    ("bulk-risk-correction", "POST"): (401, 403, 404, 201),
 }
 
 
@@ -118,6 +124,9 @@ def _kwargs(name: str, world) -> dict:
         "project": {"slug": world.project.slug},
         "member-list": {"slug": world.project.slug},
         "account-list": {"slug": world.project.slug},
+        "my-verdicts": {"slug": world.project.slug},
+        "queue-counts": {"slug": world.project.slug},
+        "bulk-risk-correction": {"slug": world.project.slug},
         "member-detail": {"slug": world.project.slug, "user_id": None},
         "invitation-list": {"slug": world.project.slug},
         "invitation": {"pk": world.invitation.pk},
@@ -206,6 +215,12 @@ def _body(name: str, method: str, world, users) -> dict:
         },
         ("route-detail", "PATCH"): {"enabled": False},
         ("member-detail", "PATCH"): {"role": "annotator"},
+        ("lease-reassign", "POST"): {"reviewer": users["admin"].pk},
+        ("bulk-risk-correction", "POST"): {
+            "images": [world.image.pk],
+            "category": "chart",
+            "flagged": True,
+        },
         ("account-list", "POST"): {"username": "nina", "email": "nina@example.org"},
         ("route-test-list", "POST"): {"sample": "coffee.jpg"},
         ("run-estimate", "POST"): {"kind": "comparison", "routes": [world.route.pk]},

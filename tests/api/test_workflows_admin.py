@@ -22,9 +22,7 @@ def project_admin(project, django_user_model):
 # --- routes ---------------------------------------------------------------------------------
 
 
-def test_a_site_admin_creates_edits_disables_and_deletes_a_route(
-    admin, project_admin, client_for
-):
+def test_a_site_admin_creates_edits_disables_and_deletes_a_route(admin, project_admin, client_for):
     api = client_for(admin)
     created = api.post(
         reverse("api:route-list"),
@@ -148,3 +146,123 @@ def test_roles_change_but_the_last_admin_stays(project, project_admin, annotator
     assert last.patch(member, {"role": "owner"}, format="json").status_code == 400
     nobody = reverse("api:member-detail", args=[project.slug, 10**9])
     assert last.patch(nobody, {"role": "admin"}, format="json").status_code == 404
+
+
+# --- review: leases, bulk risk correction, my verdicts, queue counts ------------------------
+
+
+def test_an_admin_lists_reassigns_and_releases_leases(
+    world, project_admin, annotator, other_annotator, django_user_model, client_for
+):
+    from review.models import Lease
+
+    project = world.project
+    bea = django_user_model.objects.create_user(username="bea", password="bea-pass-123456")
+    Membership.objects.create(project=project, user=bea, role=Membership.Role.ANNOTATOR)
+    api = client_for(project_admin)
+    listed = api.get(reverse("api:project-leases", args=[project.slug]))
+    assert listed.status_code == 200
+    assert [(r["id"], r["reviewer"]) for r in listed.data["results"]] == [(world.lease.pk, "ann")]
+
+    url = reverse("api:lease-reassign", args=[world.lease.pk])
+    # Someone outside the project is not offered, as on the page.
+    refused = api.post(url, {"reviewer": other_annotator.pk}, format="json")
+    assert refused.status_code == 400 and "member" in str(refused.data)
+    moved = api.post(url, {"reviewer": bea.pk}, format="json")
+    assert moved.status_code == 200, moved.data
+    assert moved.data["reviewer"] == "bea" and moved.data["item"]["id"] == world.item.pk
+    world.lease.refresh_from_db()
+    assert world.lease.state == Lease.State.RELEASED
+    # The old lease has ended: the service's reason comes back.
+    again = api.post(url, {"reviewer": bea.pk}, format="json")
+    assert again.status_code == 400 and "already ended" in str(again.data)
+
+    # An admin frees bea's lease; bea herself cannot list the leases.
+    new = moved.data["id"]
+    assert (
+        client_for(bea).get(reverse("api:project-leases", args=[project.slug])).status_code == 403
+    )
+    assert client_for(annotator).post(reverse("api:lease-release", args=[new])).status_code == 403
+    released = api.post(reverse("api:lease-release", args=[new]))
+    assert released.status_code == 200 and released.data["state"] == "released"
+    assert api.get(reverse("api:project-leases", args=[project.slug])).data["results"] == []
+
+
+def test_an_admin_corrects_one_risk_for_many_images(world, project_admin, client_for):
+    from review.models import RiskCorrection
+    from tests.factories import ImageFactory
+
+    project = world.project
+    outsider = ImageFactory(project=world.other_project)
+    second = ImageFactory(project=project)
+    api = client_for(project_admin)
+    url = reverse("api:bulk-risk-correction", args=[project.slug])
+    refused = api.post(
+        url,
+        {"images": [world.image.pk, outsider.pk], "category": "chart", "flagged": True},
+        format="json",
+    )
+    assert refused.status_code == 400 and "images" in refused.data
+    assert not RiskCorrection.objects.exists()
+
+    done = api.post(
+        url,
+        {
+            "images": [world.image.pk, second.pk],
+            "category": "medical",
+            "flagged": False,
+            "note": "x-ray lookalikes",
+        },
+        format="json",
+    )
+    assert done.status_code == 201, done.data
+    assert done.data == {"category": "medical", "flagged": False, "corrected": 2}
+    rows = RiskCorrection.objects.values_list("image_id", "category", "flagged", "note")
+    assert sorted(rows) == sorted(
+        [
+            (world.image.pk, "medical", False, "x-ray lookalikes"),
+            (second.pk, "medical", False, "x-ray lookalikes"),
+        ]
+    )
+    assert (
+        api.post(
+            url, {"images": [], "category": "medical", "flagged": True}, format="json"
+        ).status_code
+        == 400
+    )
+
+
+def test_a_reviewer_reads_their_own_verdicts_and_the_queue_counts(
+    world, annotator, project_admin, client_for
+):
+    from review import selectors
+
+    project = world.project
+    api = client_for(annotator)
+    mine = api.get(reverse("api:my-verdicts", args=[project.slug]))
+    assert mine.status_code == 200
+    assert [(r["id"], r["decision"], r["undoable"]) for r in mine.data["results"]] == [
+        (world.verdict.pk, "accept", True)
+    ]
+    assert mine.data["results"][0]["image_id"] == world.verdict.item.image_id
+    # Someone else's verdicts are not theirs.
+    assert (
+        client_for(project_admin)
+        .get(reverse("api:my-verdicts", args=[project.slug]))
+        .data["results"]
+        == []
+    )
+
+    counts = api.get(reverse("api:queue-counts", args=[project.slug]))
+    assert counts.status_code == 200
+    expected = selectors.queue_counts(project=project)
+    assert counts.data["in_progress"] == expected.in_progress == 1
+    assert counts.data["to_review"] == expected.to_review
+    assert counts.data["captions_to_review"] == expected.captions_to_review
+    assert counts.data["done"] == expected.done == 1
+    assert (counts.data["my_total"], counts.data["my_today"], counts.data["my_skipped"]) == (
+        1,
+        1,
+        0,
+    )
+    assert api.get(reverse("api:queue-counts", args=[project.slug]), {"x": 1}).status_code == 400
