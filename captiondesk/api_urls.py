@@ -46,6 +46,7 @@ urlpatterns = [
     path("projects/<slug:slug>/batches/", labeling_api.BatchList.as_view(), name="batch-list"),
     path("batches/<int:pk>/", labeling_api.BatchDetail.as_view(), name="batch-detail"),
     path("batches/<int:pk>/items/", labeling_api.BatchItems.as_view(), name="batch-items"),
+    path("batches/<int:pk>/close/", labeling_api.BatchClose.as_view(), name="batch-close"),
     path("projects/<slug:slug>/exports/", labeling_api.ExportList.as_view(), name="export-list"),
     path("exports/<int:pk>/", labeling_api.ExportDetail.as_view(), name="export-detail"),
     path("exports/<int:pk>/cancel/", labeling_api.ExportCancel.as_view(), name="export-cancel"),

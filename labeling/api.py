@@ -551,6 +551,23 @@ class BatchDetail(generics.GenericAPIView):
         return Response(BatchSerializer(batch).data)
 
 
+class BatchClose(generics.GenericAPIView):
+    """Close an import batch (project admins), as the upload page does once its last file is
+    sent: the batch is marked done (finished now) and its counters stop moving. Closing a
+    batch that is already done changes nothing."""
+
+    serializer_class = BatchSerializer
+
+    @extend_schema(request=None, responses={200: BatchSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        batch = object_or_404(
+            request, ImportBatch.objects.select_related("project"), pk=pk, admin=True
+        )
+        batch_services.batch_close(batch=batch)
+        batch.refresh_from_db()
+        return Response(BatchSerializer(batch).data)
+
+
 class BatchItems(generics.ListAPIView):
     """Every file's outcome in a batch: imported, duplicate or rejected with the reason."""
 

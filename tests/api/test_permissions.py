@@ -37,6 +37,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("batch-list", "POST"): (401, 403, 404, 202),
     ("batch-detail", "GET"): (401, 200, 404, 200),
     ("batch-items", "GET"): (401, 200, 404, 200),
+    ("batch-close", "POST"): (401, 403, 404, 200),
     ("route-list", "GET"): (401, 403, 403, 200),
     ("route-list", "POST"): (401, 403, 403, 400),
     ("route-detail", "GET"): (401, 403, 403, 200),

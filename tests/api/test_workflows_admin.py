@@ -266,3 +266,42 @@ def test_a_reviewer_reads_their_own_verdicts_and_the_queue_counts(
         0,
     )
     assert api.get(reverse("api:queue-counts", args=[project.slug]), {"x": 1}).status_code == 400
+
+
+# --- import batches -------------------------------------------------------------------------
+
+
+def test_an_admin_closes_an_upload_batch_the_page_left_open(
+    project, project_admin, annotator, other_annotator, client_for
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from labeling.models import ImportBatch
+    from labeling.services import batches
+    from labeling.services.ingest import batch_create
+    from tests.factories import png_bytes
+
+    # The upload page's steps: open a batch announcing three files, send one, never close.
+    batch = batch_create(
+        project=project, kind=ImportBatch.Kind.UPLOAD, user=project_admin, expected=3
+    )
+    upload = SimpleUploadedFile("pier.png", png_bytes(7), content_type="image/png")
+    [outcome] = batches.batch_add_uploads(batch=batch, files=[upload])
+    batch.refresh_from_db()
+    assert batch.status != ImportBatch.Status.DONE and batch.finished_at is None
+
+    url = reverse("api:batch-close", args=[batch.pk])
+    assert client_for(annotator).post(url).status_code == 403
+    assert client_for(other_annotator).post(url).status_code == 404
+    closed = client_for(project_admin).post(url)
+    assert closed.status_code == 200, closed.data
+    assert closed.data["status"] == "done" and closed.data["finished_at"] is not None
+    assert closed.data["imported"] == 1 and closed.data["expected"] == 3
+    batch.refresh_from_db()
+    finished_at = batch.finished_at
+    assert batch.status == ImportBatch.Status.DONE and finished_at is not None
+    # Closing again changes nothing.
+    again = client_for(project_admin).post(url)
+    assert again.status_code == 200
+    batch.refresh_from_db()
+    assert batch.finished_at == finished_at
