@@ -497,7 +497,11 @@ class RollupSlices(models.Model):
     each chosen route."""
 
     reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
     run_routes = models.TextField(blank=True, db_default="")
     prompt_routes = models.TextField(blank=True, db_default="")
@@ -505,17 +509,29 @@ class RollupSlices(models.Model):
         db_default=False, help_text="The caption used the prompt in MetricRollupState.prompt."
     )
 
+    # The rollup tables hold derived rows, rebuilt in one transaction from rows that exist then:
+    # their foreign keys carry no database constraint (Django still deletes them with what
+    # they point to), because the deferred checks of the rebuild's inserts (one per key and row,
+    # 2.7 million at 1M verdicts) cost about 30 s at every commit.
+
     class Meta:
         abstract = True
 
 
-
 class OutcomeRollup(RollupSlices):
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
-    run = models.ForeignKey(
-        "routing.CaptionRun", null=True, on_delete=models.CASCADE, related_name="+"
+    project = models.ForeignKey(
+        "labeling.Project", on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
-    route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "routing.CaptionRun",
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+    )
+    route = models.ForeignKey(
+        "routing.Route", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     day = models.DateField(help_text="When the captions were made (UTC).")
     decided_day = models.DateField(null=True, help_text="When review decided them (UTC).")
     shared = models.BooleanField()
@@ -555,11 +571,19 @@ class OutcomeRollup(RollupSlices):
 class CallRollup(RollupSlices):
     """The call log per (route called, captions' day, shared), for reliability."""
 
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
-    run = models.ForeignKey(
-        "routing.CaptionRun", null=True, on_delete=models.CASCADE, related_name="+"
+    project = models.ForeignKey(
+        "labeling.Project", on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
-    route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "routing.CaptionRun",
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+    )
+    route = models.ForeignKey(
+        "routing.Route", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     day = models.DateField()
     shared = models.BooleanField()
     risk = models.CharField(
@@ -591,11 +615,19 @@ class HistogramRollup(RollupSlices):
         E2E = "e2e", "Latency end to end"
         REVIEW = "review", "Review time per decided item"
 
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
-    run = models.ForeignKey(
-        "routing.CaptionRun", null=True, on_delete=models.CASCADE, related_name="+"
+    project = models.ForeignKey(
+        "labeling.Project", on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
-    route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "routing.CaptionRun",
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+    )
+    route = models.ForeignKey(
+        "routing.Route", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     day = models.DateField()
     shared = models.BooleanField()
     risk = models.CharField(
@@ -619,11 +651,19 @@ class HistogramTotal(RollupSlices):
     """HistogramRollup summed over days: what scopes without a date range read (a day's bins
     split a route's histogram sixty ways over two months of history)."""
 
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
-    run = models.ForeignKey(
-        "routing.CaptionRun", null=True, on_delete=models.CASCADE, related_name="+"
+    project = models.ForeignKey(
+        "labeling.Project", on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
-    route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "routing.CaptionRun",
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+    )
+    route = models.ForeignKey(
+        "routing.Route", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     shared = models.BooleanField()
     risk = models.CharField(max_length=100, blank=True)
     kind = models.CharField(max_length=10, choices=HistogramRollup.Kind.choices)
@@ -650,11 +690,19 @@ class LabelRollup(RollupSlices):
         VERDICTS = "verdicts", "Counted verdicts of a reviewer"
         SKIPS = "skips", "Skips of a reviewer"
 
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
-    run = models.ForeignKey(
-        "routing.CaptionRun", null=True, on_delete=models.CASCADE, related_name="+"
+    project = models.ForeignKey(
+        "labeling.Project", on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
-    route = models.ForeignKey("routing.Route", on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        "routing.CaptionRun",
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+    )
+    route = models.ForeignKey(
+        "routing.Route", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     day = models.DateField()
     shared = models.BooleanField()
     risk = models.CharField(
@@ -677,9 +725,15 @@ class LabelRollup(RollupSlices):
 class ImageRollup(models.Model):
     """One image of a comparison run: its routes' outcomes, for the side-by-side view."""
 
-    project = models.ForeignKey("labeling.Project", on_delete=models.CASCADE, related_name="+")
-    run = models.ForeignKey("routing.CaptionRun", on_delete=models.CASCADE, related_name="+")
-    image = models.ForeignKey("labeling.Image", on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(
+        "labeling.Project", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    run = models.ForeignKey(
+        "routing.CaptionRun", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    image = models.ForeignKey(
+        "labeling.Image", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     shared = models.BooleanField()
     risk = models.CharField(max_length=100, blank=True)
     accepted = models.PositiveSmallIntegerField(default=0)
