@@ -672,30 +672,36 @@ class ChainList(generics.ListCreateAPIView):
     @extend_schema(request=ChainRequestSerializer, responses={201: ChainSerializer})
     def post(self, request: Request, slug: str) -> Response:
         project, _ = project_or_404(request, slug, admin=True)
-        ser = ChainRequestSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        data = ser.validated_data
-        form_data: dict[str, Any] = {"name": data["name"], "deadline_s": data["deadline_s"]}
-        if data["is_default"]:
-            form_data["is_default"] = "on"
-        form_data["primary"] = data["routes"][0]
-        for i, route_id in enumerate(data["routes"][1:], start=1):
-            form_data[f"fallback_{i}"] = route_id
-        form = ChainForm(form_data)
-        if not form.is_valid():
-            raise model_errors(form.errors)
-        try:
-            chain = chain_save(
-                project=project,
-                name=form.cleaned_data["name"],
-                routes=form.routes(),
-                deadline_s=form.cleaned_data["deadline_s"],
-                is_default=form.cleaned_data["is_default"],
-            )
-        except ChainError as exc:
-            raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
-        chain = selectors.chains_for_project(project=project).get(pk=chain.pk)
+        chain = _chain_save(request, project, None)
         return Response(ChainSerializer(chain).data, status=status.HTTP_201_CREATED)
+
+
+def _chain_save(request: Request, project, chain: Chain | None) -> Chain:
+    """The chains page's form and service, fed the JSON body (routes: primary, then fallbacks)."""
+    ser = ChainRequestSerializer(data=request.data)
+    ser.is_valid(raise_exception=True)
+    data = ser.validated_data
+    form_data: dict[str, Any] = {"name": data["name"], "deadline_s": data["deadline_s"]}
+    if data["is_default"]:
+        form_data["is_default"] = "on"
+    form_data["primary"] = data["routes"][0]
+    for i, route_id in enumerate(data["routes"][1:], start=1):
+        form_data[f"fallback_{i}"] = route_id
+    form = ChainForm(form_data, chain=chain)
+    if not form.is_valid():
+        raise model_errors(form.errors)
+    try:
+        saved = chain_save(
+            project=project,
+            chain=chain,
+            name=form.cleaned_data["name"],
+            routes=form.routes(),
+            deadline_s=form.cleaned_data["deadline_s"],
+            is_default=form.cleaned_data["is_default"],
+        )
+    except ChainError as exc:
+        raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
+    return selectors.chains_for_project(project=project).get(pk=saved.pk)
 
 
 class ChainDetail(generics.GenericAPIView):
@@ -707,6 +713,13 @@ class ChainDetail(generics.GenericAPIView):
     def get(self, request: Request, pk: int) -> Response:
         chain = self._chain(request, pk)
         return Response(ChainSerializer(chain).data)
+
+    @extend_schema(request=ChainRequestSerializer, responses={200: ChainSerializer})
+    def put(self, request: Request, pk: int) -> Response:
+        """Change a chain as the chains page's edit does: the whole chain is sent (name,
+        routes in order, deadline, default)."""
+        chain = self._chain(request, pk)
+        return Response(ChainSerializer(_chain_save(request, chain.project, chain)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, pk: int) -> Response:

@@ -67,6 +67,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("chain-list", "POST"): (401, 403, 404, 201),
     ("chain-detail", "GET"): (401, 403, 404, 200),
     ("chain-detail", "DELETE"): (401, 403, 404, 204),
+    ("chain-detail", "PUT"): (401, 403, 404, 200),
     ("chain-rule-list", "GET"): (401, 403, 404, 200),
     ("chain-rule-list", "POST"): (401, 403, 404, 201),
     ("chain-rule-detail", "GET"): (401, 403, 404, 200),
@@ -196,6 +197,7 @@ def _body(name: str, method: str, world, users) -> dict:
         },
         ("batch-list", "POST"): {"urls": "https://images.example.org/a.jpg"},
         ("chain-list", "POST"): {"name": "careful", "routes": [world.route.pk]},
+        ("chain-detail", "PUT"): {"name": "default", "routes": [world.route.pk], "deadline_s": 60},
         ("chain-rule-list", "POST"): {"chain": world.chain.pk, "category": "medical"},
         ("token-list", "POST"): {"name": "CI export"},
         ("webhook-list", "POST"): {

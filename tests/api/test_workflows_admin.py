@@ -305,3 +305,39 @@ def test_an_admin_closes_an_upload_batch_the_page_left_open(
     assert again.status_code == 200
     batch.refresh_from_db()
     assert batch.finished_at == finished_at
+
+
+# --- chains ---------------------------------------------------------------------------------
+
+
+def test_an_admin_edits_a_chain_as_the_chains_page_does(project, project_admin, client_for):
+    from routing.models import Chain
+    from routing.services.chains import chain_save
+    from tests.factories import RouteFactory
+
+    fast, careful, local = (RouteFactory(name=n) for n in ("fast", "careful", "local"))
+    chain = chain_save(project=project, name="default", routes=[fast, careful], is_default=True)
+    other = chain_save(project=project, name="cheap", routes=[local])
+    api = client_for(project_admin)
+    url = reverse("api:chain-detail", args=[chain.pk])
+    edited = api.put(
+        url,
+        {"name": "default", "routes": [careful.pk, local.pk, fast.pk], "deadline_s": 60},
+        format="json",
+    )
+    assert edited.status_code == 200, edited.data
+    assert edited.data["routes"] == ["careful", "local", "fast"]
+    chain.refresh_from_db()
+    assert chain.deadline_s == 60 and not chain.is_default
+    assert [s.route.name for s in chain.steps.select_related("route")] == [
+        "careful",
+        "local",
+        "fast",
+    ]
+    # What the page refuses: the same route twice, another chain's name.
+    twice = api.put(url, {"name": "default", "routes": [fast.pk, fast.pk]}, format="json")
+    assert twice.status_code == 400
+    taken = api.put(url, {"name": "cheap", "routes": [fast.pk]}, format="json")
+    assert taken.status_code == 400
+    assert Chain.objects.get(pk=other.pk).name == "cheap"
+    assert Chain.objects.get(pk=chain.pk).name == "default"
