@@ -492,16 +492,23 @@ class BatchRequestSerializer(serializers.Serializer):
     urls = serializers.CharField(
         required=False, help_text="One URL per line; lines starting with # are ignored."
     )
+    predictions = serializers.FileField(
+        required=False,
+        help_text="Captions made elsewhere, to review: Label Studio tasks with predictions (JSON "
+        "or JSONL) or JSON Lines with image, caption and model; alone (images by URL) or in a "
+        "zip with the images it names.",
+    )
 
     def validate(self, data: dict) -> dict:
-        if bool(data.get("archive")) == bool(data.get("urls")):
-            raise serializers.ValidationError("Send either an archive or urls.")
+        sent = [k for k in ("archive", "urls", "predictions") if data.get(k)]
+        if len(sent) != 1:
+            raise serializers.ValidationError("Send one of archive, urls or predictions.")
         return data
 
 
 class BatchList(generics.ListCreateAPIView):
-    """A project's import batches, newest first; project admins start a zip or URL-list import
-    (one file or many: POST them to the project's images)."""
+    """A project's import batches, newest first; project admins start a zip, URL-list or
+    predictions import (one file or many: POST them to the project's images)."""
 
     serializer_class = BatchSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -519,12 +526,20 @@ class BatchList(generics.ListCreateAPIView):
         responses={202: BatchSerializer},
     )
     def post(self, request: Request, slug: str) -> Response:
-        from labeling.forms import UrlListForm, ZipForm
+        from labeling.forms import PredictionsForm, UrlListForm, ZipForm
 
         project, _ = project_or_404(request, slug, admin=True)
         ser = BatchRequestSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        if ser.validated_data.get("archive"):
+        if ser.validated_data.get("predictions"):
+            # The import page's predictions form: the same files are accepted.
+            form = PredictionsForm({}, {"file": ser.validated_data["predictions"]})
+            if not form.is_valid():
+                raise model_errors(form.errors)
+            batch = batch_services.batch_create_from_predictions(
+                project=project, user=request.user, upload=form.cleaned_data["file"]
+            )
+        elif ser.validated_data.get("archive"):
             form = ZipForm({}, {"archive": ser.validated_data["archive"]})
             if not form.is_valid():
                 raise model_errors(form.errors)

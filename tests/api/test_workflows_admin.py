@@ -307,6 +307,50 @@ def test_an_admin_closes_an_upload_batch_the_page_left_open(
     assert batch.finished_at == finished_at
 
 
+def test_an_admin_imports_predictions_from_a_script(
+    project, project_admin, annotator, client_for, make_image_bytes
+):
+    import io
+    import json
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from labeling.models import ImportBatch
+    from labeling.services.batches import batch_process_payload
+    from routing.models import Caption
+
+    lines = [
+        {"image": "pier.png", "caption": "Gulls over a pier.", "model": "llava"},
+        {"image": "pier.png", "model": "llava"},
+    ]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("predictions.jsonl", "\n".join(json.dumps(line) for line in lines))
+        zf.writestr("pier.png", make_image_bytes("PNG", seed=11))
+    url = reverse("api:batch-list", args=[project.slug])
+
+    def upload():
+        return SimpleUploadedFile("elsewhere.zip", buf.getvalue(), "application/zip")
+
+    assert client_for(annotator).post(url, {"predictions": upload()}).status_code == 403
+    api = client_for(project_admin)
+    response = api.post(url, {"predictions": upload()}, format="multipart")
+    assert response.status_code == 202, response.data
+    assert (response.data["kind"], response.data["status"]) == ("predicted", "pending")
+    batch_process_payload(batch=ImportBatch.objects.get(pk=response.data["id"]))  # the worker
+    done = api.get(reverse("api:batch-detail", args=[response.data["id"]])).data
+    assert (done["status"], done["imported"], done["rejected"]) == ("done", 1, 1)
+    imported = Caption.objects.filter(image__project=project, origin=Caption.Origin.IMPORTED)
+    assert list(imported.values_list("model_name", "text")) == [("llava", "Gulls over a pier.")]
+    both = api.post(
+        url,
+        {"predictions": upload(), "urls": "https://images.example.org/a.jpg"},
+        format="multipart",
+    )
+    assert both.status_code == 400 and "one of" in str(both.data)
+
+
 # --- chains ---------------------------------------------------------------------------------
 
 
