@@ -43,6 +43,7 @@ urlpatterns = [
         name="image-search",
     ),
     path("images/<int:pk>/", labeling_api.ImageDetail.as_view(), name="image-detail"),
+    path("images/<int:pk>/file/", labeling_api.ImageFile.as_view(), name="image-file"),
     path("projects/<slug:slug>/batches/", labeling_api.BatchList.as_view(), name="batch-list"),
     path("batches/<int:pk>/", labeling_api.BatchDetail.as_view(), name="batch-detail"),
     path("batches/<int:pk>/items/", labeling_api.BatchItems.as_view(), name="batch-items"),

@@ -482,6 +482,51 @@ class ImageDetail(generics.GenericAPIView):
         return Response(ImageDetailSerializer(image, context=context).data)
 
 
+class ImageFileFilters(serializers.Serializer):
+    size = serializers.ChoiceField(choices=["display", "large", "small"], required=False)
+
+
+class ImageFile(generics.GenericAPIView):
+    """The picture the pages show (project members): ``display`` (the review screen's, default),
+    or the grid's ``large`` or ``small`` thumbnail. A missing one is made now, as the pages do."""
+
+    serializer_class = ImageFileFilters
+
+    @extend_schema(
+        parameters=[OpenApiParameter("size", OpenApiTypes.STR, enum=["display", "large", "small"])],
+        responses={
+            (200, "image/webp"): OpenApiTypes.BINARY,
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+        },
+    )
+    def get(self, request: Request, pk: int) -> FileResponse:
+        from labeling.services import derivatives
+
+        image = object_or_404(request, Image.objects.select_related("project"), pk=pk)
+        size = filters_from(request, ImageFileFilters).get("size", "display")
+        try:
+            if size == "display" and image.display:
+                stored = image.display
+            else:
+                if size == "display":
+                    derivatives.image_display_request(image=image)
+                if not (image.thumb_small and image.thumb_large) or size == "display":
+                    derivatives.image_make_derivatives(image=image)
+                stored = image.thumb_small if size == "small" else image.thumb_large
+            response = FileResponse(
+                stored.open("rb"), content_type=derivatives.display_content_type(stored.name)
+            )
+        except derivatives.DerivativeFailed as exc:
+            raise exceptions.NotFound(f"No preview: {exc.reason}") from exc
+        except OSError as exc:
+            raise exceptions.NotFound("The image file is missing from storage.") from exc
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
 # --- import batches -------------------------------------------------------------------------
 
 

@@ -5,6 +5,8 @@ service as its page."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.urls import reverse
 
@@ -266,6 +268,28 @@ def test_a_reviewer_reads_their_own_verdicts_and_the_queue_counts(
         0,
     )
     assert api.get(reverse("api:queue-counts", args=[project.slug]), {"x": 1}).status_code == 400
+
+
+# --- image files ----------------------------------------------------------------------------
+
+
+def test_a_member_downloads_the_pictures_the_pages_show(world, annotator, client_for):
+    from PIL import Image as PILImage
+
+    api = client_for(annotator)
+    url = reverse("api:image-file", args=[world.image.pk])
+    sizes = {}
+    for size in ("small", "large", "display"):
+        response = api.get(url, {"size": size})
+        assert response.status_code == 200, size
+        assert response["Content-Type"].startswith("image/")
+        assert response["X-Content-Type-Options"] == "nosniff"
+        picture = PILImage.open(io.BytesIO(b"".join(response.streaming_content)))
+        sizes[size] = max(picture.size)
+    assert sizes["small"] <= sizes["large"]
+    assert api.get(url).status_code == 200  # display by default
+    assert api.get(url, {"size": "huge"}).status_code == 400
+    assert api.get(reverse("api:image-file", args=[10**9])).status_code == 404
 
 
 # --- import batches -------------------------------------------------------------------------
