@@ -26,6 +26,7 @@ above 2,000 images).
 from __future__ import annotations
 
 import math
+import re
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -400,6 +401,10 @@ def metric_rollup_refresh(*, project: Project, wait: bool = True) -> MetricRollu
         for table in _TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [project.pk])  # noqa: S608
         statements = _FACTS + _OUTCOMES + _CALLS + _HISTOGRAMS + _LABELS + _IMAGES
+        # The temp tables go at commit; a rebuild inside a caller's transaction (a second one
+        # there, e.g. in a test) finds the first one's still there.
+        temp = re.findall(r"CREATE TEMP TABLE (\w+)", statements)
+        cursor.execute("DROP TABLE IF EXISTS " + ", ".join(f"pg_temp.{t}" for t in temp))
         for statement in statements.split(";\n"):
             if statement.strip():
                 cursor.execute(statement, params)
