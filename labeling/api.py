@@ -611,6 +611,78 @@ class BatchDetail(generics.GenericAPIView):
         return Response(BatchSerializer(batch).data)
 
 
+class BatchOpenSerializer(serializers.Serializer):
+    expected = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=10_000_000,
+        help_text="How many files you will send (drives the progress figure only).",
+    )
+
+
+class BatchOpen(generics.GenericAPIView):
+    """Open an upload batch (project admins), as the upload page does before sending its files
+    one request at a time: POST them to ``/api/batches/<id>/files/``, then close it."""
+
+    serializer_class = BatchSerializer
+
+    @extend_schema(request=BatchOpenSerializer, responses={201: BatchSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        from labeling.services.ingest import batch_create
+
+        project, _ = project_or_404(request, slug, admin=True)
+        ser = BatchOpenSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        batch = batch_create(
+            project=project,
+            kind=ImportBatch.Kind.UPLOAD,
+            user=request.user,
+            expected=ser.validated_data.get("expected") or None,
+        )
+        return Response(BatchSerializer(batch).data, status=status.HTTP_201_CREATED)
+
+
+class FileOutcomeSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    status = serializers.ChoiceField(choices=ImportItem.Status.choices)
+    reason = serializers.CharField(allow_blank=True)
+    image_id = serializers.IntegerField(allow_null=True)
+    near_duplicate_of = serializers.IntegerField(allow_null=True)
+
+
+class BatchFilesConflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "closed"
+
+
+class BatchFiles(generics.GenericAPIView):
+    """Add files to an open upload batch (project admins): each file's outcome (imported,
+    duplicate, or rejected with the reason). 409 once the batch is closed or is not an upload."""
+
+    serializer_class = FileOutcomeSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={200: FileOutcomeSerializer(many=True)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        batch = object_or_404(
+            request, ImportBatch.objects.select_related("project"), pk=pk, admin=True
+        )
+        if batch.kind != ImportBatch.Kind.UPLOAD or batch.status in (
+            ImportBatch.Status.DONE,
+            ImportBatch.Status.FAILED,
+        ):
+            raise BatchFilesConflict("This batch no longer accepts files.")
+        files = request.FILES.getlist("files")
+        ser = UploadSerializer(data={"files": files})
+        ser.is_valid(raise_exception=True)
+        outcomes = batch_services.batch_add_uploads(batch=batch, files=files)
+        return Response(FileOutcomeSerializer([o.as_json() for o in outcomes], many=True).data)
+
+
 class BatchClose(generics.GenericAPIView):
     """Close an import batch (project admins), as the upload page does once its last file is
     sent: the batch is marked done (finished now) and its counters stop moving. Closing a

@@ -39,6 +39,9 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int]] = {
     ("batch-detail", "GET"): (401, 200, 404, 200),
     ("batch-items", "GET"): (401, 200, 404, 200),
     ("batch-close", "POST"): (401, 403, 404, 200),
+    # The world's batch is done: it takes no more files.
+    ("batch-files", "POST"): (401, 403, 404, 409),
+    ("batch-open", "POST"): (401, 403, 404, 201),
     ("route-list", "GET"): (401, 403, 403, 200),
     ("route-list", "POST"): (401, 403, 403, 400),
     ("route-detail", "GET"): (401, 403, 403, 200),
@@ -148,6 +151,7 @@ def _kwargs(name: str, world) -> dict:
         "image-detail": {"pk": world.image.pk},
         "image-file": {"pk": world.image.pk},
         "batch-list": {"slug": world.project.slug},
+        "batch-open": {"slug": world.project.slug},
         "batch": {"pk": world.batch.pk},
         "route": {"pk": world.route.pk},
         "route-test-detail": {"pk": world.route_test.pk},

@@ -409,3 +409,45 @@ def test_an_admin_edits_a_chain_as_the_chains_page_does(project, project_admin, 
     assert taken.status_code == 400
     assert Chain.objects.get(pk=other.pk).name == "cheap"
     assert Chain.objects.get(pk=chain.pk).name == "default"
+
+
+def test_a_script_uploads_in_one_batch_file_by_file_as_the_upload_page_does(
+    project, project_admin, annotator, client_for
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from labeling.models import ImportBatch
+    from tests.factories import png_bytes
+
+    api = client_for(project_admin)
+    opened = api.post(
+        reverse("api:batch-open", args=[project.slug]), {"expected": 3}, format="json"
+    )
+    assert opened.status_code == 201, opened.data
+    assert (opened.data["kind"], opened.data["expected"]) == ("upload", 3)
+    files_url = reverse("api:batch-files", args=[opened.data["id"]])
+
+    def send(name: str, data: bytes):
+        upload = SimpleUploadedFile(name, data, content_type="image/png")
+        return api.post(files_url, {"files": [upload]}, format="multipart")
+
+    first = send("a.png", png_bytes(21))
+    assert first.status_code == 200, first.data
+    assert [(r["source"], r["status"]) for r in first.data] == [("a.png", "imported")]
+    again = send("a-copy.png", png_bytes(21))
+    assert again.data[0]["status"] == "duplicate"
+    broken = send("notes.png", b"just some text")
+    assert broken.data[0]["status"] == "rejected" and broken.data[0]["reason"]
+    upload = SimpleUploadedFile("b.png", png_bytes(22), content_type="image/png")
+    assert client_for(annotator).post(files_url, {"files": [upload]}).status_code == 403
+
+    closed = api.post(reverse("api:batch-close", args=[opened.data["id"]]))
+    assert closed.status_code == 200
+    assert (closed.data["status"], closed.data["imported"], closed.data["duplicates"]) == (
+        "done",
+        1,
+        1,
+    )
+    late = send("c.png", png_bytes(23))
+    assert late.status_code == 409 and "no longer accepts" in str(late.data)
+    assert ImportBatch.objects.get(pk=opened.data["id"]).rejected == 1
