@@ -39,6 +39,7 @@ from labeling.models import (
     Invitation,
     Membership,
     Project,
+    RiskCategory,
 )
 from labeling.search import MAX_QUERY_CHARS
 from labeling.services import batches as batch_services
@@ -197,6 +198,10 @@ class ImageFilters(serializers.Serializer):
     status = serializers.ChoiceField(choices=Image.Status.choices, required=False)
     batch = serializers.IntegerField(required=False, min_value=1)
     near_duplicates = serializers.BooleanField(required=False)
+    risk = serializers.ChoiceField(
+        choices=[("any", "Flagged in any category"), *RiskCategory.choices], required=False
+    )
+    near_threshold = serializers.BooleanField(required=False)
 
 
 class BatchSerializer(serializers.ModelSerializer):
@@ -427,6 +432,19 @@ class ImageList(generics.ListCreateAPIView):
             OpenApiParameter("status", OpenApiTypes.STR, enum=Image.Status.values),
             OpenApiParameter("batch", OpenApiTypes.INT),
             OpenApiParameter("near_duplicates", OpenApiTypes.BOOL),
+            OpenApiParameter(
+                "risk",
+                OpenApiTypes.STR,
+                enum=["any", *RiskCategory.values],
+                description="Images flagged in this risk category (an admin's correction "
+                "winning), or in any.",
+            ),
+            OpenApiParameter(
+                "near_threshold",
+                OpenApiTypes.BOOL,
+                description="Images whose risk score lies near the flag threshold (of the "
+                "chosen category, or any), as the grid's filter.",
+            ),
         ]
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
@@ -435,12 +453,23 @@ class ImageList(generics.ListCreateAPIView):
     def get_queryset(self):
         project, _ = project_or_404(self.request, self.kwargs["slug"])
         filters = filters_from(self.request, ImageFilters)
-        return selectors.image_list(
+        images = selectors.image_list(
             project=project,
             status=filters.get("status", ""),
             batch_id=filters.get("batch"),
             near_duplicates=bool(filters.get("near_duplicates")),
         )
+        risk = filters.get("risk", "")
+        if risk or filters.get("near_threshold"):
+            from review.selectors import images_by_risk
+
+            images = images_by_risk(
+                images,
+                project=project,
+                category="" if risk == "any" else risk,
+                near_threshold=bool(filters.get("near_threshold")),
+            )
+        return images
 
     @extend_schema(
         request={"multipart/form-data": UploadSerializer},

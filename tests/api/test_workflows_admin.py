@@ -451,3 +451,36 @@ def test_a_script_uploads_in_one_batch_file_by_file_as_the_upload_page_does(
     late = send("c.png", png_bytes(23))
     assert late.status_code == 409 and "no longer accepts" in str(late.data)
     assert ImportBatch.objects.get(pk=opened.data["id"]).rejected == 1
+
+
+def test_the_image_list_filters_by_risk_as_the_grid_does(project, annotator, client_for):
+    from review.models import RiskCorrection, RiskFlag
+    from review.services.risk import risk_thresholds_for
+    from tests.factories import ImageFactory
+
+    threshold = risk_thresholds_for(project=project)["chart"]
+    chart, near, plain, corrected = (ImageFactory(project=project) for _ in range(4))
+    for image, score, flagged in (
+        (chart, 0.99, True),
+        (near, threshold + 0.02, True),
+        (plain, 0.01, False),
+        (corrected, 0.99, True),
+    ):
+        RiskFlag.objects.create(
+            image=image, category="chart", score=score, flagged=flagged, analyser_version="t"
+        )
+    RiskCorrection.objects.create(image=corrected, category="chart", flagged=False)
+    api = client_for(annotator)
+    url = reverse("api:image-list", args=[project.slug])
+
+    def ids(**params):
+        response = api.get(url, params)
+        assert response.status_code == 200, response.data
+        return {row["id"] for row in response.data["results"]}
+
+    assert ids(risk="chart") == {chart.pk, near.pk}  # the admin's correction wins
+    assert ids(risk="any") == {chart.pk, near.pk}
+    assert ids(risk="medical") == set()
+    assert near.pk in ids(near_threshold="true")
+    assert chart.pk not in ids(near_threshold="true", risk="chart")
+    assert api.get(url, {"risk": "nonsense"}).status_code == 400
