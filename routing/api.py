@@ -320,11 +320,19 @@ def _route_form(request: Request, data: dict[str, Any], route: Route | None) -> 
     return form
 
 
+def _routes_reader(request: Request) -> None:
+    """Reading the routes is the routes page's: admins of some project (to build their chains
+    from the routes' ids) and site admins; annotators review blind, so they do not list them."""
+    if not selectors.can_view_routes(user=request.user):
+        raise exceptions.PermissionDenied("Only admins see the routes.")
+
+
 def _routes_admin(request: Request) -> None:
-    """Routes are the routes page's: admins of some project, or of the site (reviewers work
-    blind, so annotators do not list the models)."""
+    """Changing a route is for site admins only: routes are shared by every project."""
     if not selectors.can_manage_routes(user=request.user):
-        raise exceptions.PermissionDenied("Only admins see and manage routes.")
+        raise exceptions.PermissionDenied(
+            "Routes are shared by every project: only site admins change them."
+        )
 
 
 class RouteList(generics.ListCreateAPIView):
@@ -334,7 +342,7 @@ class RouteList(generics.ListCreateAPIView):
     pagination_class = OldestFirstCursorPagination
 
     def get_queryset(self):
-        _routes_admin(self.request)
+        _routes_reader(self.request)
         filters_from(self.request, NoFilters)
         return Route.objects.all()
 
@@ -352,7 +360,7 @@ class RouteDetail(generics.GenericAPIView):
     serializer_class = RouteSerializer
 
     def get(self, request: Request, pk: int) -> Response:
-        _routes_admin(request)
+        _routes_reader(request)
         route = Route.objects.filter(pk=pk).first()
         if route is None:
             raise exceptions.NotFound("No such route.")

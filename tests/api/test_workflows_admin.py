@@ -59,8 +59,13 @@ def test_a_site_admin_creates_edits_disables_and_deletes_a_route(admin, project_
     enabled = api.post(reverse("api:route-enable", args=[pk]))
     assert enabled.status_code == 200 and Route.objects.get(pk=pk).enabled is True
 
-    # A project's admin cannot change a shared route.
+    # A project's admin reads the routes (to build chains from their ids), as the routes page
+    # shows them, but cannot change a shared route.
     other = client_for(project_admin)
+    assert pk in [r["id"] for r in other.get(reverse("api:route-list")).data["results"]]
+    assert other.get(reverse("api:route-detail", args=[pk])).data["name"] == "llava-13b"
+    refused = other.patch(reverse("api:route-detail", args=[pk]), {"timeout_s": 5}, format="json")
+    assert refused.status_code == 403 and "site admins" in str(refused.data)
     for response in (
         other.post(reverse("api:route-disable", args=[pk])),
         other.delete(reverse("api:route-detail", args=[pk])),
