@@ -78,6 +78,12 @@ class RouteSerializer(serializers.ModelSerializer):
     base_url = serializers.CharField(
         read_only=True, help_text="Empty: the provider's base URL from the environment."
     )
+    usable = serializers.SerializerMethodField(
+        help_text="Whether the route can be used now (enabled, its key or server configured)."
+    )
+    usable_detail = serializers.SerializerMethodField(
+        help_text="What the routes page says: what is set, or what to configure."
+    )
 
     class Meta:
         model = Route
@@ -94,10 +100,18 @@ class RouteSerializer(serializers.ModelSerializer):
             "enabled",
             *PRICE_FIELDS,
             "expected_seconds",
+            "usable",
+            "usable_detail",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_usable(self, route: Route) -> bool:
+        return selectors.route_usability(route)[0]
+
+    def get_usable_detail(self, route: Route) -> str:
+        return selectors.route_usability(route)[1]
 
 
 class RouteWriteSerializer(serializers.Serializer):

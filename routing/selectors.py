@@ -110,6 +110,12 @@ def _route_usability(route: Route) -> tuple[bool, str]:
     return False, "Unknown provider."
 
 
+def route_usability(route: Route) -> tuple[bool, str]:
+    """Whether the route can be used now, and what to configure if not (the routes page's
+    column), without the database."""
+    return _route_usability(route)
+
+
 def routes_usable() -> RouteOverview:
     """Every route with whether it can be used now and what to configure if not, plus hints for
     providers that have no route yet."""

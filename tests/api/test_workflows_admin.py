@@ -54,6 +54,8 @@ def test_a_site_admin_creates_edits_disables_and_deletes_a_route(admin, project_
 
     disabled = api.post(reverse("api:route-disable", args=[pk]))
     assert disabled.status_code == 200 and disabled.data["enabled"] is False
+    # What the routes page says of it.
+    assert (disabled.data["usable"], disabled.data["usable_detail"]) == (False, "Disabled.")
     assert Route.objects.get(pk=pk).enabled is False
     assert api.post(reverse("api:route-disable", args=[pk])).data["enabled"] is False
     enabled = api.post(reverse("api:route-enable", args=[pk]))
