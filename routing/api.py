@@ -12,6 +12,7 @@ from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from redis.exceptions import RedisError
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -74,6 +75,13 @@ PRICE_FIELDS = [
 ]
 
 
+class RouteLastCallSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelCall
+        fields = ["status", "started_at", "latency_ms", "error"]
+        read_only_fields = fields
+
+
 class RouteSerializer(serializers.ModelSerializer):
     base_url = serializers.CharField(
         read_only=True, help_text="Empty: the provider's base URL from the environment."
@@ -83,6 +91,14 @@ class RouteSerializer(serializers.ModelSerializer):
     )
     usable_detail = serializers.SerializerMethodField(
         help_text="What the routes page says: what is set, or what to configure."
+    )
+    breaker = serializers.SerializerMethodField(
+        help_text="The route's circuit breaker, as the routes page shows it: closed, open, "
+        "half_open, or unknown while Redis cannot be reached."
+    )
+    last_call = serializers.SerializerMethodField(
+        help_text="The route's latest call (captions and route tests; cache hits left out), "
+        "or null if it was never called."
     )
 
     class Meta:
@@ -102,6 +118,8 @@ class RouteSerializer(serializers.ModelSerializer):
             "expected_seconds",
             "usable",
             "usable_detail",
+            "breaker",
+            "last_call",
             "created_at",
             "updated_at",
         ]
@@ -112,6 +130,26 @@ class RouteSerializer(serializers.ModelSerializer):
 
     def get_usable_detail(self, route: Route) -> str:
         return selectors.route_usability(route)[1]
+
+    @extend_schema_field(
+        serializers.ChoiceField(choices=["closed", "open", "half_open", "unknown"])
+    )
+    def get_breaker(self, route: Route) -> str:
+        try:
+            return breaker_state(route_id=route.pk).status
+        except RedisError:
+            return "unknown"
+
+    @extend_schema_field(RouteLastCallSerializer(allow_null=True))
+    def get_last_call(self, route: Route) -> dict[str, Any] | None:
+        call = (
+            ModelCall.objects.filter(route=route)
+            .exclude(status=ModelCall.Status.CACHED)
+            .order_by("-started_at")
+            .only("status", "started_at", "latency_ms", "error")
+            .first()
+        )
+        return None if call is None else RouteLastCallSerializer(call).data
 
 
 class RouteWriteSerializer(serializers.Serializer):

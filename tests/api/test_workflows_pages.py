@@ -292,15 +292,38 @@ def test_an_admin_adds_lists_and_deletes_chain_rules_through_the_chains_page_rul
 def test_only_site_admins_reset_a_routes_breaker(project_admin, admin, client_for):
     import time
 
+    from django.utils import timezone
+
     from routing import policy
+    from routing.models import ModelCall
     from routing.services.breaker import _key, breaker_state
     from routing.services.store import get_store
-    from tests.factories import RouteFactory
+    from tests.factories import CaptionFactory, RouteFactory
 
     route = RouteFactory(name="flaky")
     opened = policy.BreakerState(status="open", consecutive_failures=5, opened_at=time.time())
     get_store().update(_key(route.pk), lambda raw: policy.breaker_dumps(opened), ttl_s=600)
     url = reverse("api:route-breaker-reset", args=[route.pk])
+    # The route's data says what the routes page says: the breaker and the latest call.
+    detail = reverse("api:route-detail", args=[route.pk])
+    shown = client_for(project_admin).get(detail).data
+    assert (shown["breaker"], shown["last_call"]) == ("open", None)
+    ModelCall.objects.create(
+        caption=CaptionFactory(route=route),
+        route=route,
+        attempt=1,
+        trigger="first",
+        status=ModelCall.Status.FAILED,
+        started_at=timezone.now(),
+        latency_ms=30000,
+        error="<b>timeout</b>",
+    )
+    last = client_for(admin).get(detail).data["last_call"]
+    assert (last["status"], last["latency_ms"], last["error"]) == (
+        "failed",
+        30000,
+        "<b>timeout</b>",
+    )
 
     refused = client_for(project_admin).post(url)
     assert refused.status_code == 403 and "site admins" in str(refused.data)
@@ -310,6 +333,7 @@ def test_only_site_admins_reset_a_routes_breaker(project_admin, admin, client_fo
     assert reset.status_code == 200
     assert reset.data == {"route_id": route.pk, "status": "closed", "consecutive_failures": 0}
     assert breaker_state(route_id=route.pk).status == "closed"
+    assert client_for(admin).get(detail).data["breaker"] == "closed"
     assert (
         client_for(admin).post(reverse("api:route-breaker-reset", args=[10**9])).status_code == 404
     )
