@@ -4,10 +4,13 @@ histogram bin, rebuilt by the periodic task and the management command."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,7 +23,7 @@ from review.metrics import (
     comparison_image_page,
     route_metrics,
 )
-from review.models import MetricRollupState
+from review.models import ImageRollup, MetricRollupState
 from review.rollups import histogram_percentile
 from tests.review.metrics_fixture import build
 
@@ -204,6 +207,20 @@ def test_side_by_side_reads_the_same_images_from_the_rollup(fx):
     assert [comparison_image_page(scope=scope, show=show) for scope, show in cases] == live
     assert [comparison_image_count(scope=scope, show=show) for scope, show in cases] == counts
     assert counts == [3, 2, 2, 1, 1]
+
+    # A rollup's counts are kept until the next rebuild: no second count of its images.
+    with CaptureQueriesContext(connection) as queries:
+        again = [comparison_image_count(scope=scope, show=show) for scope, show in cases]
+    assert again == counts
+    assert not [q["sql"] for q in queries if "review_imagerollup" in q["sql"]]
+    # A rebuild (a new rollup, taken later) counts again, and sees what changed.
+    ImageRollup.objects.filter(project=fx.project).update(shared=False)
+    MetricRollupState.objects.filter(project=fx.project).update(
+        refreshed_at=timezone.now() + timedelta(seconds=1)
+    )
+    assert comparison_image_count(scope=comparison) == 0
+    rollups.metric_rollup_refresh(project=fx.project)
+    assert comparison_image_count(scope=comparison) == 3
 
 
 def test_dashboards_read_the_same_figures_from_the_rollup(fx, admin):
