@@ -32,7 +32,6 @@ settled (its snapshot), and with the counters off (aggregating every call, as be
 The last line is JSON: ``value`` is the slowest page in ms, ``baseline`` the naive comparison in ms
 and ``ratio`` baseline / value; ``run_page`` the run page's figures, ``run_page_ratio`` the
 aggregating page over the counted one.
-
 """
 
 from __future__ import annotations
