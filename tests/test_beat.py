@@ -88,6 +88,14 @@ def test_every_beat_entry_is_sent_and_run_by_a_worker(project, celery_worker_pro
         timeout=60,
     )
     assert "poison-message limit" in caption.error
-    assert ModelCall.objects.get(caption=caption).status == ModelCall.Status.LOST
-    run.refresh_from_db()
+    # The sweep fails the caption, then closes its call and settles the run, each in its own
+    # statement: wait for those too rather than read them the moment the caption has failed.
+    wait_until(
+        lambda: ModelCall.objects.filter(caption=caption, status=ModelCall.Status.LOST).exists(),
+        timeout=30,
+    )
+    run = wait_until(
+        lambda: CaptionRun.objects.filter(pk=run.pk, status=CaptionRun.Status.FINISHED).first(),
+        timeout=30,
+    )
     assert run.status == CaptionRun.Status.FINISHED
