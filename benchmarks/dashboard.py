@@ -426,6 +426,11 @@ def pages(project, run) -> dict[str, str]:
         + "&".join(f"routes={pk}" for pk in two_routes),
         "dashboards, one reviewer": f"{reverse('review:dashboard', args=[slug])}"
         f"?reviewer={reviewer.pk}",
+        # The side-by-side views the rollup does not cover (computed live).
+        "side by side, one reviewer": f"{reverse('review:compare-images', args=[slug])}"
+        f"?run={run.pk}&reviewer={reviewer.pk}",
+        "side by side across runs, two routes": f"{reverse('review:compare-images', args=[slug])}?"
+        + "&".join(f"routes={pk}" for pk in two_routes),
         "project page": reverse("labeling:project-detail", args=[slug]),
         "run page": reverse("routing:run-detail", args=[run.pk]),
         "blind results": reverse("review:pairwise-results", args=[slug]),
