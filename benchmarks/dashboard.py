@@ -426,7 +426,7 @@ def pages(project, run) -> dict[str, str]:
         + "&".join(f"routes={pk}" for pk in two_routes),
         "dashboards, one reviewer": f"{reverse('review:dashboard', args=[slug])}"
         f"?reviewer={reviewer.pk}",
-        # The side-by-side views the rollup does not cover (computed live).
+        # The side-by-side view by reviewer and across runs (ImageRouteRollup, review 0013).
         "side by side, one reviewer": f"{reverse('review:compare-images', args=[slug])}"
         f"?run={run.pk}&reviewer={reviewer.pk}",
         "side by side across runs, two routes": f"{reverse('review:compare-images', args=[slug])}?"

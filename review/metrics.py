@@ -44,7 +44,8 @@ that review has decided, so every route is measured on the same images.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -119,14 +120,20 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
-def scope_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
+def scope_sql(
+    scope: Scope, *, image_ids: Sequence[int] | None = None
+) -> tuple[str, dict[str, Any]]:
     """The ``caps`` CTE (captions in scope with their route, ``arm``) and ``scoped`` (narrowed to
-    the shared, decided images for a comparison), with their parameters."""
+    the shared, decided images for a comparison), with their parameters; with ``image_ids``, of
+    those images only."""
     where = [
         "i.project_id = %(project)s",
         "NOT (c.task = 'question' AND c.prompt = %(risk_question)s)",
     ]
     params: dict[str, Any] = {"project": scope.project.pk, "risk_question": RISK_QUESTION}
+    if image_ids is not None:
+        where.append(dialect.any_of("c.image_id", "image_ids"))
+        params["image_ids"] = dialect.list_param(list(image_ids))
     if scope.run_id is not None:
         where.append("c.run_id = %(run)s")
         params["run"] = scope.run_id
@@ -696,6 +703,50 @@ def _image_rollup_sql(scope: Scope, show: str) -> tuple[str, dict[str, Any]] | N
     return sql, params
 
 
+def _image_slice_sql(scope: Scope, show: str) -> tuple[str, dict[str, Any]] | None:
+    """The rollup's images of a reviewer's slice or of a chosen set of routes across runs
+    (ImageRouteRollup: per image, route and run, with the routes decided for the image), when it
+    keeps the scope's filters; None for a date range or a scope the rollup does not keep."""
+    from review.rollups import rollup_where
+
+    if scope.date_from or scope.date_to or rollup_where(scope) is None:
+        return None
+    route_ids = sorted(set(scope.route_ids))
+    where = ["o.project_id = %(project)s", "o.route_id = ANY(%(routes)s)"]
+    params: dict[str, Any] = {"project": scope.project.pk, "routes": route_ids}
+    if scope.reviewer_id is not None:
+        where.append("o.reviewer_id = %(reviewer)s")
+        params["reviewer"] = scope.reviewer_id
+    else:
+        where.append("o.reviewer_id IS NULL")
+    if scope.run_id is not None:
+        where.append("o.run_id = %(run)s")
+        params["run"] = scope.run_id
+        column = "run_routes"
+    else:
+        where.append("o.current_prompt")  # rollup_where checked the prompt is the rollup's
+        column = "prompt_routes"
+    for k, route_id in enumerate(route_ids):
+        where.append(f"o.{column} LIKE %(has_route_{k})s")
+        params[f"has_route_{k}"] = f"%,{int(route_id)},%"
+    if scope.risk_category:
+        where.append("%(risk)s = ANY(string_to_array(o.risk, ','))")
+        params["risk"] = scope.risk_category
+    sql = (
+        "SELECT image_id FROM (SELECT o.image_id, sum(o.accepted) AS accepted,"  # noqa: S608
+        " sum(o.rejected) AS rejected, sum(o.disputed) AS disputed"
+        f" FROM review_imagerouterollup o WHERE {' AND '.join(where)} GROUP BY o.image_id) o"
+        f" WHERE {_IMAGE_CONDITIONS[show]}"
+    )
+    return sql, params
+
+
+def _rolled_image_sql(scope: Scope, show: str) -> tuple[str, dict[str, Any]] | None:
+    if show not in _IMAGE_CONDITIONS:
+        raise ValueError(f"Unknown image filter {show!r}")
+    return _image_rollup_sql(scope, show) or _image_slice_sql(scope, show)
+
+
 # Counts of the rollup's images, per rollup taken: its rows change only when a rebuild replaces
 # them (with the state's ``refreshed_at``), and counting a run's 300,000 shared images takes a
 # sequential scan (35-45 ms) on every page of the side-by-side view otherwise.
@@ -706,7 +757,7 @@ _ROLLUP_COUNTS_MAX = 512
 def comparison_image_count(*, scope: Scope, show: str = "") -> int:
     from review.models import MetricRollupState
 
-    rolled = _image_rollup_sql(scope, show)
+    rolled = _rolled_image_sql(scope, show)
     if rolled is None:
         sql, params = _image_sql(scope, show)
         return _fetch(f"SELECT count(*) AS n FROM ({sql}) x", params)[0]["n"]  # noqa: S608
@@ -716,7 +767,8 @@ def comparison_image_count(*, scope: Scope, show: str = "") -> int:
         .values_list("refreshed_at", flat=True)
         .first()
     )
-    key = (scope.project.pk, taken, sql, tuple(sorted(params.items())))
+    values = ((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
+    key = (scope.project.pk, taken, sql, tuple(sorted(values)))
     if taken is None or key not in _ROLLUP_COUNTS:
         n = _fetch(f"SELECT count(*) AS n FROM ({sql}) x", params)[0]["n"]  # noqa: S608
         if taken is None:
@@ -732,19 +784,20 @@ def comparison_image_page(
 ) -> list[tuple[int, list[int]]]:
     """(image id, caption ids in scope) for images in id order, after ``after`` (keyset) and
     skipping ``offset`` of those."""
-    rolled = _image_rollup_sql(scope, show)
+    rolled = _rolled_image_sql(scope, show)
     if rolled is not None:
         sql, params = rolled
-        params.update(after=after, offset=offset, limit=limit, routes=list(scope.route_ids))
+        params.update(after=after, offset=offset, limit=limit)
         sql += " AND image_id > %(after)s ORDER BY image_id LIMIT %(limit)s OFFSET %(offset)s"
         ids = [row["image_id"] for row in _fetch(sql, params)]
+        # The page's captions in scope, live (the scope's own filters, on these images only).
+        cte, params = scope_sql(replace(scope, same_images=False), image_ids=ids)
         captions = {
-            row["image_id"]: row["ids"]
+            row["image_id"]: dialect.as_list(row["ids"])
             for row in _fetch(
-                "SELECT c.image_id, array_agg(c.id ORDER BY c.id) AS ids FROM routing_caption c"
-                " WHERE c.run_id = %(run)s AND c.image_id = ANY(%(images)s)"
-                " AND COALESCE(c.target_route_id, c.route_id) = ANY(%(routes)s) GROUP BY 1",
-                {"run": scope.run_id, "images": ids, "routes": list(scope.route_ids)},
+                f"WITH {cte} SELECT image_id, {dialect.list_agg('id')} AS ids FROM caps"  # noqa: S608
+                " WHERE arm IS NOT NULL GROUP BY image_id",
+                params,
             )
         }
         return [(image_id, captions.get(image_id, [])) for image_id in ids]

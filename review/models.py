@@ -749,3 +749,54 @@ class ImageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"Image {self.image_id} of run {self.run_id}"
+
+
+class ImageRouteRollup(models.Model):
+    """One image's outputs of one route in one run, per reviewer slice (``reviewer`` NULL: every
+    reviewer), with the routes decided for the image in the run and under the current prompt
+    across runs: the side-by-side view of a reviewer or of any set of routes across runs."""
+
+    # project and reviewer: their index is the one below
+    project = models.ForeignKey(
+        "labeling.Project",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    run = models.ForeignKey(
+        "routing.CaptionRun",
+        on_delete=models.CASCADE,
+        related_name="+",
+        null=True,
+        db_constraint=False,
+    )
+    image = models.ForeignKey(
+        "labeling.Image", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    route = models.ForeignKey(
+        "routing.Route", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        null=True,
+        db_constraint=False,
+        db_index=False,
+    )
+    current_prompt = models.BooleanField()
+    run_routes = models.TextField(blank=True)
+    prompt_routes = models.TextField(blank=True)
+    risk = models.CharField(max_length=100, blank=True)
+    accepted = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    disputed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "reviewer", "image"], name="imagerouterollup_image")
+        ]
+
+    def __str__(self) -> str:
+        return f"Image {self.image_id}, route {self.route_id}, run {self.run_id}"

@@ -11,7 +11,8 @@ make the remaining filters read rollups too: a copy of every row per reviewer, o
 that reviewer gave a verdict on (the reviewer filter), and, per image, the routes with a decided
 output in the same run and among the captions of the project's current prompt across runs, as
 ",3,7," (a comparison of any chosen set of routes, in a run or across runs, keeps the rows whose
-image every chosen route has). Only a date range on the side-by-side view, a prompt other than
+image every chosen route has); the side-by-side view pages through the same slices per image and
+route (``ImageRouteRollup``). Only a date range on the side-by-side view, a prompt other than
 the one the rollup was taken for, and a cross-run comparison without a prompt compute live.
 
 Histograms are also kept summed over days (``HistogramTotal``), which scopes without a date
@@ -362,10 +363,25 @@ FROM rollup_facts
 WHERE own AND reviewer_id IS NULL AND run_id IN (SELECT id FROM routing_captionrun
   WHERE project_id = %(project)s AND kind = 'comparison')
 GROUP BY 1, 2, 3;
+
+-- per image and route, in a run and per reviewer slice, where the image is in some comparison (two
+-- or more routes decided, in its run or under the current prompt): the side-by-side view of a
+-- reviewer or of routes across runs (disputed counts an item once, adjudicated or waiting)
+INSERT INTO review_imagerouterollup (project_id, run_id, image_id, route_id, reviewer_id,
+  current_prompt, run_routes, prompt_routes, risk, accepted, rejected, disputed)
+SELECT %(project)s, run_id, image_id, arm, reviewer_id, current_prompt, run_routes,
+  prompt_routes, risk,
+  count(*) FILTER (WHERE state = 'approved'), count(*) FILTER (WHERE state = 'rejected'),
+  count(*) FILTER (WHERE adjudicated OR state = 'adjudication')
+FROM rollup_facts
+WHERE own
+  AND (run_routes LIKE '%%,%%,%%,%%' OR (current_prompt AND prompt_routes LIKE '%%,%%,%%,%%'))
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9;
 """
 
 _TABLES = (
     "review_imagerollup",
+    "review_imagerouterollup",
     "review_histogramtotal",
     "review_outcomerollup",
     "review_callrollup",

@@ -223,6 +223,70 @@ def test_side_by_side_reads_the_same_images_from_the_rollup(fx):
     assert comparison_image_count(scope=comparison) == 3
 
 
+def test_side_by_side_of_a_reviewer_and_across_runs_reads_the_rollup(fx):
+    """The reviewer filter and a chosen set of routes across runs: the same pages of images (with
+    the same captions in each cell) and counts from ImageRouteRollup as live, for every image
+    filter; a date range still computes live."""
+    from review.metrics import _image_slice_sql, comparison_image_rows
+
+    names = (
+        "rita's comparison",
+        "sam's comparison",
+        "across runs",
+        "across runs, sam",
+        "across runs, charts",
+    )
+    cases = [(scopes(fx)[name], show) for name in names for show in IMAGE_FILTERS]
+
+    def rows(scope, show):
+        page = comparison_image_page(scope=scope, show=show)
+        cells = [
+            (row.image.pk, {k: [c.caption.pk for c in v] for k, v in row.cells.items()})
+            for row in comparison_image_rows(scope=scope, page=page)
+        ]
+        return page, cells
+
+    live = [rows(scope, show) for scope, show in cases]
+    counts = [comparison_image_count(scope=scope, show=show) for scope, show in cases]
+    assert all(_image_slice_sql(scope, show) is None for scope, show in cases)
+
+    rollups.metric_rollup_refresh(project=fx.project)
+
+    with CaptureQueriesContext(connection) as queries:
+        rolled = [rows(scope, show) for scope, show in cases]
+        rolled_counts = [comparison_image_count(scope=scope, show=show) for scope, show in cases]
+    assert rolled == live
+    assert rolled_counts == counts
+    # Not empty: sam reviewed img3 on both routes; across runs, img1-img3 (as in the run).
+    keys = [(name, show) for name in names for show in IMAGE_FILTERS]
+    by_name = dict(zip(keys, counts, strict=True))
+    assert by_name[("sam's comparison", "")] == 1
+    assert by_name[("across runs", "")] == 3
+    assert sum(counts) > 5
+    reads = [q["sql"] for q in queries if "review_imagerouterollup" in q["sql"]]
+    assert len(reads) >= 2 * len(cases)  # every page and count read the rollup
+    assert not [q["sql"] for q in queries if "count(DISTINCT caps.arm)" in q["sql"]]  # no live
+
+    # EXPLAIN: the page of a reviewer's images reads the table's index on project, reviewer and
+    # image (planner told to avoid a sequential scan, as it would on a big table).
+    sql, params = _image_slice_sql(scopes(fx)["across runs, sam"], "")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql} ORDER BY image_id LIMIT 20", params)  # noqa: S608
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "imagerouterollup_image" in plan, plan
+
+    today = timezone.now().date()
+    dated = Scope(
+        project=fx.project,
+        route_ids=(fx.a.pk, fx.b.pk),
+        prompt=fx.run.prompt,
+        same_images=True,
+        date_from=today,
+    )
+    assert _image_slice_sql(dated, "") is None
+
+
 def test_dashboards_read_the_same_figures_from_the_rollup(fx, admin):
     def tables():
         plots = dashboard_plots(scope=Scope(project=fx.project), viewer=admin, names_visible=True)
