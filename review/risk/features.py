@@ -81,6 +81,7 @@ class Features:
     box_corners: float  # corners where short straight borders meet, per 100k detail pixels
     lut_spread: float  # colour spread among lit pixels of one brightness (~0 on a colour map)
     lit_chroma: float  # mean colourfulness of the lit pixels (0..1)
+    bevels: float  # length of bevelled borders (a light line beside a dark one) per (w + h)
 
     def as_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -320,7 +321,8 @@ def measure(image: Image.Image) -> Features | None:
     page_background = float(counts.max()) / n_small if top_luma >= 200 else 0.0
 
     exact_screen, screen_aspect = _screen_size(width, height)
-    text_tiles, text_of_ink, text_tile_count = _text_tiles(rgb_img)
+    text_grey = _text_grey(rgb_img)
+    text_tiles, text_of_ink, text_tile_count = _text_tiles(text_grey)
     return Features(
         width=width,
         height=height,
@@ -370,6 +372,7 @@ def measure(image: Image.Image) -> Features | None:
         box_corners=_box_corners(hmask.shape, h_box, v_box),
         lut_spread=_lut_spread(s, luma_s),
         lit_chroma=float(chroma[~dark].mean()) / 255.0 if n_lit_s else 0.0,
+        bevels=_bevels(text_grey),
     )
 
 
@@ -633,7 +636,15 @@ TILE = 96
 TEXT_SIDE = 1600  # text is judged near its rendered size: HiDPI captures are halved first
 
 
-def _text_tiles(rgb: Image.Image) -> tuple[float, float, int]:
+def _text_grey(rgb: Image.Image) -> np.ndarray:
+    """Grey levels (int16) near the rendered size: HiDPI captures and large pictures are
+    reduced until the longest side is at most ``TEXT_SIDE``."""
+    factor = math.ceil(max(rgb.size) / TEXT_SIDE)
+    img = rgb.reduce(factor) if factor > 1 else rgb
+    return np.asarray(img.convert("L"), dtype=np.int16)
+
+
+def _text_tiles(gray: np.ndarray) -> tuple[float, float, int]:
     """Shares of full-resolution tiles whose ink is laid out like lines of text: of all tiles,
     and of the tiles that carry any ink; and the number of tiles.
 
@@ -642,13 +653,10 @@ def _text_tiles(rgb: Image.Image) -> tuple[float, float, int]:
     background; plot lines make one run per row; medical images have no crisp ink at all.
     Every tile of the grid is judged, so sparse text (a terminal, a phone chat) still counts.
     """
-    factor = math.ceil(max(rgb.size) / TEXT_SIDE)
-    img = rgb.reduce(factor) if factor > 1 else rgb
-    w, h = img.size
+    h, w = gray.shape
     nx, ny = w // TILE, h // TILE
     if nx < 1 or ny < 1:
         return 0.0, 0.0, 0
-    gray = np.asarray(img.convert("L"), dtype=np.int16)
     x0, y0 = (w - nx * TILE) // 2, (h - ny * TILE) // 2
     grid = gray[y0 : y0 + ny * TILE, x0 : x0 + nx * TILE]
     tiles = grid.reshape(ny, TILE, nx, TILE).transpose(0, 2, 1, 3).reshape(ny * nx, TILE, TILE)
@@ -675,3 +683,38 @@ def _text_tiles(rgb: Image.Image) -> tuple[float, float, int]:
     runs = starts / np.maximum(1, np.count_nonzero(ink_rows, axis=1))
     n_text = int(np.count_nonzero((bands >= 2) & (runs >= 2.5)))
     return n_text / n, n_text / inked if inked else 0.0, n
+
+
+BEVEL_STEP = EDGE_STEP  # between the light and the dark line: a strong step, not a JPEG halo
+BEVEL_RISE = 8  # each line stands out from the surface on its other side by at least this
+BEVEL_TOL = 2  # each line is even along its length (rendered, not a photo's edge)
+BEVEL_LEN = 12  # pixels: the shortest bevelled border counted (a small button's side)
+
+
+def _bevels(gray: np.ndarray) -> float:
+    """Length of bevelled borders per (width + height): a light line directly beside a dark one.
+
+    Toolkits draw the edges of buttons, entries, frames, group boxes, separators and scroll bars
+    in 3-D: an etched or sunken line is a one-pixel line brighter than the surface on its one
+    side right next to a one-pixel line darker than the surface on its other side. A plot's lines
+    are dark (or coloured) on a page, with no highlight beside them; a photo's edges are not one
+    pixel wide and even along their length. Measured near the rendered size (``_text_grey``),
+    since reducing a picture averages the two lines into one.
+    """
+    h, w = gray.shape
+    if h < 8 or w < 8:
+        return 0.0
+    dy = gray[1:, :] - gray[:-1, :]
+    dx = gray[:, 1:] - gray[:, :-1]
+    total = 0
+    # rows y and y+1 (or columns): one a local maximum, the other a local minimum across them
+    for across, along in ((dy, dx), (dx.T, dy.T)):
+        mid, before, after = across[1:-1], across[:-2], across[2:]
+        pair = ((mid <= -BEVEL_STEP) & (before >= BEVEL_RISE) & (after >= BEVEL_RISE)) | (
+            (mid >= BEVEL_STEP) & (before <= -BEVEL_RISE) & (after <= -BEVEL_RISE)
+        )
+        even = np.abs(along) <= BEVEL_TOL  # along the lines: rows of ``along`` follow ``across``
+        pair = pair[:, :-1] & even[1:-2] & even[2:-1]
+        _, _, lengths = _runs(pair)
+        total += int(lengths[lengths >= BEVEL_LEN].sum())
+    return total / (h + w)
