@@ -82,6 +82,7 @@ class Features:
     lut_spread: float  # colour spread among lit pixels of one brightness (~0 on a colour map)
     lit_chroma: float  # mean colourfulness of the lit pixels (0..1)
     bevels: float  # length of bevelled borders (a light line beside a dark one) per (w + h)
+    title_bar: float  # height share of a window's title bar: even rows (a gradient allowed)
 
     def as_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -373,6 +374,7 @@ def measure(image: Image.Image) -> Features | None:
         lut_spread=_lut_spread(s, luma_s),
         lit_chroma=float(chroma[~dark].mean()) / 255.0 if n_lit_s else 0.0,
         bevels=_bevels(text_grey),
+        title_bar=_title_bar(text_grey),
     )
 
 
@@ -718,3 +720,52 @@ def _bevels(gray: np.ndarray) -> float:
         _, _, lengths = _runs(pair)
         total += int(lengths[lengths >= BEVEL_LEN].sum())
     return total / (h + w)
+
+
+TITLE_FRAME = 4  # rows of window frame (outline, highlight) that may lie above a title bar
+TITLE_ROWS = 10  # rows near the rendered size: the lowest title bar (small fonts, tool windows)
+TITLE_EVEN = 0.5  # share of a row within ``NEAR_TOL * 2`` of its median: the rest is title, buttons
+TITLE_SMOOTH = 8  # grey levels a bar may change by from one row to the next (gradients)
+TITLE_DRIFT = 40  # ...and over its whole height
+
+
+def _title_bar(gray: np.ndarray) -> float:
+    """Height share (at most 20%) of a title bar across the top of a window.
+
+    A bar is a stack of full-width rows, each mostly one grey level (the title and the window
+    buttons take the rest), changing smoothly from row to row (title bars are often gradients)
+    and ending at a clear step (``LINE_STEP``) to the window below within three rows; up to
+    ``TITLE_FRAME`` rows of frame may lie above it. A plot's figure background also fills the
+    top rows, but it goes on down the side margins and along the bottom: a bar whose level the
+    picture's sides (a twentieth of the width in, past any frame) and bottom do not keep is a
+    window's. Measured near the rendered size (``_text_grey``), where the frame's lines are not
+    blurred into the bar.
+    """
+    h, w = gray.shape
+    if h < 40 or w < 40:
+        return 0.0
+    top = gray[: h // 5 + TITLE_FRAME + 4]
+    med = np.median(top, axis=1)
+    even = (np.abs(top - med[:, None]) <= 2 * NEAR_TOL).mean(axis=1) >= TITLE_EVEN
+    n = len(med)
+    for y0 in range(TITLE_FRAME + 1):
+        if not even[y0]:
+            continue
+        y = y0
+        while (
+            y + 1 < n
+            and even[y + 1]
+            and abs(med[y + 1] - med[y]) <= TITLE_SMOOTH
+            and abs(med[y + 1] - med[y0]) <= TITLE_DRIFT
+        ):
+            y += 1
+        rows = y - y0 + 1
+        if rows < TITLE_ROWS or y + 4 > n or np.abs(med[y + 1 : y + 4] - med[y]).max() < LINE_STEP:
+            continue
+        level = med[y0 : y + 1].mean()
+        inset = max(TITLE_FRAME + 1, w // 20)
+        below = gray[y + 4 :]
+        sides = np.concatenate([below[:, inset], below[:, w - 1 - inset], below[-1 - TITLE_FRAME]])
+        if np.count_nonzero(np.abs(sides - level) <= 2 * NEAR_TOL) <= 0.5 * len(sides):
+            return rows / h
+    return 0.0

@@ -79,6 +79,7 @@ DESCRIPTIONS: dict[str, str] = {
     "lut_spread": "many colours at one brightness",
     "lit_chroma": "colourful subject",
     "bevels": "bevelled 3-D widget borders",
+    "title_bar": "a window's title bar",
 }
 INPUTS = tuple(DESCRIPTIONS)
 
@@ -112,6 +113,7 @@ def inputs(f: Features, hand: dict[str, float], graphic: float, scan: float) -> 
         box_corners=math.log1p(values["box_corners"]),
         lut_spread=values["lut_spread"] / 40.0,
         bevels=math.log1p(10.0 * values["bevels"]),
+        title_bar=min(1.0, 10.0 * values["title_bar"]),
     )
     return values
 

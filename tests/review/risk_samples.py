@@ -277,14 +277,15 @@ def _bevel(d: ImageDraw.ImageDraw, box: tuple[int, int, int, int], *, sunken: bo
 
 def toolkit_dialog_png(size: tuple[int, int] = (420, 300)) -> Image.Image:
     """A colour dialog in a classic toolkit style (Windows 9x, Motif, Tk, Qt's Windows style):
-    grey face, a title bar, etched group boxes, sunken entries and a swatch, raised buttons,
+    grey face, a shaded title bar, etched group boxes, sunken entries and a swatch, raised buttons,
     colour sliders and a few words. Little text, flat saturated fills: what reads as a plot."""
     w, h = size
     img = Image.new("RGB", size, FACE)
     d = ImageDraw.Draw(img)
     font = ImageFont.load_default(size=11)
     _bevel(d, (0, 0, w - 1, h - 1), sunken=False)
-    d.rectangle([3, 3, w - 4, 20], fill=(10, 36, 106))
+    for y in range(3, 23):  # a title bar shaded top to bottom, as many window managers draw it
+        d.line([(3, y), (w - 4, y)], fill=(10 + 2 * y, 36 + 2 * y, 106 + 2 * y))
     d.text((8, 6), "Select Colour", fill=(255, 255, 255), font=font)
     for x0, y0, x1, y1, title in ((10, 30, 260, 190, "Red, green, blue"),
                                   (270, 30, w - 12, 190, "Selection")):  # fmt: skip
