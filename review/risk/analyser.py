@@ -194,7 +194,7 @@ def _graphic_kind(f: Features) -> tuple[float, list[tuple[float, str]], list[tup
             "a title or navigation bar across the top",
         ),
         # etched and sunken edges of buttons, entries, frames: a plot's lines have no highlight
-        (2.5 * _ramp(f.bevels, 0.05, 0.4), "bevelled 3-D widget borders"),
+        (2.5 * _ramp(f.bevels, 0.1, 0.5), "bevelled 3-D widget borders"),
     ]
     z = 0.3 + sum(v for v, _ in chart) - sum(v for v, _ in screen)
     return z, chart, screen
