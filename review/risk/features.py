@@ -727,10 +727,11 @@ TITLE_ROWS = 10  # rows near the rendered size: the lowest title bar (small font
 TITLE_EVEN = 0.5  # share of a row within ``NEAR_TOL * 2`` of its median: the rest is title, buttons
 TITLE_SMOOTH = 8  # grey levels a bar may change by from one row to the next (gradients)
 TITLE_DRIFT = 40  # ...and over its whole height
+TITLE_MAX = 64  # rows: the tallest title bar near the rendered size (HiDPI captures are reduced)
 
 
 def _title_bar(gray: np.ndarray) -> float:
-    """Height share (at most 20%) of a title bar across the top of a window.
+    """Height share (at most 20%, ``TITLE_MAX`` rows) of a title bar across the top of a window.
 
     A bar is a stack of full-width rows, each mostly one grey level (the title and the window
     buttons take the rest), changing smoothly from row to row (title bars are often gradients)
@@ -744,7 +745,7 @@ def _title_bar(gray: np.ndarray) -> float:
     h, w = gray.shape
     if h < 40 or w < 40:
         return 0.0
-    top = gray[: h // 5 + TITLE_FRAME + 4]
+    top = gray[: min(h // 5, TITLE_MAX) + TITLE_FRAME + 4]
     med = np.median(top, axis=1)
     even = (np.abs(top - med[:, None]) <= 2 * NEAR_TOL).mean(axis=1) >= TITLE_EVEN
     n = len(med)
