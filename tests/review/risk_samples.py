@@ -261,7 +261,6 @@ def grey_landscape() -> Image.Image:
     return img.filter(ImageFilter.GaussianBlur(1.0))
 
 
-
 FACE, LIGHT, SHADE, DARK = (212, 208, 200), (255, 255, 255), (128, 128, 128), (64, 64, 64)
 
 
