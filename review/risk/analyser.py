@@ -189,7 +189,12 @@ def _graphic_kind(f: Features) -> tuple[float, list[tuple[float, str]], list[tup
         (1.5 * _ramp(f.height / f.width, 1.6, 1.9), "tall like a phone screen"),
         (1.5 * _ramp(f.h_lines - f.v_lines, 3, 12), "many horizontal rules and input boxes"),
         (1.0 * _ramp(f.full_width_lines, 1, 3), f"{f.full_width_lines} full-width bars"),
-        (1.5 * (f.top_bar > 0), "a title or navigation bar across the top"),
+        (
+            1.5 * (f.top_bar > 0 or f.title_bar > 0),
+            "a title or navigation bar across the top",
+        ),
+        # etched and sunken edges of buttons, entries, frames: a plot's lines have no highlight
+        (2.5 * _ramp(f.bevels, 0.1, 0.5), "bevelled 3-D widget borders"),
     ]
     z = 0.3 + sum(v for v, _ in chart) - sum(v for v, _ in screen)
     return z, chart, screen

@@ -81,6 +81,8 @@ class Features:
     box_corners: float  # corners where short straight borders meet, per 100k detail pixels
     lut_spread: float  # colour spread among lit pixels of one brightness (~0 on a colour map)
     lit_chroma: float  # mean colourfulness of the lit pixels (0..1)
+    bevels: float  # length of bevelled borders (a light line beside a dark one) per (w + h)
+    title_bar: float  # height share of a window's title bar: even rows (a gradient allowed)
 
     def as_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -320,7 +322,8 @@ def measure(image: Image.Image) -> Features | None:
     page_background = float(counts.max()) / n_small if top_luma >= 200 else 0.0
 
     exact_screen, screen_aspect = _screen_size(width, height)
-    text_tiles, text_of_ink, text_tile_count = _text_tiles(rgb_img)
+    text_grey = _text_grey(rgb_img)
+    text_tiles, text_of_ink, text_tile_count = _text_tiles(text_grey)
     return Features(
         width=width,
         height=height,
@@ -370,6 +373,8 @@ def measure(image: Image.Image) -> Features | None:
         box_corners=_box_corners(hmask.shape, h_box, v_box),
         lut_spread=_lut_spread(s, luma_s),
         lit_chroma=float(chroma[~dark].mean()) / 255.0 if n_lit_s else 0.0,
+        bevels=_bevels(text_grey),
+        title_bar=_title_bar(text_grey),
     )
 
 
@@ -633,7 +638,15 @@ TILE = 96
 TEXT_SIDE = 1600  # text is judged near its rendered size: HiDPI captures are halved first
 
 
-def _text_tiles(rgb: Image.Image) -> tuple[float, float, int]:
+def _text_grey(rgb: Image.Image) -> np.ndarray:
+    """Grey levels (int16) near the rendered size: HiDPI captures and large pictures are
+    reduced until the longest side is at most ``TEXT_SIDE``."""
+    factor = math.ceil(max(rgb.size) / TEXT_SIDE)
+    img = rgb.reduce(factor) if factor > 1 else rgb
+    return np.asarray(img.convert("L"), dtype=np.int16)
+
+
+def _text_tiles(gray: np.ndarray) -> tuple[float, float, int]:
     """Shares of full-resolution tiles whose ink is laid out like lines of text: of all tiles,
     and of the tiles that carry any ink; and the number of tiles.
 
@@ -642,13 +655,10 @@ def _text_tiles(rgb: Image.Image) -> tuple[float, float, int]:
     background; plot lines make one run per row; medical images have no crisp ink at all.
     Every tile of the grid is judged, so sparse text (a terminal, a phone chat) still counts.
     """
-    factor = math.ceil(max(rgb.size) / TEXT_SIDE)
-    img = rgb.reduce(factor) if factor > 1 else rgb
-    w, h = img.size
+    h, w = gray.shape
     nx, ny = w // TILE, h // TILE
     if nx < 1 or ny < 1:
         return 0.0, 0.0, 0
-    gray = np.asarray(img.convert("L"), dtype=np.int16)
     x0, y0 = (w - nx * TILE) // 2, (h - ny * TILE) // 2
     grid = gray[y0 : y0 + ny * TILE, x0 : x0 + nx * TILE]
     tiles = grid.reshape(ny, TILE, nx, TILE).transpose(0, 2, 1, 3).reshape(ny * nx, TILE, TILE)
@@ -675,3 +685,88 @@ def _text_tiles(rgb: Image.Image) -> tuple[float, float, int]:
     runs = starts / np.maximum(1, np.count_nonzero(ink_rows, axis=1))
     n_text = int(np.count_nonzero((bands >= 2) & (runs >= 2.5)))
     return n_text / n, n_text / inked if inked else 0.0, n
+
+
+BEVEL_STEP = EDGE_STEP  # between the light and the dark line: a strong step, not a JPEG halo
+BEVEL_RISE = 8  # each line stands out from the surface on its other side by at least this
+BEVEL_TOL = 2  # each line is even along its length (rendered, not a photo's edge)
+BEVEL_LEN = 12  # pixels: the shortest bevelled border counted (a small button's side)
+
+
+def _bevels(gray: np.ndarray) -> float:
+    """Length of bevelled borders per (width + height): a light line directly beside a dark one.
+
+    Toolkits draw the edges of buttons, entries, frames, group boxes, separators and scroll bars
+    in 3-D: an etched or sunken line is a one-pixel line brighter than the surface on its one
+    side right next to a one-pixel line darker than the surface on its other side. A plot's lines
+    are dark (or coloured) on a page, with no highlight beside them; a photo's edges are not one
+    pixel wide and even along their length. Measured near the rendered size (``_text_grey``),
+    since reducing a picture averages the two lines into one.
+    """
+    h, w = gray.shape
+    if h < 8 or w < 8:
+        return 0.0
+    dy = gray[1:, :] - gray[:-1, :]
+    dx = gray[:, 1:] - gray[:, :-1]
+    total = 0
+    # rows y and y+1 (or columns): one a local maximum, the other a local minimum across them
+    for across, along in ((dy, dx), (dx.T, dy.T)):
+        mid, before, after = across[1:-1], across[:-2], across[2:]
+        pair = ((mid <= -BEVEL_STEP) & (before >= BEVEL_RISE) & (after >= BEVEL_RISE)) | (
+            (mid >= BEVEL_STEP) & (before <= -BEVEL_RISE) & (after <= -BEVEL_RISE)
+        )
+        even = np.abs(along) <= BEVEL_TOL  # along the lines: rows of ``along`` follow ``across``
+        pair = pair[:, :-1] & even[1:-2] & even[2:-1]
+        _, _, lengths = _runs(pair)
+        total += int(lengths[lengths >= BEVEL_LEN].sum())
+    return total / (h + w)
+
+
+TITLE_FRAME = 4  # rows of window frame (outline, highlight) that may lie above a title bar
+TITLE_ROWS = 10  # rows near the rendered size: the lowest title bar (small fonts, tool windows)
+TITLE_EVEN = 0.5  # share of a row within ``NEAR_TOL * 2`` of its median: the rest is title, buttons
+TITLE_SMOOTH = 8  # grey levels a bar may change by from one row to the next (gradients)
+TITLE_DRIFT = 40  # ...and over its whole height
+TITLE_MAX = 64  # rows: the tallest title bar near the rendered size (HiDPI captures are reduced)
+
+
+def _title_bar(gray: np.ndarray) -> float:
+    """Height share (at most 20%, ``TITLE_MAX`` rows) of a title bar across the top of a window.
+
+    A bar is a stack of full-width rows, each mostly one grey level (the title and the window
+    buttons take the rest), changing smoothly from row to row (title bars are often gradients)
+    and ending at a clear step (``LINE_STEP``) to the window below within three rows; up to
+    ``TITLE_FRAME`` rows of frame may lie above it. A plot's figure background also fills the
+    top rows, but it goes on down the side margins and along the bottom: a bar whose level the
+    picture's sides (a twentieth of the width in, past any frame) and bottom do not keep is a
+    window's. Measured near the rendered size (``_text_grey``), where the frame's lines are not
+    blurred into the bar.
+    """
+    h, w = gray.shape
+    if h < 40 or w < 40:
+        return 0.0
+    top = gray[: min(h // 5, TITLE_MAX) + TITLE_FRAME + 4]
+    med = np.median(top, axis=1)
+    even = (np.abs(top - med[:, None]) <= 2 * NEAR_TOL).mean(axis=1) >= TITLE_EVEN
+    n = len(med)
+    for y0 in range(TITLE_FRAME + 1):
+        if not even[y0]:
+            continue
+        y = y0
+        while (
+            y + 1 < n
+            and even[y + 1]
+            and abs(med[y + 1] - med[y]) <= TITLE_SMOOTH
+            and abs(med[y + 1] - med[y0]) <= TITLE_DRIFT
+        ):
+            y += 1
+        rows = y - y0 + 1
+        if rows < TITLE_ROWS or y + 4 > n or np.abs(med[y + 1 : y + 4] - med[y]).max() < LINE_STEP:
+            continue
+        level = med[y0 : y + 1].mean()
+        inset = max(TITLE_FRAME + 1, w // 20)
+        below = gray[y + 4 :]
+        sides = np.concatenate([below[:, inset], below[:, w - 1 - inset], below[-1 - TITLE_FRAME]])
+        if np.count_nonzero(np.abs(sides - level) <= 2 * NEAR_TOL) <= 0.5 * len(sides):
+            return rows / h
+    return 0.0

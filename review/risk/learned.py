@@ -78,6 +78,8 @@ DESCRIPTIONS: dict[str, str] = {
     "box_corners": "boxes: buttons, entries, panels",
     "lut_spread": "many colours at one brightness",
     "lit_chroma": "colourful subject",
+    "bevels": "bevelled 3-D widget borders",
+    "title_bar": "a window's title bar",
 }
 INPUTS = tuple(DESCRIPTIONS)
 
@@ -110,6 +112,8 @@ def inputs(f: Features, hand: dict[str, float], graphic: float, scan: float) -> 
         stain_residual=min(1.0, values["stain_residual"] * 100),
         box_corners=math.log1p(values["box_corners"]),
         lut_spread=values["lut_spread"] / 40.0,
+        bevels=math.log1p(10.0 * values["bevels"]),
+        title_bar=min(1.0, 10.0 * values["title_bar"]),
     )
     return values
 

@@ -260,3 +260,52 @@ def grey_landscape() -> Image.Image:
     img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
     return img.filter(ImageFilter.GaussianBlur(1.0))
 
+
+FACE, LIGHT, SHADE, DARK = (212, 208, 200), (255, 255, 255), (128, 128, 128), (64, 64, 64)
+
+
+def _bevel(d: ImageDraw.ImageDraw, box: tuple[int, int, int, int], *, sunken: bool) -> None:
+    """A classic 3-D edge: light top and left, shaded bottom and right (swapped when sunken)."""
+    x0, y0, x1, y1 = box
+    hi, lo = (SHADE, LIGHT) if sunken else (LIGHT, SHADE)
+    d.line([(x0, y1), (x0, y0), (x1, y0)], fill=hi)
+    d.line([(x0 + 1, y1 - 1), (x0 + 1, y0 + 1), (x1 - 1, y0 + 1)], fill=DARK if sunken else FACE)
+    d.line([(x0, y1), (x1, y1), (x1, y0)], fill=lo)
+    d.line([(x0 + 1, y1 - 1), (x1 - 1, y1 - 1), (x1 - 1, y0 + 1)], fill=FACE if sunken else DARK)
+
+
+def toolkit_dialog_png(size: tuple[int, int] = (420, 300)) -> Image.Image:
+    """A colour dialog in a classic toolkit style (Windows 9x, Motif, Tk, Qt's Windows style):
+    grey face, a shaded title bar, etched group boxes, sunken entries and a swatch, raised buttons,
+    colour sliders and a few words. Little text, flat saturated fills: what reads as a plot."""
+    w, h = size
+    img = Image.new("RGB", size, FACE)
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=11)
+    _bevel(d, (0, 0, w - 1, h - 1), sunken=False)
+    for y in range(3, 23):  # a title bar shaded top to bottom, as many window managers draw it
+        d.line([(3, y), (w - 4, y)], fill=(10 + 2 * y, 36 + 2 * y, 106 + 2 * y))
+    d.text((8, 6), "Select Colour", fill=(255, 255, 255), font=font)
+    for x0, y0, x1, y1, title in ((10, 30, 260, 190, "Red, green, blue"),
+                                  (270, 30, w - 12, 190, "Selection")):  # fmt: skip
+        for off, colour in ((0, SHADE), (1, LIGHT)):  # an etched line: shade, then light
+            d.rectangle([x0 + off, y0 + off, x1 + off, y1 + off], outline=colour)
+        d.rectangle([x0 + 8, y0 - 6, x0 + 12 + 7 * len(title), y0 + 6], fill=FACE)
+        d.text((x0 + 10, y0 - 6), title, fill=(0, 0, 0), font=font)
+    for i, (name, colour) in enumerate((("Red", (255, 0, 0)), ("Green", (0, 160, 0)),
+                                        ("Blue", (0, 0, 255)))):  # fmt: skip
+        y = 50 + 45 * i
+        d.text((20, y + 4), name, fill=(0, 0, 0), font=font)
+        for x in range(70, 200):  # a gradient slider in a sunken trough
+            t = (x - 70) / 130
+            d.line([(x, y + 2), (x, y + 18)], fill=tuple(int(c * t) for c in colour))
+        _bevel(d, (68, y, 201, y + 20), sunken=True)
+        d.rectangle([210, y, 250, y + 20], fill=(255, 255, 255))
+        _bevel(d, (210, y, 250, y + 20), sunken=True)
+        d.text((215, y + 4), str(40 * (i + 1)), fill=(0, 0, 0), font=font)
+    d.rectangle([282, 50, w - 24, 170], fill=(51, 102, 204))
+    _bevel(d, (282, 50, w - 24, 170), sunken=True)
+    for x0, label in ((w - 190, "OK"), (w - 100, "Cancel")):
+        _bevel(d, (x0, h - 40, x0 + 80, h - 14), sunken=False)
+        d.text((x0 + 24, h - 34), label, fill=(0, 0, 0), font=font)
+    return img

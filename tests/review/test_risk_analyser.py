@@ -221,6 +221,35 @@ def test_a_figure_background_round_a_chart_is_not_a_top_bar():
         assert combine(report).flags == ["chart"], (style, report.reasons)
 
 
+def test_bevelled_widget_borders_tell_a_toolkit_dialog_from_a_plot():
+    # a colour dialog has little text and flat saturated fills, like a plot; its etched group
+    # boxes, sunken entries and raised buttons (a light line beside a dark one) are a window's
+    report = analyse(risk_samples.toolkit_dialog_png(), with_features=True)
+    assert report.features["bevels"] >= 0.4
+    assert combine(report).flags == ["screenshot"], report.reasons
+    assert "bevelled" in report.reasons["screenshot"]
+    assert analyse(risk_samples.toolkit_dialog_png(), use_model=False).scores["screenshot"] > 0.5
+    # a plot's lines are dark on the page with no highlight beside them, in every style
+    for kind, style in (("bar", "default"), ("line", "default"), ("line", "ggplot"),
+                        ("bar", "bmh")):  # fmt: skip
+        chart = analyse(pixels_only(risk_samples.chart_png(kind, style)), with_features=True)
+        assert chart.features["bevels"] < 0.05, (kind, style)
+    assert analyse(risk_samples.photo(), with_features=True).features["bevels"] < 0.05
+
+
+def test_a_shaded_title_bar_under_a_window_frame_is_a_title_bar_and_a_figure_margin_is_not():
+    # the bar is a gradient below a bevelled frame: even rows that change smoothly, then a step
+    report = analyse(risk_samples.toolkit_dialog_png(), with_features=True)
+    assert 0.05 <= report.features["title_bar"] <= 0.1
+    assert analyse(risk_samples.screenshot_png(), with_features=True).features["title_bar"] > 0
+    # a figure's background fills the top rows too, but goes on down the sides and the bottom
+    for style in ("default", "ggplot", "bmh", "dark_background"):
+        for kind in ("bar", "line"):
+            chart = analyse(pixels_only(risk_samples.chart_png(kind, style)), with_features=True)
+            assert chart.features["title_bar"] == 0, (kind, style)
+    assert analyse(risk_samples.photo(), with_features=True).features["title_bar"] == 0
+
+
 def test_plot_axes_need_ink_outside_the_corner():
     assert analyse(pixels_only(risk_samples.chart_png("bar")), with_features=True).features["axes"]
     box = Image.new("RGB", (800, 600), (90, 90, 90))

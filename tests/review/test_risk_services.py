@@ -72,7 +72,8 @@ def test_thresholds_come_from_settings_and_ignore_invalid_values():
         "screenshot": 0.5,
         "medical": 0.5,
     }
-    image = stored(project, risk_samples.chart_png("bar"))
+    # the line chart scores about 0.99 (the bar chart can round to 1.0, which any threshold flags)
+    image = stored(project, risk_samples.chart_png("line"))
     risk.risk_flags_compute(image=image)
     assert not flags_of(image)["chart"].flagged
 
