@@ -41,6 +41,17 @@ Sources (all offline):
   screenshots of Qt's documentation in Debian's ``qtbase5-doc-html`` (GNU FDL 1.3), windows and
   dialogs drawn on Windows, macOS, KDE and embedded platforms; renderings, diagrams and crops
   that are not a window are listed in ``QT_DOC_NOT_WINDOWS`` and left out.
+- second broadening (issue 15, all held out, each its own group; added after every other source
+  with their own random stream, so the items above do not change when these are present):
+  ``mricron-data`` (BSD-3-clause): grey, colour-table, montage and atlas-overlay views of the
+  Colin27 ``ch2`` and INIA19 macaque templates; ``grace`` (GPL-2+): Grace's example plots printed
+  by ``gracebat``; ``kde-wallpapers``: the photographs among ``plasma-workspace-wallpapers``
+  (GPL-2+); ``xvfb-motif`` (nedit, xpdf, xmgrace), ``xvfb-fox`` (xfe, xfwrite, xfimage, xfpack)
+  and ``xvfb-fltk`` (fltk1.3-games) windows, captured only on request:
+  ``python scripts/capture_desktop_windows.py --out var/risk_windows --only motif,fox,fltk
+  --wms mwm,icewm,twm,none`` (the other toolkits' rows are kept). Needs ``apt-get install
+  mricron-data grace plasma-workspace-wallpapers nedit xpdf xfe fltk1.3-games mwm``; whatever is
+  missing is skipped with a note.
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -988,7 +1000,11 @@ def build_screenshots_and_html_charts(b: Builder, tmp: Path) -> None:
 # Real material from sources the earlier set lacked: desktop windows of four toolkits under Xvfb,
 # colour and tiny medical pictures, greyscale and low-contrast photographs. Each source is its own
 # ``group`` so that leave-one-source-out evaluation leaves it out whole.
-WINDOW_SPLIT = {"x11": "dev", "gtk": "dev", "tk": "heldout", "qt": "heldout"}
+WINDOW_SPLIT = {"x11": "dev", "gtk": "dev", "tk": "heldout", "qt": "heldout", "motif": "heldout",
+                "fox": "heldout", "fltk": "heldout"}  # fmt: skip
+# windows of these toolkits are added after every other source (``build_new_sources``), so that
+# the items, captions and file names of the earlier set do not move when they are captured
+NEW_WINDOW_TOOLKITS = {"motif", "fox", "fltk"}
 WINDOW_CAPTIONS = ["a screenshot of a computer window", "a dialog box with buttons",
                    "a computer screen with text", "a window with a menu bar", "a gray box",
                    "a white rectangle with some text"]  # fmt: skip
@@ -1010,10 +1026,14 @@ WALLPAPER_PHOTOS = {  # real photographs among the Debian wallpapers (licences: 
 BACKGROUNDS = Path("/usr/share/backgrounds")
 
 
-def build_windows(b: Builder, windows: Path) -> None:
-    """Desktop application windows captured under Xvfb (``scripts/capture_desktop_windows.py``)."""
+def build_windows(b: Builder, windows: Path, new_toolkits: bool = False) -> None:
+    """Desktop application windows captured under Xvfb (``scripts/capture_desktop_windows.py``);
+    with ``new_toolkits`` only those of ``NEW_WINDOW_TOOLKITS``, else only the others."""
     listing = windows / "windows.csv"
-    if not listing.exists():
+    if new_toolkits:
+        if not listing.exists():
+            return
+    elif not listing.exists():
         sys.path.insert(0, str(Path(__file__).parent))
         from capture_desktop_windows import capture_all
 
@@ -1023,12 +1043,18 @@ def build_windows(b: Builder, windows: Path) -> None:
         capture_all(windows, None, ("twm", None, "icewm"))
     with open(listing, newline="") as fh:
         for row in csv.DictReader(fh):
-            img = Image.open(windows / row["file"]).convert("RGB")
             tk = row["toolkit"]
+            if (tk in NEW_WINDOW_TOOLKITS) != new_toolkits:
+                continue
+            img = Image.open(windows / row["file"]).convert("RGB")
             src = f"xvfb-{tk}:{row['program']} wm={row['wm']} {row['theme']} ({row['licence']})"
             fmt = "jpg" if b.rng.random() < 0.2 else "png"
+            # xmgrace windows show the plot they opened; Xfe's image viewer shows a photograph
+            also = ["chart"] if "xmgrace " in row["program"] + " " else []
+            also += ["photo"] if row["program"].startswith("xfimage") else []
             b.add(Item(img, "screenshot", WINDOW_SPLIT[tk], src.strip(),
-                       b.rng.choice(WINDOW_CAPTIONS), fmt=fmt, group=f"xvfb-{tk}"))  # fmt: skip
+                       b.rng.choice(WINDOW_CAPTIONS), also=also, fmt=fmt,
+                       group=f"xvfb-{tk}"))  # fmt: skip
 
 
 QT_DOC = Path("/usr/share/qt5/doc")
@@ -1266,6 +1292,161 @@ def build_grey_and_low_contrast_photos(b: Builder) -> None:
                        group="opencv-doc"))  # fmt: skip
 
 
+MRICRON = Path("/usr/share/mricron")
+
+
+def _mricron_lut(name: str) -> np.ndarray:
+    """An MRIcron colour table: 768 bytes, 256 reds then 256 greens then 256 blues."""
+    raw = np.frombuffer((MRICRON / "lut" / f"{name}.lut").read_bytes()[:768], dtype=np.uint8)
+    return raw.reshape(3, 256).T.copy()
+
+
+def _canonical(path: Path) -> np.ndarray:
+    import nibabel as nib
+
+    return np.asarray(nib.as_closest_canonical(nib.load(path)).dataobj, dtype=np.float32)
+
+
+def _slice(vol: np.ndarray, axis: int, where: float) -> np.ndarray:
+    return np.rot90(np.take(vol, int(vol.shape[axis] * where), axis=axis))
+
+
+def _window(sl: np.ndarray, lo_q: float, hi_q: float) -> np.ndarray:
+    inside = sl[sl > 0] if np.any(sl > 0) else sl
+    lo, hi = np.percentile(inside, (lo_q, hi_q))
+    return _to_uint8(sl, float(lo), float(hi))
+
+
+def build_mricron_templates(b: Builder) -> None:
+    """Brain templates and atlases of Debian's ``mricron-data`` (BSD-3-clause, its copyright
+    file): the Colin27 single-subject T1 ``ch2`` (with and without the skull), the INIA19
+    macaque T1, shown as MRIcron shows them: grey slices in a few windows and zooms, a
+    multi-slice montage, MRIcron's own colour tables on the anatomy and atlas labels (AAL,
+    Brodmann, Harvard-Oxford, JHU white matter) drawn over it in their lookup-table colours."""
+    templates = MRICRON / "templates"
+    if not (templates / "ch2.nii.gz").exists():
+        print("no MRIcron templates (apt-get install mricron-data)")
+        return
+    lic = "BSD-3-clause, Debian mricron-data"
+    ch2 = _canonical(templates / "ch2.nii.gz")
+    grey = [  # (volume, axis, where, window percentiles, zoom)
+        ("ch2", 2, 0.45, (1, 99.5), 2), ("ch2", 2, 0.62, (5, 99), 2), ("ch2", 1, 0.5, (1, 99.5), 2),
+        ("ch2", 0, 0.42, (0.5, 99.8), 2), ("ch2bet", 2, 0.55, (1, 99.5), 1),
+        ("ch2better", 1, 0.45, (2, 98), 1), ("inia19-t1-brain", 2, 0.5, (1, 99.5), 2),
+        ("inia19-t1-brain", 0, 0.5, (1, 99.5), 2),
+    ]  # fmt: skip
+    vols = {"ch2": ch2}
+    for name, axis, where, (lo, hi), zoom in grey:
+        if name not in vols:
+            vols[name] = _canonical(templates / f"{name}.nii.gz")
+        img = Image.fromarray(_window(_slice(vols[name], axis, where), lo, hi))
+        img = img.resize((img.width * zoom, img.height * zoom), Image.BICUBIC)
+        view = "sca"[axis]  # sagittal, coronal, axial
+        b.add(Item(img, "medical", "heldout", f"mricron-data:{name}/{view}{where}/grey ({lic})",
+                   medical_caption(b, "MR"), group="mricron-data"))  # fmt: skip
+    # multi-slice montage, 2 rows of 4 axial slices on black (MRIcron's multislice view)
+    tiles = [_window(_slice(ch2, 2, w), 1, 99.5) for w in np.linspace(0.3, 0.75, 8)]
+    montage = np.vstack([np.hstack(tiles[:4]), np.hstack(tiles[4:])])
+    b.add(Item(Image.fromarray(montage), "medical", "heldout",
+               f"mricron-data:ch2/axial-montage/grey ({lic})", medical_caption(b, "MR"),
+               group="mricron-data"))  # fmt: skip
+    # MRIcron's colour tables applied to the anatomy
+    for lut, axis, where in (("NIH", 2, 0.5), ("GE_color", 1, 0.55), ("HOTIRON", 0, 0.45)):
+        rgb = _mricron_lut(lut)[_window(_slice(ch2, axis, where), 1, 99.5)]
+        img = Image.fromarray(rgb).resize((rgb.shape[1] * 2, rgb.shape[0] * 2), Image.BICUBIC)
+        b.add(Item(img, "medical", "heldout", f"mricron-data:ch2/{'sca'[axis]}{where}/{lut} ({lic})",
+                   b.rng.choice(["a colour map of a brain scan", "a colorful brain image"]),
+                   group="mricron-data"))  # fmt: skip
+    # atlas labels over the anatomy, each in its own lookup table (or MRIcron's spectrum); FSL's
+    # 182x218x182 MNI grid is one voxel larger than ch2's, so its last plane is dropped
+    for base, atlas, lut, axis, where in [
+        ("ch2", "aal", "aal.nii", 2, 0.55), ("ch2", "brodmann", "brodmann.nii", 1, 0.4),
+        ("ch2", "HarvardOxford-cort-maxprob-thr0-1mm", "spectrum", 2, 0.6),
+        ("ch2", "JHU-WhiteMatter-labels-1mm", "JHU-WhiteMatter-labels-1mm.nii", 0, 0.45),
+        ("inia19-t1-brain", "inia19-NeuroMaps", "spectrum", 2, 0.55),
+    ]:  # fmt: skip
+        anatomy = vols[base]
+        labels = _canonical(templates / f"{atlas}.nii.gz")
+        if any(abs(x - y) > 1 for x, y in zip(labels.shape, anatomy.shape, strict=True)):
+            continue
+        labels = labels[tuple(slice(0, n) for n in anatomy.shape)]
+        table = (_mricron_lut(lut) if (MRICRON / "lut" / f"{lut}.lut").exists()
+                 else np.frombuffer((templates / f"{lut}.lut").read_bytes()[:768],
+                                    dtype=np.uint8).reshape(3, 256).T)  # fmt: skip
+        anat = _window(_slice(anatomy, axis, where), 1, 99.5).astype(np.float32)
+        lab = _slice(labels, axis, where).astype(np.int64)
+        colour = table[(lab * 37) % 255 + 1 if lut == "spectrum" else lab % 256].astype(np.float32)
+        mix = np.where((lab > 0)[..., None], 0.5 * anat[..., None] + 0.5 * colour,
+                       anat[..., None].repeat(3, axis=2))  # fmt: skip
+        img = Image.fromarray(mix.astype(np.uint8))
+        img = img.resize((img.width * 2, img.height * 2), Image.NEAREST)
+        b.add(Item(img, "medical", "heldout",
+                   f"mricron-data:{base}+{atlas}/{'sca'[axis]}{where} ({lic})",
+                   b.rng.choice(["a brain atlas", "a colorful map of the brain",
+                                 "an mri scan of the brain"]), group="mricron-data"))  # fmt: skip
+
+
+GRACE_EXAMPLES = Path("/usr/share/doc/grace/examples")
+# Grace's example plots that are charts of data; left out: the typesetting, font, arrow, axis-
+# property and legend demos, the empty multi-graph page and the map of Australia
+GRACE_CHARTS = [
+    "bar", "boxplot", "chartebar", "charts", "co2", "fills", "hilo", "log2", "log2log", "logistic",
+    "logit", "motif", "pie", "polar", "reciprocal", "spectrum", "stackedb", "terr", "test2",
+    "times", "tinset", "tlog", "vmap", "xycolor", "xysize", "xyz",
+]  # fmt: skip
+
+
+def build_grace_charts(b: Builder) -> None:
+    """Charts drawn by Grace (``gracebat``, Debian ``grace``, GPL-2+) from the example projects
+    and data it ships, printed to PNG at its default page size."""
+    gracebat = shutil.which("gracebat")
+    if not gracebat or not GRACE_EXAMPLES.exists():
+        print("no Grace (apt-get install grace)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in GRACE_CHARTS:
+            out = Path(tmp) / f"{name}.png"
+            subprocess.run([gracebat, "-nosafe", "-hardcopy", "-hdevice", "PNG", "-printfile",
+                            str(out), f"{name}.agr"], cwd=GRACE_EXAMPLES, capture_output=True,
+                           timeout=60, check=False)  # fmt: skip
+            if not out.exists():
+                print(f"grace: no picture from {name}.agr", file=sys.stderr)
+                continue
+            img = Image.open(out).convert("RGB")
+            fmt = "jpg" if b.rng.random() < 0.3 else "png"
+            cap = b.rng.choice(NEUTRAL_CHART if b.rng.random() < 0.3 else
+                               ["a graph of the data", "a chart with lines and points",
+                                "a plot with labels"])  # fmt: skip
+            b.add(Item(img, "chart", "heldout", f"grace:{name}.agr (GPL-2+, Debian grace)", cap,
+                       fmt=fmt, group="grace"))  # fmt: skip
+
+
+KDE_WALLPAPERS = Path("/usr/share/wallpapers")
+# the photographs among Plasma's wallpapers (the rest are drawings and renderings), picked by
+# looking at each once
+KDE_PHOTOS = ["BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
+              "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "summer_1am"]  # fmt: skip
+
+
+def build_kde_wallpaper_photos(b: Builder) -> None:
+    """Photographs among Debian's ``plasma-workspace-wallpapers`` (GPL-2+, KDE Visual Design
+    Group), each once, at a wallpaper size of 800 to 1280 px."""
+    found = [(n, sorted((KDE_WALLPAPERS / n / "contents" / "images").glob("*.*")))
+             for n in KDE_PHOTOS]  # fmt: skip
+    found = [(n, files) for n, files in found if files]
+    if not found:
+        print("no Plasma wallpapers (apt-get install plasma-workspace-wallpapers)")
+        return
+    for name, files in found:
+        landscape = [f for f in files if f.stem.split("x")[0] > f.stem.split("x")[-1]] or files
+        path = min(landscape, key=lambda f: abs(int(f.stem.split("x")[0]) - 1280))
+        img = Image.open(path).convert("RGB")
+        img.thumbnail((b.rng.choice([800, 1024, 1280]),) * 2, Image.LANCZOS)
+        b.add(Item(img, "photo", "heldout",
+                   f"kde-wallpapers:{name}/{path.name} (GPL-2+, Debian plasma-workspace-wallpapers)",
+                   "a photo", fmt="jpg", group="kde-wallpapers"))  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="var/risk_devset")
@@ -1294,6 +1475,13 @@ def main() -> int:
     build_more_ultrasound(b)
     build_grey_and_low_contrast_photos(b)
     build_doc_screenshots(b)
+    # issue 15's second broadening (new sources, all held out); a separate random stream so that
+    # everything above is the same whether or not these packages are installed
+    b.rng = random.Random(args.seed + 1015)
+    build_windows(b, Path(args.windows), new_toolkits=True)
+    build_mricron_templates(b)
+    build_grace_charts(b)
+    build_kde_wallpaper_photos(b)
     shutil.rmtree(tmp)
     with open(out / "labels.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(b.rows[0]))
