@@ -49,8 +49,13 @@ Sources (all offline):
   (GPL-2+); ``xvfb-motif`` (nedit, xpdf, xmgrace), ``xvfb-fox`` (xfe, xfwrite, xfimage, xfpack)
   and ``xvfb-fltk`` (fltk1.3-games) windows, captured only on request:
   ``python scripts/capture_desktop_windows.py --out var/risk_windows --only motif,fox,fltk
-  --wms mwm,icewm,twm,none`` (the other toolkits' rows are kept). Needs ``apt-get install
-  mricron-data grace plasma-workspace-wallpapers nedit xpdf xfe fltk1.3-games mwm``; whatever is
+  --wms mwm,icewm,twm,none`` (the other toolkits' rows are kept); ``insighttoolkit5-examples``
+  (Apache-2.0): the MRI, CT and cryosection scans among ITK's example data; ``dipy`` (BSD-3):
+  diffusion-MRI test volumes of ``python3-dipy`` and the colour FA map of ``python-dipy-doc``;
+  ``gnucash-docs`` (GFDL-1.1+): every fifth window and dialog figure of GnuCash's manuals;
+  ``gnuplot``: gnuplot's charts of the scikit-learn and matplotlib tables. Needs ``apt-get
+  install mricron-data grace plasma-workspace-wallpapers nedit xpdf xfe fltk1.3-games mwm
+  insighttoolkit5-examples python3-dipy python-dipy-doc gnucash-docs gnuplot-nox``; whatever is
   missing is skipped with a note.
 """
 
@@ -1447,6 +1452,232 @@ def build_kde_wallpaper_photos(b: Builder) -> None:
                    "a photo", fmt="jpg", group="kde-wallpapers"))  # fmt: skip
 
 
+ITK_DATA = Path("/usr/share/doc/insighttoolkit5-examples/examples/Data")
+# the real scans among ITK's example data (MRI slices, some as its registration examples moved
+# them, the Visible Woman cryosection colour photographs, rat lung CT, a T1 volume); the
+# synthetic test pictures (circles, points, lines, FFT patterns, masks, shapes) are left out
+ITK_SCANS = [
+    ("BrainProtonDensitySlice.png", 2), ("BrainProtonDensitySlice256x256.png", 1),
+    ("BrainProtonDensitySliceBorder20.png", 2), ("BrainProtonDensitySliceRotated10.png", 1),
+    ("BrainProtonDensitySliceR10X13Y17S12.png", 2), ("BrainProtonDensitySliceBSplined10.png", 1),
+    ("BrainT1Slice.png", 2), ("BrainT1SliceBorder20.png", 1), ("BrainMidSagittalSlice.png", 2),
+    ("FatMRISlice.png", 2), ("VisibleWomanHeadSlice.png", 3), ("VisibleWomanEyeSlice.png", 3),
+    ("RatLungSlice1.mha", 3), ("RatLungSlice2.mha", 2), ("itkBrainSliceComplexMagnitude.mha", 2),
+    ("BrainProtonDensity3Slices.mha", 2), ("KmeansTest_T1UCharRaw.nii.gz", 3),
+]  # fmt: skip
+
+
+def read_metaimage(path: Path) -> np.ndarray:
+    """A MetaImage (``.mha``/``.mhd``) with its pixels LOCAL or in a raw file beside it."""
+    data = path.read_bytes()
+    header: dict[str, str] = {}
+    pos = 0
+    while True:
+        end = data.index(b"\n", pos)
+        key, _, value = data[pos:end].decode().partition("=")
+        header[key.strip()] = value.strip()
+        pos = end + 1
+        if key.strip() == "ElementDataFile":
+            break
+    dims = [int(v) for v in header["DimSize"].split()]
+    dtype = {"MET_UCHAR": "u1", "MET_CHAR": "i1", "MET_USHORT": "u2", "MET_SHORT": "i2",
+             "MET_FLOAT": "f4", "MET_DOUBLE": "f8"}[header["ElementType"]]  # fmt: skip
+    msb = (header.get("BinaryDataByteOrderMSB") or header.get("ElementByteOrderMSB")) == "True"
+    raw = data[pos:] if header["ElementDataFile"] == "LOCAL" else \
+        (path.parent / header["ElementDataFile"]).read_bytes()  # fmt: skip
+    arr = np.frombuffer(raw, dtype=(">" if msb else "<") + dtype, count=int(np.prod(dims)))
+    return arr.reshape(dims[::-1])
+
+
+def build_itk_examples(b: Builder) -> None:
+    """Scans among the example data of Debian's ``insighttoolkit5-examples`` (Apache-2.0, ITK's
+    copyright file): shown in grey (colour for the cryosections) at a viewer's zoom."""
+    import nibabel as nib
+
+    if not ITK_DATA.exists():
+        print("no ITK example data (apt-get install insighttoolkit5-examples)")
+        return
+    for name, zoom in ITK_SCANS:
+        path = ITK_DATA / name
+        if not path.exists():
+            continue
+        if name.endswith(".png"):
+            img = Image.open(path)
+            img = img.convert("RGB") if name.startswith("VisibleWoman") else img.convert("L")
+        else:
+            if name.endswith(".nii.gz"):  # through the axis with fewest voxels: the slices
+                vol = np.asarray(nib.load(path).dataobj, dtype=np.float32)
+                sl = _slice(vol, int(np.argmin(vol.shape)), 0.5)
+            else:
+                vol = read_metaimage(path)
+                sl = vol if vol.ndim == 2 else vol[vol.shape[0] // 2]
+            img = Image.fromarray(_window(np.asarray(sl, dtype=np.float32), 0.5, 99.5))
+        img = img.resize((img.width * zoom, img.height * zoom), Image.BICUBIC)
+        b.add(Item(img, "medical", "heldout",
+                   f"insighttoolkit5-examples:{name} (Apache-2.0, Debian insighttoolkit5-examples)",
+                   medical_caption(b, "MR"), group="insighttoolkit5-examples"))  # fmt: skip
+
+
+DIPY_FILES = Path("/usr/lib/python3/dist-packages/dipy/data/files")
+
+
+def build_dipy_data(b: Builder) -> None:
+    """Diffusion MRI volumes that Debian's ``python3-dipy`` ships as test data (BSD-3, its
+    copyright file): b0 and noise-test slices in grey at a viewer's zoom, plus the colour FA map
+    of dipy's documentation (``python-dipy-doc``)."""
+    if not DIPY_FILES.exists():
+        print("no dipy data (apt-get install python3-dipy)")
+        return
+    picks = [("S0_10slices.nii.gz", [0.2, 0.5, 0.8]), ("aniso_vox.nii.gz", [0.4, 0.6]),
+             ("ascm_out_test.nii.gz", [0.5]), ("test_piesno.nii.gz", [0.3, 0.7])]  # fmt: skip
+    lic = "BSD-3, Debian python3-dipy"
+    for name, wheres in picks:
+        vol = _canonical(DIPY_FILES / name)
+        vol = vol[..., 0] if vol.ndim == 4 else vol
+        for where in wheres:
+            sl = _window(_slice(vol, 2, where), 0.5, 99.5)
+            zoom = max(2, 400 // max(sl.shape))
+            img = Image.fromarray(sl).resize((sl.shape[1] * zoom, sl.shape[0] * zoom),
+                                             Image.BICUBIC)  # fmt: skip
+            b.add(Item(img, "medical", "heldout", f"dipy:{name}/a{where} ({lic})",
+                       medical_caption(b, "MR"), group="dipy"))  # fmt: skip
+    fa = Path("/usr/share/doc/python-dipy-doc/html/_images/colorfa.png")
+    if fa.exists():
+        b.add(Item(Image.open(fa).convert("RGB"), "medical", "heldout",
+                   "dipy:doc/colorfa.png (BSD-3, Debian python-dipy-doc)",
+                   "a colorful image of a brain", group="dipy"))  # fmt: skip
+
+
+GNUCASH_HELP = Path("/usr/share/help/C")
+# GnuCash's manual figures that are not a window or dialog: a diagram, two arrow icons, a crop of
+# register symbols and crops of rendered report pages (cash flow, transaction and loan tables)
+GNUCASH_NOT_WINDOWS = {
+    "basics_AccountRelationships", "Tool_Lots_h_double_arrow", "Tool_Lots_v_double_arrow",
+    "Trans_Assoc_Symbols", "cbook_CashFlow", "cbook_TransactionRptAssets",
+    "cbook_TransactionRptExpenses", "cc_CashFlow", "cc_TransactionRptExpenses",
+    "cc_TransactionRptVisa", "loans_PrivateLoanCalculation", "loans_PrivateLoanSecondPayment",
+    "txns_CashFlow", "txns_TransactionRptChecking", "txns_TransactionRptExpenses",
+}  # fmt: skip
+
+
+def build_gnucash_doc_screenshots(b: Builder) -> None:
+    """Screenshots in GnuCash's guide and help (Debian ``gnucash-docs``, GFDL 1.1+): GTK 2 and 3
+    windows and dialogs of a finance program, taken by its writers on several desktops. Every
+    fifth figure in name order (of 223 English ones), less ``GNUCASH_NOT_WINDOWS``."""
+    files = sorted(GNUCASH_HELP.glob("gnucash-*/figures/*.png"))
+    if not files:
+        print("no GnuCash documentation (apt-get install gnucash-docs)")
+        return
+    files = [f for f in files if f.stem not in GNUCASH_NOT_WINDOWS][::5]
+    for path in files:
+        img = Image.open(path).convert("RGB")
+        if min(img.size) < 48:
+            continue
+        also = ["chart"] if path.stem in {"invest_stockvalue_report", "Report_Screen"} else []
+        b.add(Item(img, "screenshot", "heldout",
+                   f"gnucash-docs:{path.parent.parent.name}/{path.name} (GFDL-1.1+, Debian gnucash-docs)",
+                   b.rng.choice(WINDOW_CAPTIONS), also=also,
+                   fmt="jpg" if b.rng.random() < 0.2 else "png", group="gnucash-docs"))  # fmt: skip
+
+
+# gnuplot scripts over bundled data (scikit-learn's iris, wine, breast-cancer and linnerud tables,
+# matplotlib's stock prices and Jacksboro elevation grid): name -> (data writer key, script)
+GNUPLOT_CHARTS = {
+    "iris-points": ("iris", "set title 'Iris'; set xlabel 'sepal length (cm)'; set ylabel "
+                    "'sepal width (cm)'; plot for [k=0:2] D u ($5==k?$1:1/0):2 w p pt 7 "
+                    "t word('setosa versicolor virginica', k+1)"),
+    "wine-histogram": ("wine", "set style fill solid 0.6 border -1; set xlabel 'alcohol'; "
+                       "set ylabel 'count'; bw=0.25; plot D u (bw*floor($1/bw)):(1) "
+                       "smooth freq w boxes t 'wines'"),
+    "linnerud-clustered": ("linnerud", "set style data histograms; set style histogram cluster "
+                           "gap 1; set style fill solid border -1; set key top left; "
+                           "plot D u 2 t 'Situps', '' u 3 t 'Jumps', '' u 1 t 'Chins'"),
+    "linnerud-stacked": ("linnerud", "set style data histograms; set style histogram rowstacked; "
+                         "set style fill pattern border -1; set boxwidth 0.7; plot D u 1 t "
+                         "'Chins', '' u 3 t 'Jumps'"),
+    "cancer-logscale": ("cancer", "set logscale xy; set grid; set xlabel 'mean area'; set ylabel "
+                        "'mean concavity'; plot D u 4:7 w p pt 6 ps 0.8 t 'tumours'"),
+    "cancer-boxplot": ("cancer", "set style fill solid 0.3; set xtics ('radius' 1, 'texture' 2, "
+                       "'perimeter/5' 3); plot D u (1):1 w boxplot t '', '' u (2):2 w boxplot "
+                       "t '', '' u (3):($3/5) w boxplot t ''"),
+    "stocks-lines": ("stocks", "set xdata time; set timefmt '%Y-%m-%d'; set format x '%Y'; "
+                     "set ylabel 'price (USD)'; set key top left; plot D u 1:2 w l t 'IBM', "
+                     "'' u 1:4 w l t 'MSFT', '' u 1:9 w l t 'ADBE'"),
+    "stocks-filled": ("stocks", "set xdata time; set timefmt '%Y-%m-%d'; set format x '%Y'; "
+                      "set style fill transparent solid 0.4; plot D u 1:10 w filledcurves y1=0 "
+                      "t 'S&P 500' noenhanced, '' u 1:2 w l lw 2 t 'IBM'"),
+    "msft-candles": ("msft", "set xdata time; set timefmt '%d-%b-%y'; set format x '%d %b'; "
+                     "set title 'MSFT'; set boxwidth 0.6 relative; plot D u 1:2:4:3:5 w "
+                     "candlesticks t 'open/low/high/close'"),
+    "dem-heatmap": ("dem", "set view map; set palette rgb 33,13,10; set cblabel 'elevation (m)'; "
+                    "splot D matrix w image t ''"),
+    "dem-surface": ("dem", "set hidden3d; set pm3d; set palette defined (0 'dark-green', 1 "
+                    "'yellow', 2 'brown'); set xyplane 0; splot D matrix every 6:6 w l t ''"),
+    "functions": ("none", "set grid; set key box; set xrange [-2*pi:2*pi]; plot sin(x) t 'sin', "
+                  "cos(x) t 'cos', sin(x)*exp(-x*x/20) t 'damped'"),
+}  # fmt: skip
+
+
+def _gnuplot_data(key: str, folder: Path) -> Path:
+    """Write one of the bundled tables as whitespace-separated columns for gnuplot."""
+    import matplotlib.cbook as cbook
+    import sklearn
+
+    skdata = Path(sklearn.__file__).parent / "datasets" / "data"
+    path = folder / f"{key}.dat"
+    if key == "iris":
+        np.savetxt(path, np.loadtxt(skdata / "iris.csv", delimiter=",", skiprows=1))
+    elif key == "wine":
+        np.savetxt(path, np.loadtxt(skdata / "wine_data.csv", delimiter=",", skiprows=1))
+    elif key == "cancer":
+        np.savetxt(path, np.loadtxt(skdata / "breast_cancer.csv", delimiter=",", skiprows=1))
+    elif key == "linnerud":
+        np.savetxt(path, np.loadtxt(skdata / "linnerud_exercise.csv", skiprows=1))
+    elif key == "stocks":
+        with open(cbook.get_sample_data("Stocks.csv", asfileobj=False)) as fh:
+            lines = [ln.strip().split(",") for ln in fh if ln[:1].isdigit()]
+        path.write_text("".join(" ".join(c or "NaN" for c in ln) + "\n" for ln in lines))
+    elif key == "msft":
+        with open(cbook.get_sample_data("msft.csv", asfileobj=False)) as fh:
+            lines = [ln.strip().split(",") for ln in fh if ln[:1].isdigit()]
+        path.write_text("".join(" ".join(ln) + "\n" for ln in lines))
+    elif key == "dem":
+        dem = np.load(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False))
+        np.savetxt(path, dem["elevation"][::-1], fmt="%.1f")
+    return path
+
+
+def build_gnuplot_charts(b: Builder) -> None:
+    """Charts drawn by gnuplot (Debian ``gnuplot-nox``; gnuplot's own licence, free) from the
+    tables that scikit-learn and matplotlib ship: points, histograms, box plots, log scales,
+    time series, candlesticks, a heat map and a surface; cairo and libgd terminals."""
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        print("no gnuplot (apt-get install gnuplot-nox)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for i, (name, (key, script)) in enumerate(GNUPLOT_CHARTS.items()):
+            data = _gnuplot_data(key, folder) if key != "none" else folder / "none"
+            out = folder / f"{name}.png"
+            w, h = b.rng.choice([(640, 480), (800, 600), (900, 500), (560, 420)])
+            term = (f"pngcairo size {w},{h} font 'DejaVu Sans,{b.rng.choice([9, 10, 11])}'"
+                    if i % 3 else f"png size {w},{h}")  # fmt: skip
+            full = f"set term {term}; set output '{out}'; D = '{data}'; {script}\n"
+            subprocess.run([gnuplot], input=full, text=True, capture_output=True, timeout=60,
+                           check=False)  # fmt: skip
+            if not out.exists() or out.stat().st_size == 0:
+                print(f"gnuplot: no picture for {name}", file=sys.stderr)
+                continue
+            img = Image.open(out).convert("RGB")
+            cap = b.rng.choice(NEUTRAL_CHART if b.rng.random() < 0.3 else
+                               ["a graph of the data", "a chart with lines and points",
+                                "a plot with labels"])  # fmt: skip
+            b.add(Item(img, "chart", "heldout", f"gnuplot:{name}/{term.split()[0]} (gnuplot "
+                       "licence, Debian gnuplot-nox)", cap, fmt="jpg" if b.rng.random() < 0.3
+                       else "png", group="gnuplot"))  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="var/risk_devset")
@@ -1482,6 +1713,10 @@ def main() -> int:
     build_mricron_templates(b)
     build_grace_charts(b)
     build_kde_wallpaper_photos(b)
+    build_itk_examples(b)
+    build_dipy_data(b)
+    build_gnucash_doc_screenshots(b)
+    build_gnuplot_charts(b)
     shutil.rmtree(tmp)
     with open(out / "labels.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(b.rows[0]))
