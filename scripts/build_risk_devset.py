@@ -1513,9 +1513,11 @@ def build_itk_examples(b: Builder) -> None:
                 sl = vol if vol.ndim == 2 else vol[vol.shape[0] // 2]
             img = Image.fromarray(_window(np.asarray(sl, dtype=np.float32), 0.5, 99.5))
         img = img.resize((img.width * zoom, img.height * zoom), Image.BICUBIC)
+        # the Visible Woman slices are colour photographs of a cryosectioned body
+        also = ["photo"] if name.startswith("VisibleWoman") else []
         b.add(Item(img, "medical", "heldout",
                    f"insighttoolkit5-examples:{name} (Apache-2.0, Debian insighttoolkit5-examples)",
-                   medical_caption(b, "MR"), group="insighttoolkit5-examples"))  # fmt: skip
+                   medical_caption(b, "MR"), also=also, group="insighttoolkit5-examples"))  # fmt: skip
 
 
 DIPY_FILES = Path("/usr/lib/python3/dist-packages/dipy/data/files")
