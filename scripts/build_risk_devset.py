@@ -41,6 +41,22 @@ Sources (all offline):
   screenshots of Qt's documentation in Debian's ``qtbase5-doc-html`` (GNU FDL 1.3), windows and
   dialogs drawn on Windows, macOS, KDE and embedded platforms; renderings, diagrams and crops
   that are not a window are listed in ``QT_DOC_NOT_WINDOWS`` and left out.
+- second broadening (issue 15, all held out, each its own group; added after every other source
+  with their own random stream, so the items above do not change when these are present):
+  ``mricron-data`` (BSD-3-clause): grey, colour-table, montage and atlas-overlay views of the
+  Colin27 ``ch2`` and INIA19 macaque templates; ``grace`` (GPL-2+): Grace's example plots printed
+  by ``gracebat``; ``kde-wallpapers``: the photographs among ``plasma-workspace-wallpapers``
+  (GPL-2+); ``xvfb-motif`` (nedit, xpdf, xmgrace), ``xvfb-fox`` (xfe, xfwrite, xfimage, xfpack)
+  and ``xvfb-fltk`` (fltk1.3-games) windows, captured only on request:
+  ``python scripts/capture_desktop_windows.py --out var/risk_windows --only motif,fox,fltk
+  --wms mwm,icewm,twm,none`` (the other toolkits' rows are kept); ``insighttoolkit5-examples``
+  (Apache-2.0): the MRI, CT and cryosection scans among ITK's example data; ``dipy`` (BSD-3):
+  diffusion-MRI test volumes of ``python3-dipy`` and the colour FA map of ``python-dipy-doc``;
+  ``gnucash-docs`` (GFDL-1.1+): every fifth window and dialog figure of GnuCash's manuals;
+  ``gnuplot``: gnuplot's charts of the scikit-learn and matplotlib tables. Needs ``apt-get
+  install mricron-data grace plasma-workspace-wallpapers nedit xpdf xfe fltk1.3-games mwm
+  insighttoolkit5-examples python3-dipy python-dipy-doc gnucash-docs gnuplot-nox``; whatever is
+  missing is skipped with a note.
 """
 
 from __future__ import annotations
@@ -55,6 +71,7 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -988,7 +1005,11 @@ def build_screenshots_and_html_charts(b: Builder, tmp: Path) -> None:
 # Real material from sources the earlier set lacked: desktop windows of four toolkits under Xvfb,
 # colour and tiny medical pictures, greyscale and low-contrast photographs. Each source is its own
 # ``group`` so that leave-one-source-out evaluation leaves it out whole.
-WINDOW_SPLIT = {"x11": "dev", "gtk": "dev", "tk": "heldout", "qt": "heldout"}
+WINDOW_SPLIT = {"x11": "dev", "gtk": "dev", "tk": "heldout", "qt": "heldout", "motif": "heldout",
+                "fox": "heldout", "fltk": "heldout"}  # fmt: skip
+# windows of these toolkits are added after every other source (``build_new_sources``), so that
+# the items, captions and file names of the earlier set do not move when they are captured
+NEW_WINDOW_TOOLKITS = {"motif", "fox", "fltk"}
 WINDOW_CAPTIONS = ["a screenshot of a computer window", "a dialog box with buttons",
                    "a computer screen with text", "a window with a menu bar", "a gray box",
                    "a white rectangle with some text"]  # fmt: skip
@@ -1010,10 +1031,14 @@ WALLPAPER_PHOTOS = {  # real photographs among the Debian wallpapers (licences: 
 BACKGROUNDS = Path("/usr/share/backgrounds")
 
 
-def build_windows(b: Builder, windows: Path) -> None:
-    """Desktop application windows captured under Xvfb (``scripts/capture_desktop_windows.py``)."""
+def build_windows(b: Builder, windows: Path, new_toolkits: bool = False) -> None:
+    """Desktop application windows captured under Xvfb (``scripts/capture_desktop_windows.py``);
+    with ``new_toolkits`` only those of ``NEW_WINDOW_TOOLKITS``, else only the others."""
     listing = windows / "windows.csv"
-    if not listing.exists():
+    if new_toolkits:
+        if not listing.exists():
+            return
+    elif not listing.exists():
         sys.path.insert(0, str(Path(__file__).parent))
         from capture_desktop_windows import capture_all
 
@@ -1023,12 +1048,18 @@ def build_windows(b: Builder, windows: Path) -> None:
         capture_all(windows, None, ("twm", None, "icewm"))
     with open(listing, newline="") as fh:
         for row in csv.DictReader(fh):
-            img = Image.open(windows / row["file"]).convert("RGB")
             tk = row["toolkit"]
+            if (tk in NEW_WINDOW_TOOLKITS) != new_toolkits:
+                continue
+            img = Image.open(windows / row["file"]).convert("RGB")
             src = f"xvfb-{tk}:{row['program']} wm={row['wm']} {row['theme']} ({row['licence']})"
             fmt = "jpg" if b.rng.random() < 0.2 else "png"
+            # xmgrace windows show the plot they opened; Xfe's image viewer shows a photograph
+            also = ["chart"] if "xmgrace " in row["program"] + " " else []
+            also += ["photo"] if row["program"].startswith("xfimage") else []
             b.add(Item(img, "screenshot", WINDOW_SPLIT[tk], src.strip(),
-                       b.rng.choice(WINDOW_CAPTIONS), fmt=fmt, group=f"xvfb-{tk}"))  # fmt: skip
+                       b.rng.choice(WINDOW_CAPTIONS), also=also, fmt=fmt,
+                       group=f"xvfb-{tk}"))  # fmt: skip
 
 
 QT_DOC = Path("/usr/share/qt5/doc")
@@ -1266,6 +1297,389 @@ def build_grey_and_low_contrast_photos(b: Builder) -> None:
                        group="opencv-doc"))  # fmt: skip
 
 
+MRICRON = Path("/usr/share/mricron")
+
+
+def _mricron_lut(name: str) -> np.ndarray:
+    """An MRIcron colour table: 768 bytes, 256 reds then 256 greens then 256 blues."""
+    raw = np.frombuffer((MRICRON / "lut" / f"{name}.lut").read_bytes()[:768], dtype=np.uint8)
+    return raw.reshape(3, 256).T.copy()
+
+
+def _canonical(path: Path) -> np.ndarray:
+    import nibabel as nib
+
+    return np.asarray(nib.as_closest_canonical(nib.load(path)).dataobj, dtype=np.float32)
+
+
+def _slice(vol: np.ndarray, axis: int, where: float) -> np.ndarray:
+    return np.rot90(np.take(vol, int(vol.shape[axis] * where), axis=axis))
+
+
+def _window(sl: np.ndarray, lo_q: float, hi_q: float) -> np.ndarray:
+    inside = sl[sl > 0] if np.any(sl > 0) else sl
+    lo, hi = np.percentile(inside, (lo_q, hi_q))
+    return _to_uint8(sl, float(lo), float(hi))
+
+
+def build_mricron_templates(b: Builder) -> None:
+    """Brain templates and atlases of Debian's ``mricron-data`` (BSD-3-clause, its copyright
+    file): the Colin27 single-subject T1 ``ch2`` (with and without the skull), the INIA19
+    macaque T1, shown as MRIcron shows them: grey slices in a few windows and zooms, a
+    multi-slice montage, MRIcron's own colour tables on the anatomy and atlas labels (AAL,
+    Brodmann, Harvard-Oxford, JHU white matter) drawn over it in their lookup-table colours."""
+    templates = MRICRON / "templates"
+    if not (templates / "ch2.nii.gz").exists():
+        print("no MRIcron templates (apt-get install mricron-data)")
+        return
+    lic = "BSD-3-clause, Debian mricron-data"
+    ch2 = _canonical(templates / "ch2.nii.gz")
+    grey = [  # (volume, axis, where, window percentiles, zoom)
+        ("ch2", 2, 0.45, (1, 99.5), 2), ("ch2", 2, 0.62, (5, 99), 2), ("ch2", 1, 0.5, (1, 99.5), 2),
+        ("ch2", 0, 0.42, (0.5, 99.8), 2), ("ch2bet", 2, 0.55, (1, 99.5), 1),
+        ("ch2better", 1, 0.45, (2, 98), 1), ("inia19-t1-brain", 2, 0.5, (1, 99.5), 2),
+        ("inia19-t1-brain", 0, 0.5, (1, 99.5), 2),
+    ]  # fmt: skip
+    vols = {"ch2": ch2}
+    for name, axis, where, (lo, hi), zoom in grey:
+        if name not in vols:
+            vols[name] = _canonical(templates / f"{name}.nii.gz")
+        img = Image.fromarray(_window(_slice(vols[name], axis, where), lo, hi))
+        img = img.resize((img.width * zoom, img.height * zoom), Image.BICUBIC)
+        view = "sca"[axis]  # sagittal, coronal, axial
+        b.add(Item(img, "medical", "heldout", f"mricron-data:{name}/{view}{where}/grey ({lic})",
+                   medical_caption(b, "MR"), group="mricron-data"))  # fmt: skip
+    # multi-slice montage, 2 rows of 4 axial slices on black (MRIcron's multislice view)
+    tiles = [_window(_slice(ch2, 2, w), 1, 99.5) for w in np.linspace(0.3, 0.75, 8)]
+    montage = np.vstack([np.hstack(tiles[:4]), np.hstack(tiles[4:])])
+    b.add(Item(Image.fromarray(montage), "medical", "heldout",
+               f"mricron-data:ch2/axial-montage/grey ({lic})", medical_caption(b, "MR"),
+               group="mricron-data"))  # fmt: skip
+    # MRIcron's colour tables applied to the anatomy
+    for lut, axis, where in (("NIH", 2, 0.5), ("GE_color", 1, 0.55), ("HOTIRON", 0, 0.45)):
+        rgb = _mricron_lut(lut)[_window(_slice(ch2, axis, where), 1, 99.5)]
+        img = Image.fromarray(rgb).resize((rgb.shape[1] * 2, rgb.shape[0] * 2), Image.BICUBIC)
+        b.add(Item(img, "medical", "heldout", f"mricron-data:ch2/{'sca'[axis]}{where}/{lut} ({lic})",
+                   b.rng.choice(["a colour map of a brain scan", "a colorful brain image"]),
+                   group="mricron-data"))  # fmt: skip
+    # atlas labels over the anatomy, each in its own lookup table (or MRIcron's spectrum); FSL's
+    # 182x218x182 MNI grid is one voxel larger than ch2's, so its last plane is dropped
+    for base, atlas, lut, axis, where in [
+        ("ch2", "aal", "aal.nii", 2, 0.55), ("ch2", "brodmann", "brodmann.nii", 1, 0.4),
+        ("ch2", "HarvardOxford-cort-maxprob-thr0-1mm", "spectrum", 2, 0.6),
+        ("ch2", "JHU-WhiteMatter-labels-1mm", "JHU-WhiteMatter-labels-1mm.nii", 0, 0.45),
+        ("inia19-t1-brain", "inia19-NeuroMaps", "spectrum", 2, 0.55),
+    ]:  # fmt: skip
+        anatomy = vols[base]
+        labels = _canonical(templates / f"{atlas}.nii.gz")
+        if any(abs(x - y) > 1 for x, y in zip(labels.shape, anatomy.shape, strict=True)):
+            continue
+        labels = labels[tuple(slice(0, n) for n in anatomy.shape)]
+        table = (_mricron_lut(lut) if (MRICRON / "lut" / f"{lut}.lut").exists()
+                 else np.frombuffer((templates / f"{lut}.lut").read_bytes()[:768],
+                                    dtype=np.uint8).reshape(3, 256).T)  # fmt: skip
+        anat = _window(_slice(anatomy, axis, where), 1, 99.5).astype(np.float32)
+        lab = _slice(labels, axis, where).astype(np.int64)
+        colour = table[(lab * 37) % 255 + 1 if lut == "spectrum" else lab % 256].astype(np.float32)
+        mix = np.where((lab > 0)[..., None], 0.5 * anat[..., None] + 0.5 * colour,
+                       anat[..., None].repeat(3, axis=2))  # fmt: skip
+        img = Image.fromarray(mix.astype(np.uint8))
+        img = img.resize((img.width * 2, img.height * 2), Image.NEAREST)
+        b.add(Item(img, "medical", "heldout",
+                   f"mricron-data:{base}+{atlas}/{'sca'[axis]}{where} ({lic})",
+                   b.rng.choice(["a brain atlas", "a colorful map of the brain",
+                                 "an mri scan of the brain"]), group="mricron-data"))  # fmt: skip
+
+
+GRACE_EXAMPLES = Path("/usr/share/doc/grace/examples")
+# Grace's example plots that are charts of data; left out: the typesetting, font, arrow, axis-
+# property and legend demos, the empty multi-graph page and the map of Australia
+GRACE_CHARTS = [
+    "bar", "boxplot", "chartebar", "charts", "co2", "fills", "hilo", "log2", "log2log", "logistic",
+    "logit", "motif", "pie", "polar", "reciprocal", "spectrum", "stackedb", "terr", "test2",
+    "times", "tinset", "tlog", "vmap", "xycolor", "xysize", "xyz",
+]  # fmt: skip
+
+
+def build_grace_charts(b: Builder) -> None:
+    """Charts drawn by Grace (``gracebat``, Debian ``grace``, GPL-2+) from the example projects
+    and data it ships, printed to PNG at its default page size."""
+    gracebat = shutil.which("gracebat")
+    if not gracebat or not GRACE_EXAMPLES.exists():
+        print("no Grace (apt-get install grace)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in GRACE_CHARTS:
+            out = Path(tmp) / f"{name}.png"
+            subprocess.run([gracebat, "-nosafe", "-hardcopy", "-hdevice", "PNG", "-printfile",
+                            str(out), f"{name}.agr"], cwd=GRACE_EXAMPLES, capture_output=True,
+                           timeout=60, check=False)  # fmt: skip
+            if not out.exists():
+                print(f"grace: no picture from {name}.agr", file=sys.stderr)
+                continue
+            img = Image.open(out).convert("RGB")
+            fmt = "jpg" if b.rng.random() < 0.3 else "png"
+            cap = b.rng.choice(NEUTRAL_CHART if b.rng.random() < 0.3 else
+                               ["a graph of the data", "a chart with lines and points",
+                                "a plot with labels"])  # fmt: skip
+            b.add(Item(img, "chart", "heldout", f"grace:{name}.agr (GPL-2+, Debian grace)", cap,
+                       fmt=fmt, group="grace"))  # fmt: skip
+
+
+KDE_WALLPAPERS = Path("/usr/share/wallpapers")
+# the photographs among Plasma's wallpapers (the rest are drawings and renderings), picked by
+# looking at each once
+KDE_PHOTOS = ["BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
+              "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "summer_1am"]  # fmt: skip
+
+
+def build_kde_wallpaper_photos(b: Builder) -> None:
+    """Photographs among Debian's ``plasma-workspace-wallpapers`` (GPL-2+, KDE Visual Design
+    Group), each once, at a wallpaper size of 800 to 1280 px."""
+    found = [(n, sorted((KDE_WALLPAPERS / n / "contents" / "images").glob("*.*")))
+             for n in KDE_PHOTOS]  # fmt: skip
+    found = [(n, files) for n, files in found if files]
+    if not found:
+        print("no Plasma wallpapers (apt-get install plasma-workspace-wallpapers)")
+        return
+    for name, files in found:
+        landscape = [f for f in files if f.stem.split("x")[0] > f.stem.split("x")[-1]] or files
+        path = min(landscape, key=lambda f: abs(int(f.stem.split("x")[0]) - 1280))
+        img = Image.open(path).convert("RGB")
+        img.thumbnail((b.rng.choice([800, 1024, 1280]),) * 2, Image.LANCZOS)
+        b.add(Item(img, "photo", "heldout",
+                   f"kde-wallpapers:{name}/{path.name} (GPL-2+, Debian plasma-workspace-wallpapers)",
+                   "a photo", fmt="jpg", group="kde-wallpapers"))  # fmt: skip
+
+
+ITK_DATA = Path("/usr/share/doc/insighttoolkit5-examples/examples/Data")
+# the real scans among ITK's example data (MRI slices, some as its registration examples moved
+# them, the Visible Woman cryosection colour photographs, rat lung CT, a T1 volume); the
+# synthetic test pictures (circles, points, lines, FFT patterns, masks, shapes) are left out
+ITK_SCANS = [
+    ("BrainProtonDensitySlice.png", 2), ("BrainProtonDensitySlice256x256.png", 1),
+    ("BrainProtonDensitySliceBorder20.png", 2), ("BrainProtonDensitySliceRotated10.png", 1),
+    ("BrainProtonDensitySliceR10X13Y17S12.png", 2), ("BrainProtonDensitySliceBSplined10.png", 1),
+    ("BrainT1Slice.png", 2), ("BrainT1SliceBorder20.png", 1), ("BrainMidSagittalSlice.png", 2),
+    ("FatMRISlice.png", 2), ("VisibleWomanHeadSlice.png", 3), ("VisibleWomanEyeSlice.png", 3),
+    ("RatLungSlice1.mha", 3), ("RatLungSlice2.mha", 2), ("itkBrainSliceComplexMagnitude.mha", 2),
+    ("BrainProtonDensity3Slices.mha", 2), ("KmeansTest_T1UCharRaw.nii.gz", 3),
+]  # fmt: skip
+
+
+def read_metaimage(path: Path) -> np.ndarray:
+    """A MetaImage (``.mha``/``.mhd``) with its pixels LOCAL or in a raw file beside it."""
+    data = path.read_bytes()
+    header: dict[str, str] = {}
+    pos = 0
+    while True:
+        end = data.index(b"\n", pos)
+        key, _, value = data[pos:end].decode().partition("=")
+        header[key.strip()] = value.strip()
+        pos = end + 1
+        if key.strip() == "ElementDataFile":
+            break
+    dims = [int(v) for v in header["DimSize"].split()]
+    dtype = {"MET_UCHAR": "u1", "MET_CHAR": "i1", "MET_USHORT": "u2", "MET_SHORT": "i2",
+             "MET_FLOAT": "f4", "MET_DOUBLE": "f8"}[header["ElementType"]]  # fmt: skip
+    msb = (header.get("BinaryDataByteOrderMSB") or header.get("ElementByteOrderMSB")) == "True"
+    raw = data[pos:] if header["ElementDataFile"] == "LOCAL" else \
+        (path.parent / header["ElementDataFile"]).read_bytes()  # fmt: skip
+    arr = np.frombuffer(raw, dtype=(">" if msb else "<") + dtype, count=int(np.prod(dims)))
+    return arr.reshape(dims[::-1])
+
+
+def build_itk_examples(b: Builder) -> None:
+    """Scans among the example data of Debian's ``insighttoolkit5-examples`` (Apache-2.0, ITK's
+    copyright file): shown in grey (colour for the cryosections) at a viewer's zoom."""
+    import nibabel as nib
+
+    if not ITK_DATA.exists():
+        print("no ITK example data (apt-get install insighttoolkit5-examples)")
+        return
+    for name, zoom in ITK_SCANS:
+        path = ITK_DATA / name
+        if not path.exists():
+            continue
+        if name.endswith(".png"):
+            img = Image.open(path)
+            img = img.convert("RGB") if name.startswith("VisibleWoman") else img.convert("L")
+        else:
+            if name.endswith(".nii.gz"):  # through the axis with fewest voxels: the slices
+                vol = np.asarray(nib.load(path).dataobj, dtype=np.float32)
+                sl = _slice(vol, int(np.argmin(vol.shape)), 0.5)
+            else:
+                vol = read_metaimage(path)
+                sl = vol if vol.ndim == 2 else vol[vol.shape[0] // 2]
+            img = Image.fromarray(_window(np.asarray(sl, dtype=np.float32), 0.5, 99.5))
+        img = img.resize((img.width * zoom, img.height * zoom), Image.BICUBIC)
+        # the Visible Woman slices are colour photographs of a cryosectioned body
+        also = ["photo"] if name.startswith("VisibleWoman") else []
+        b.add(Item(img, "medical", "heldout",
+                   f"insighttoolkit5-examples:{name} (Apache-2.0, Debian insighttoolkit5-examples)",
+                   medical_caption(b, "MR"), also=also, group="insighttoolkit5-examples"))  # fmt: skip
+
+
+DIPY_FILES = Path("/usr/lib/python3/dist-packages/dipy/data/files")
+
+
+def build_dipy_data(b: Builder) -> None:
+    """Diffusion MRI volumes that Debian's ``python3-dipy`` ships as test data (BSD-3, its
+    copyright file): b0 and noise-test slices in grey at a viewer's zoom, plus the colour FA map
+    of dipy's documentation (``python-dipy-doc``)."""
+    if not DIPY_FILES.exists():
+        print("no dipy data (apt-get install python3-dipy)")
+        return
+    picks = [("S0_10slices.nii.gz", [0.2, 0.5, 0.8]), ("aniso_vox.nii.gz", [0.4, 0.6]),
+             ("ascm_out_test.nii.gz", [0.5]), ("test_piesno.nii.gz", [0.3, 0.7])]  # fmt: skip
+    lic = "BSD-3, Debian python3-dipy"
+    for name, wheres in picks:
+        vol = _canonical(DIPY_FILES / name)
+        vol = vol[..., 0] if vol.ndim == 4 else vol
+        for where in wheres:
+            sl = _window(_slice(vol, 2, where), 0.5, 99.5)
+            zoom = max(2, 400 // max(sl.shape))
+            img = Image.fromarray(sl).resize((sl.shape[1] * zoom, sl.shape[0] * zoom),
+                                             Image.BICUBIC)  # fmt: skip
+            b.add(Item(img, "medical", "heldout", f"dipy:{name}/a{where} ({lic})",
+                       medical_caption(b, "MR"), group="dipy"))  # fmt: skip
+    fa = Path("/usr/share/doc/python-dipy-doc/html/_images/colorfa.png")
+    if fa.exists():
+        b.add(Item(Image.open(fa).convert("RGB"), "medical", "heldout",
+                   "dipy:doc/colorfa.png (BSD-3, Debian python-dipy-doc)",
+                   "a colorful image of a brain", group="dipy"))  # fmt: skip
+
+
+GNUCASH_HELP = Path("/usr/share/help/C")
+# GnuCash's manual figures that are not a window or dialog: a diagram, two arrow icons, a crop of
+# register symbols and crops of rendered report pages (cash flow, transaction and loan tables)
+GNUCASH_NOT_WINDOWS = {
+    "basics_AccountRelationships", "Tool_Lots_h_double_arrow", "Tool_Lots_v_double_arrow",
+    "Trans_Assoc_Symbols", "cbook_CashFlow", "cbook_TransactionRptAssets",
+    "cbook_TransactionRptExpenses", "cc_CashFlow", "cc_TransactionRptExpenses",
+    "cc_TransactionRptVisa", "loans_PrivateLoanCalculation", "loans_PrivateLoanSecondPayment",
+    "txns_CashFlow", "txns_TransactionRptChecking", "txns_TransactionRptExpenses",
+}  # fmt: skip
+
+
+def build_gnucash_doc_screenshots(b: Builder) -> None:
+    """Screenshots in GnuCash's guide and help (Debian ``gnucash-docs``, GFDL 1.1+): GTK 2 and 3
+    windows and dialogs of a finance program, taken by its writers on several desktops. Every
+    fifth figure in name order (of 223 English ones), less ``GNUCASH_NOT_WINDOWS``."""
+    files = sorted(GNUCASH_HELP.glob("gnucash-*/figures/*.png"))
+    if not files:
+        print("no GnuCash documentation (apt-get install gnucash-docs)")
+        return
+    files = [f for f in files if f.stem not in GNUCASH_NOT_WINDOWS][::5]
+    for path in files:
+        img = Image.open(path).convert("RGB")
+        if min(img.size) < 48:
+            continue
+        also = ["chart"] if path.stem in {"invest_stockvalue_report", "Report_Screen"} else []
+        b.add(Item(img, "screenshot", "heldout",
+                   f"gnucash-docs:{path.parent.parent.name}/{path.name} (GFDL-1.1+, Debian gnucash-docs)",
+                   b.rng.choice(WINDOW_CAPTIONS), also=also,
+                   fmt="jpg" if b.rng.random() < 0.2 else "png", group="gnucash-docs"))  # fmt: skip
+
+
+# gnuplot scripts over bundled data (scikit-learn's iris, wine, breast-cancer and linnerud tables,
+# matplotlib's stock prices and Jacksboro elevation grid): name -> (data writer key, script)
+GNUPLOT_CHARTS = {
+    "iris-points": ("iris", "set title 'Iris'; set xlabel 'sepal length (cm)'; set ylabel "
+                    "'sepal width (cm)'; plot for [k=0:2] D u ($5==k?$1:1/0):2 w p pt 7 "
+                    "t word('setosa versicolor virginica', k+1)"),
+    "wine-histogram": ("wine", "set style fill solid 0.6 border -1; set xlabel 'alcohol'; "
+                       "set ylabel 'count'; bw=0.25; plot D u (bw*floor($1/bw)):(1) "
+                       "smooth freq w boxes t 'wines'"),
+    "linnerud-clustered": ("linnerud", "set style data histograms; set style histogram cluster "
+                           "gap 1; set style fill solid border -1; set key top left; "
+                           "plot D u 2 t 'Situps', '' u 3 t 'Jumps', '' u 1 t 'Chins'"),
+    "linnerud-stacked": ("linnerud", "set style data histograms; set style histogram rowstacked; "
+                         "set style fill pattern border -1; set boxwidth 0.7; plot D u 1 t "
+                         "'Chins', '' u 3 t 'Jumps'"),
+    "cancer-logscale": ("cancer", "set logscale xy; set grid; set xlabel 'mean area'; set ylabel "
+                        "'mean concavity'; plot D u 4:7 w p pt 6 ps 0.8 t 'tumours'"),
+    "cancer-boxplot": ("cancer", "set style fill solid 0.3; set xtics ('radius' 1, 'texture' 2, "
+                       "'perimeter/5' 3); plot D u (1):1 w boxplot t '', '' u (2):2 w boxplot "
+                       "t '', '' u (3):($3/5) w boxplot t ''"),
+    "stocks-lines": ("stocks", "set xdata time; set timefmt '%Y-%m-%d'; set format x '%Y'; "
+                     "set ylabel 'price (USD)'; set key top left; plot D u 1:2 w l t 'IBM', "
+                     "'' u 1:4 w l t 'MSFT', '' u 1:9 w l t 'ADBE'"),
+    "stocks-filled": ("stocks", "set xdata time; set timefmt '%Y-%m-%d'; set format x '%Y'; "
+                      "set style fill transparent solid 0.4; plot D u 1:10 w filledcurves y1=0 "
+                      "t 'S&P 500' noenhanced, '' u 1:2 w l lw 2 t 'IBM'"),
+    "msft-candles": ("msft", "set xdata time; set timefmt '%d-%b-%y'; set format x '%d %b'; "
+                     "set title 'MSFT'; set boxwidth 0.6 relative; plot D u 1:2:4:3:5 w "
+                     "candlesticks t 'open/low/high/close'"),
+    "dem-heatmap": ("dem", "set view map; set palette rgb 33,13,10; set cblabel 'elevation (m)'; "
+                    "splot D matrix w image t ''"),
+    "dem-surface": ("dem", "set hidden3d; set pm3d; set palette defined (0 'dark-green', 1 "
+                    "'yellow', 2 'brown'); set xyplane 0; splot D matrix every 6:6 w l t ''"),
+    "functions": ("none", "set grid; set key box; set xrange [-2*pi:2*pi]; plot sin(x) t 'sin', "
+                  "cos(x) t 'cos', sin(x)*exp(-x*x/20) t 'damped'"),
+}  # fmt: skip
+
+
+def _gnuplot_data(key: str, folder: Path) -> Path:
+    """Write one of the bundled tables as whitespace-separated columns for gnuplot."""
+    import matplotlib.cbook as cbook
+    import sklearn
+
+    skdata = Path(sklearn.__file__).parent / "datasets" / "data"
+    path = folder / f"{key}.dat"
+    if key == "iris":
+        np.savetxt(path, np.loadtxt(skdata / "iris.csv", delimiter=",", skiprows=1))
+    elif key == "wine":
+        np.savetxt(path, np.loadtxt(skdata / "wine_data.csv", delimiter=",", skiprows=1))
+    elif key == "cancer":
+        np.savetxt(path, np.loadtxt(skdata / "breast_cancer.csv", delimiter=",", skiprows=1))
+    elif key == "linnerud":
+        np.savetxt(path, np.loadtxt(skdata / "linnerud_exercise.csv", skiprows=1))
+    elif key == "stocks":
+        with open(cbook.get_sample_data("Stocks.csv", asfileobj=False)) as fh:
+            lines = [ln.strip().split(",") for ln in fh if ln[:1].isdigit()]
+        path.write_text("".join(" ".join(c or "NaN" for c in ln) + "\n" for ln in lines))
+    elif key == "msft":
+        with open(cbook.get_sample_data("msft.csv", asfileobj=False)) as fh:
+            lines = [ln.strip().split(",") for ln in fh if ln[:1].isdigit()]
+        path.write_text("".join(" ".join(ln) + "\n" for ln in lines))
+    elif key == "dem":
+        dem = np.load(cbook.get_sample_data("jacksboro_fault_dem.npz", asfileobj=False))
+        np.savetxt(path, dem["elevation"][::-1], fmt="%.1f")
+    return path
+
+
+def build_gnuplot_charts(b: Builder) -> None:
+    """Charts drawn by gnuplot (Debian ``gnuplot-nox``; gnuplot's own licence, free) from the
+    tables that scikit-learn and matplotlib ship: points, histograms, box plots, log scales,
+    time series, candlesticks, a heat map and a surface; cairo and libgd terminals."""
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        print("no gnuplot (apt-get install gnuplot-nox)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for i, (name, (key, script)) in enumerate(GNUPLOT_CHARTS.items()):
+            data = _gnuplot_data(key, folder) if key != "none" else folder / "none"
+            out = folder / f"{name}.png"
+            w, h = b.rng.choice([(640, 480), (800, 600), (900, 500), (560, 420)])
+            term = (f"pngcairo size {w},{h} font 'DejaVu Sans,{b.rng.choice([9, 10, 11])}'"
+                    if i % 3 else f"png size {w},{h}")  # fmt: skip
+            full = f"set term {term}; set output '{out}'; D = '{data}'; {script}\n"
+            subprocess.run([gnuplot], input=full, text=True, capture_output=True, timeout=60,
+                           check=False)  # fmt: skip
+            if not out.exists() or out.stat().st_size == 0:
+                print(f"gnuplot: no picture for {name}", file=sys.stderr)
+                continue
+            img = Image.open(out).convert("RGB")
+            cap = b.rng.choice(NEUTRAL_CHART if b.rng.random() < 0.3 else
+                               ["a graph of the data", "a chart with lines and points",
+                                "a plot with labels"])  # fmt: skip
+            b.add(Item(img, "chart", "heldout", f"gnuplot:{name}/{term.split()[0]} (gnuplot "
+                       "licence, Debian gnuplot-nox)", cap, fmt="jpg" if b.rng.random() < 0.3
+                       else "png", group="gnuplot"))  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="var/risk_devset")
@@ -1294,6 +1708,17 @@ def main() -> int:
     build_more_ultrasound(b)
     build_grey_and_low_contrast_photos(b)
     build_doc_screenshots(b)
+    # issue 15's second broadening (new sources, all held out); a separate random stream so that
+    # everything above is the same whether or not these packages are installed
+    b.rng = random.Random(args.seed + 1015)
+    build_windows(b, Path(args.windows), new_toolkits=True)
+    build_mricron_templates(b)
+    build_grace_charts(b)
+    build_kde_wallpaper_photos(b)
+    build_itk_examples(b)
+    build_dipy_data(b)
+    build_gnucash_doc_screenshots(b)
+    build_gnuplot_charts(b)
     shutil.rmtree(tmp)
     with open(out / "labels.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(b.rows[0]))

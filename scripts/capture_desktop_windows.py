@@ -19,9 +19,15 @@ the other toolkits' rows already in ``windows.csv`` are kept. Programs come from
 - ``qtbase5-examples`` (BSD licence, the examples' own): widget, dialog, item-view and
   main-window examples.
 
+- only when named in ``--only`` (issue 15's second broadening, kept out of a plain capture):
+  Motif (``nedit``, GPL-2+ with Motif exception; ``xpdf``, GPL-2/3, on PDFs Debian ships;
+  ``xmgrace`` of ``grace``, GPL-2+, on its examples), FOX (``xfe``, ``xfwrite``, ``xfimage``,
+  ``xfpack`` of ``xfe``, GPL-2+) and FLTK (``fltk1.3-games``, LGPL-2+); ``--wms mwm,...`` puts
+  them under Motif's window manager too.
+
 Needs ``apt-get install xvfb x11-apps x11-utils xterm tk8.6 python3-tk gtk-3-examples zenity
-qtbase5-examples twm icewm``. Programs that are not installed are skipped with a note; nothing
-is downloaded.
+qtbase5-examples twm icewm`` (and ``nedit xpdf grace xfe fltk1.3-games mwm`` for the above).
+Programs that are not installed are skipped with a note; nothing is downloaded.
 Captures run one program at a time (the X server and the program use about one core).
 """
 
@@ -74,6 +80,7 @@ class Program:
     env: tuple[tuple[str, str], ...] = ()
     wait: float = 3.0
     script: str = ""  # written to a file whose path replaces "{script}" in argv
+    home_files: tuple[tuple[str, str], ...] = ()  # (path under the fresh HOME, text): settings
 
 
 def programs() -> list[Program]:
@@ -170,7 +177,84 @@ def programs() -> list[Program]:
                 "network/http/http", "widgets/desktop/screenshot/screenshot"):  # fmt: skip
         out.append(Program("qt", rel.rsplit("/", 1)[1], (str(QT_EXAMPLES / rel),), qt,
                            env=(("QT_QPA_PLATFORM", "xcb"),)))  # fmt: skip
+    out += more_programs()
     return out
+
+
+# Toolkits added for issue 15's broadened check (Motif, FOX, FLTK): captured only when asked for
+# by name (``--only motif,fox,fltk``), so that a plain capture gives the windows it always gave.
+NEW_TOOLKITS = ("motif", "fox", "fltk")
+GRACE_EXAMPLES = Path("/usr/share/doc/grace/examples")
+
+
+def more_programs() -> list[Program]:
+    """Motif (``nedit``, ``xpdf``, ``xmgrace``), FOX (``xfe`` and its editor, image viewer and
+    package viewer) and FLTK (``fltk1.3-games``) programs; every one starts offline."""
+    nedit = "GPL-2+ with Motif exception (Debian nedit)"
+    xpdf = "GPL-2 or GPL-3 (Debian xpdf)"
+    grace = "GPL-2+ (Debian grace)"
+    xfe = "GPL-2+ (Debian xfe)"
+    fltk = "LGPL-2+ with static linking exception (Debian fltk1.3-games)"
+    # the captures run as root: without this Xfe's first window is its "Running Xfe as root!" box
+    xferc = ((".config/xfe/xferc", "[OPTIONS]\nroot_warn=0\n"),)
+    wall = "/usr/share/wallpapers/{}/contents/images/1280x800.jpg"
+    pdfs = ["/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf",
+            "/usr/share/doc/libtasn1-doc/libtasn1.pdf"]  # fmt: skip
+    return [
+        Program("motif", "nedit-services", ("nedit", "/etc/services"), nedit),
+        Program("motif", "nedit-python", ("nedit", "/usr/lib/python3.11/textwrap.py"), nedit),
+        Program(
+            "motif",
+            "nedit-two",
+            ("nedit", "-geometry", "100x45", "/etc/passwd", "/etc/protocols"),
+            nedit,
+        ),  # fmt: skip
+        Program("motif", "xpdf-spec", ("xpdf", "-g", "800x860", pdfs[0]), xpdf, wait=4.0),
+        Program("motif", "xpdf-manual-p3", ("xpdf", "-g", "700x800", pdfs[1], "3"), xpdf, wait=4.0),
+        Program(
+            "motif",
+            "xpdf-fullwidth",
+            ("xpdf", "-g", "1000x700", "-z", "width", pdfs[1], "9"),
+            xpdf,
+            wait=4.0,
+        ),  # fmt: skip
+        Program("motif", "xmgrace-empty", ("xmgrace",), grace, wait=4.0),
+        Program(
+            "motif", "xmgrace-co2", ("xmgrace", str(GRACE_EXAMPLES / "co2.agr")), grace, wait=4.0
+        ),  # fmt: skip
+        Program(
+            "motif", "xmgrace-bar", ("xmgrace", str(GRACE_EXAMPLES / "bar.agr")), grace, wait=4.0
+        ),  # fmt: skip
+        Program("fox", "xfe-doc", ("xfe", "/usr/share/doc"), xfe, wait=4.0, home_files=xferc),
+        Program("fox", "xfe-bin", ("xfe", "/usr/bin"), xfe, wait=4.0, home_files=xferc),
+        Program("fox", "xfe-etc", ("xfe", "/etc"), xfe, wait=4.0, home_files=xferc),
+        Program(
+            "fox", "xfwrite-services", ("xfwrite", "/etc/services"), xfe, wait=4.0, home_files=xferc
+        ),
+        Program(
+            "fox",
+            "xfwrite-python",
+            ("xfwrite", "/usr/lib/python3.11/csv.py"),
+            xfe,
+            wait=4.0,
+            home_files=xferc,
+        ),
+        Program(
+            "fox",
+            "xfimage-forest",
+            ("xfimage", wall.format("Path")),
+            xfe,
+            wait=4.0,
+            home_files=xferc,
+        ),
+        Program(
+            "fox", "xfimage-boats", ("xfimage", wall.format("EveningGlow")), xfe, wait=4.0
+        ),  # fmt: skip
+        Program("fox", "xfpack", ("xfpack",), xfe, wait=4.0, home_files=xferc),
+        Program("fltk", "flsudoku", ("/usr/games/flsudoku",), fltk),
+        Program("fltk", "flcheckers", ("/usr/games/flcheckers",), fltk),
+        Program("fltk", "flblocks", ("/usr/games/flblocks",), fltk),
+    ]
 
 
 def read_xwd(data: bytes) -> Image.Image:
@@ -267,6 +351,9 @@ def run_one(display: Display, prog: Program, screen: tuple[int, int]) -> Image.I
         if prog.script:
             (Path(home) / "script.tcl").write_text(prog.script)
             argv = [str(Path(home) / "script.tcl") if a == "{script}" else a for a in argv]
+        for rel, text in prog.home_files:
+            (Path(home) / rel).parent.mkdir(parents=True, exist_ok=True)
+            (Path(home) / rel).write_text(text)
         proc = subprocess.Popen(argv, env=env, cwd=home, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)  # fmt: skip
         time.sleep(prog.wait)
@@ -296,7 +383,8 @@ def capture_all(out: Path, only: set[str] | None, wms: tuple[str | None, ...]) -
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     screen = (1280, 900)
-    chosen = [p for p in programs() if not only or p.toolkit in only]
+    chosen = [p for p in programs()
+              if (p.toolkit in only if only else p.toolkit not in NEW_TOOLKITS)]  # fmt: skip
     for k, wm in enumerate(wms):
         with Display(screen, wm) as display:
             for prog in chosen[k :: len(wms)]:
@@ -331,13 +419,23 @@ def capture_all(out: Path, only: set[str] | None, wms: tuple[str | None, ...]) -
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True)
-    parser.add_argument("--only", default="", help="comma-separated toolkits (gtk,qt,tk,x11)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="toolkits, comma-separated (gtk,qt,tk,x11; motif,fox,fltk only by name)",
+    )
+    parser.add_argument(
+        "--wms",
+        default="twm,none,icewm",
+        help="window managers the programs take turns over (mwm: Motif's)",
+    )
     args = parser.parse_args()
     if not shutil.which("Xvfb") or not shutil.which("xwd"):
         print("needs Xvfb and xwd: apt-get install xvfb x11-apps", file=sys.stderr)
         return 1
     only = set(filter(None, args.only.split(","))) or None
-    rows = capture_all(Path(args.out), only, ("twm", None, "icewm"))
+    wms = tuple(None if w == "none" else w for w in args.wms.split(","))
+    rows = capture_all(Path(args.out), only, wms)
     print(f"captured {len(rows)} windows into {args.out}")
     return 0
 
