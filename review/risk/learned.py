@@ -7,6 +7,9 @@ separated chart, screenshot, medical and photo on the development set. It is tra
 ``scripts/train_risk_model.py`` (SciPy's L-BFGS) and shipped as a few kilobytes of coefficients
 (``model.json``); scoring needs NumPy only. ``benchmarks/risk_eval.py --loso``
 retrains it once per source left out, so its figures say how it does on a source it never saw.
+A second, binary model (``pair`` in ``model.json``), trained on the charts and screenshots alone
+with every source weighing the same, decides between chart and screenshot when both would be
+flagged against photo.
 """
 
 from __future__ import annotations
@@ -218,20 +221,22 @@ def _fit_pair(
     x: np.ndarray, y: list[str], groups: list[str] | None, *, penalty: float, power: float
 ) -> dict | None:
     """Binary logistic regression, chart against screenshot, on the rows of those two classes
-    (standardised by their own means and spreads), starting from the hand-set rules' log-odds
-    of chart minus those of screenshot. ``None`` without rows of both."""
+    (standardised by their own weighted means and spreads), starting from the hand-set rules'
+    log-odds of chart minus those of screenshot. ``None`` without rows of both."""
     from scipy.optimize import minimize
 
     rows = [i for i, v in enumerate(y) if v in PAIR]
     if {y[i] for i in rows} != set(PAIR):
         return None
-    mean = x[rows].mean(axis=0)
-    std = x[rows].std(axis=0)
-    std[std < 1e-9] = 1.0
-    xp = (x[rows] - mean) / std
     t = np.array([y[i] == PAIR[0] for i in rows], dtype=np.float64)
     weight = row_weights([y[i] for i in rows], [groups[i] for i in rows] if groups else None,
                          power)  # fmt: skip
+    # centred where the weighted rows balance, so that a reason's "push" is against a picture
+    # halfway between the two classes, not against the average screenshot
+    mean = np.average(x[rows], axis=0, weights=weight)
+    std = np.sqrt(np.average((x[rows] - mean) ** 2, axis=0, weights=weight))
+    std[std < 1e-9] = 1.0
+    xp = (x[rows] - mean) / std
     offset = _pair_offset(x[rows])
     d = xp.shape[1]
 
@@ -353,6 +358,17 @@ def reasons_for(
             continue
         low = x[i] < 0  # a negative weight met a low value: "little of" reads better
         out.append(("little: " if low else "") + DESCRIPTIONS.get(names[i], names[i]))
+    pair = model.get("pair")
+    if pair and category in PAIR and not against:  # what told it from the other of the two
+        sign = 1.0 if category == PAIR[0] else -1.0
+        raw = np.array([values[k] for k in names])
+        xp = (raw - pair["mean"]) / pair["std"]
+        push = sign * np.asarray(pair["coef"]) * xp
+        i = int(np.argmax(push))  # its weights are small and spread: a lower bar than above
+        words = ("little: " if xp[i] < 0 else "") + DESCRIPTIONS.get(names[i], names[i])
+        if push[i] > 0.15:
+            other = "screen" if category == PAIR[0] else "plot"
+            out = [w for w in out if w != words] + [f"{words} (rather than a {other})"]
     return out
 
 

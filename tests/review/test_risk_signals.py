@@ -161,6 +161,8 @@ def test_the_pairwise_model_tells_chart_from_screenshot_when_both_would_be_flagg
     alone = learned.category_scores(model | {"pair": None}, chart_like)
     assert alone["screenshot"] >= 0.5 > alone["chart"]  # the multinomial model alone: a screen
     assert screen["screenshot"] >= 0.5 > screen["chart"], screen
+    why = learned.reasons_for(model, screen_like, "screenshot")
+    assert "vertical straight lines (rather than a plot)" in why, why
     assert learned.fit(np.vstack(rows[:66]), y[:66])["pair"] is not None
     assert learned.fit(np.vstack(rows[6:]), y[6:])["pair"] is None  # no chart: no pairwise model
 
