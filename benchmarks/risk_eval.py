@@ -81,7 +81,8 @@ def loso_scores(all_rows: list[dict]) -> dict[str, list[dict[str, float]]]:
 
     ``hand``: the hand-set analyser as it is (its weights are fixed; they were set looking at
     the development split, so for the older sources this is not a true leave-one-out).
-    ``learned``: the logistic regression retrained without the row's source, once per source.
+    ``learned``: the logistic regression retrained without the row's source, once per source
+    (told each training row's source, as ``scripts/train_risk_model.py`` tells it).
     """
     # an image too small to measure scores 0 everywhere, as the analyser says
     out_learned: list[dict[str, float]] = [dict.fromkeys(CATEGORIES, 0.0) for _ in all_rows]
@@ -93,7 +94,7 @@ def loso_scores(all_rows: list[dict]) -> dict[str, list[dict[str, float]]]:
     for g in sorted(set(groups)):
         test = [i for i, gi in enumerate(groups) if gi == g]
         train = [i for i, gi in enumerate(groups) if gi != g]
-        model = learned.fit(x[train], [y[i] for i in train])
+        model = learned.fit(x[train], [y[i] for i in train], groups=[groups[i] for i in train])
         for i in test:
             scores = learned.category_scores(model, rows[i]["inputs"], rows[i]["meta"])
             out_learned[index[i]] = scores

@@ -51,7 +51,12 @@ def main() -> int:
             continue
         x.append(learned.vector(learned_inputs(report)))
     used = [r for r in rows if not r.get("skip")]
-    model = learned.fit(np.vstack(x), [r["category"] for r in used], penalty=args.penalty)
+    model = learned.fit(
+        np.vstack(x),
+        [r["category"] for r in used],
+        penalty=args.penalty,
+        groups=[r["group"] for r in used],
+    )
     model["analyser"] = ANALYSER_VERSION
     model["trained_on"] = dict(
         sorted(Counter(f"{r['group']}/{r['category']}" for r in used).items())

@@ -7,6 +7,9 @@ separated chart, screenshot, medical and photo on the development set. It is tra
 ``scripts/train_risk_model.py`` (SciPy's L-BFGS) and shipped as a few kilobytes of coefficients
 (``model.json``); scoring needs NumPy only. ``benchmarks/risk_eval.py --loso``
 retrains it once per source left out, so its figures say how it does on a source it never saw.
+A second, binary model (``pair`` in ``model.json``), trained on the charts and screenshots alone
+with every source weighing the same, decides between chart and screenshot when both would be
+flagged against photo.
 """
 
 from __future__ import annotations
@@ -129,9 +132,41 @@ PENALTY = 30.0  # L2 on the standardised weights: corrections stay small where d
 # terminal, a horizon and a framed photo as medical; 0.35 is the largest tried (1, 0.65, 0.5,
 # 0.35) at which the representative pictures of tests/review/test_risk_analyser.py all pass.
 BLEND = 0.35
+# Chart or screenshot, when both would be flagged against photo: a second, binary model trained
+# on the charts and screenshots alone decides between them (the multinomial one learns that
+# boundary from the big sources mostly). Each source weighs the same within its class
+# (``PAIR_POWER`` 1): there are two chart sources and six screenshot ones, of 10 to 113 images.
+PAIR = ("chart", "screenshot")
+PAIR_PENALTY = 30.0
+PAIR_POWER = 1.0
 
 
-def fit(x: np.ndarray, y: list[str], *, penalty: float = PENALTY, blend: float = BLEND) -> dict:
+def row_weights(y: list[str], groups: list[str] | None = None, power: float = 0.0) -> np.ndarray:
+    """Per-row weights: every class weighs the same in all (the many photo crops do not decide
+    alone); within a class, the rows of a source of ``m`` such rows each weigh ``m ** -power``
+    (0: every row alike, so a big source decides; 1: every source alike; 0.5: between)."""
+    classes = np.array([CLASSES.index(v) for v in y])
+    keys = list(zip(groups or [""] * len(y), y, strict=True))
+    size = {key: keys.count(key) for key in set(keys)}
+    w = np.array([size[key] ** -power for key in keys], dtype=np.float64)
+    n, k = len(y), len(CLASSES)
+    for c in set(classes.tolist()):
+        mask = classes == c
+        w[mask] *= (n / k) / w[mask].sum()
+    return w
+
+
+def fit(
+    x: np.ndarray,
+    y: list[str],
+    *,
+    penalty: float = PENALTY,
+    blend: float = BLEND,
+    groups: list[str] | None = None,
+    power: float = 0.0,
+    pair_penalty: float = PAIR_PENALTY,
+    pair_power: float = PAIR_POWER,
+) -> dict:
     """Train on rows ``x`` (``INPUTS`` order) with labels ``y``; the model as plain data.
 
     Multinomial logistic regression whose class scores start from the hand-set log-odds (chart,
@@ -139,7 +174,9 @@ def fit(x: np.ndarray, y: list[str], *, penalty: float = PENALTY, blend: float =
     penalty that keeps them small: with no examples of a kind of picture the hand-set rules
     still decide. Classes are weighted by their share, so the many photo crops do not decide
     alone. A class the rows lack (leave-one-source-out can remove all of one) keeps the
-    hand-set rules' say and gets no correction.
+    hand-set rules' say and gets no correction. ``groups`` (each row's source) lets a class's
+    rows be weighted by source (``power``, see ``row_weights``) and the chart-versus-screenshot
+    model (``pair``) weigh its sources alike.
     """
     from scipy.optimize import minimize
 
@@ -152,7 +189,7 @@ def fit(x: np.ndarray, y: list[str], *, penalty: float = PENALTY, blend: float =
     k = len(CLASSES)
     onehot = np.eye(k)[labels]
     counts = np.bincount(labels, minlength=k)
-    weight = (n / (k * np.maximum(counts, 1)))[labels]
+    weight = row_weights(y, groups, power)
     offset = _offsets(x)
     present = counts > 0
 
@@ -180,7 +217,72 @@ def fit(x: np.ndarray, y: list[str], *, penalty: float = PENALTY, blend: float =
         "intercept": [round(float(v), 5) for v in theta[k * d :]],
         "penalty": penalty,
         "blend": blend,
+        "pair": _fit_pair(x, y, groups, penalty=pair_penalty, power=pair_power),
     }
+
+
+def _fit_pair(
+    x: np.ndarray, y: list[str], groups: list[str] | None, *, penalty: float, power: float
+) -> dict | None:
+    """Binary logistic regression, chart against screenshot, on the rows of those two classes
+    (standardised by their own weighted means and spreads), starting from the hand-set rules'
+    log-odds of chart minus those of screenshot. ``None`` without rows of both."""
+    from scipy.optimize import minimize
+
+    rows = [i for i, v in enumerate(y) if v in PAIR]
+    if {y[i] for i in rows} != set(PAIR):
+        return None
+    t = np.array([y[i] == PAIR[0] for i in rows], dtype=np.float64)
+    weight = row_weights([y[i] for i in rows], [groups[i] for i in rows] if groups else None,
+                         power)  # fmt: skip
+    # centred where the weighted rows balance, so that a reason's "push" is against a picture
+    # halfway between the two classes, not against the average screenshot
+    mean = np.average(x[rows], axis=0, weights=weight)
+    std = np.sqrt(np.average((x[rows] - mean) ** 2, axis=0, weights=weight))
+    std[std < 1e-9] = 1.0
+    xp = (x[rows] - mean) / std
+    offset = _pair_offset(x[rows])
+    d = xp.shape[1]
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:d], theta[d]
+        z = xp @ w + b + offset
+        log_p, log_q = -np.logaddexp(0, -z), -np.logaddexp(0, z)
+        value = -(weight * (t * log_p + (1 - t) * log_q)).sum() + penalty * (w * w).sum()
+        gz = (1 / (1 + np.exp(-z)) - t) * weight
+        return float(value), np.concatenate([xp.T @ gz + 2 * penalty * w, [gz.sum()]])
+
+    theta = minimize(loss, np.zeros(d + 1), jac=True, method="L-BFGS-B",
+                     options={"maxiter": 1000}).x  # fmt: skip
+    return {
+        "classes": list(PAIR),
+        "mean": [round(float(v), 6) for v in mean],
+        "std": [round(float(v), 6) for v in std],
+        "coef": [round(float(v), 5) for v in theta[:d]],
+        "intercept": round(float(theta[d]), 5),
+        "penalty": penalty,
+        "power": power,
+    }
+
+
+def _pair_offset(x: np.ndarray, names: list[str] | None = None) -> np.ndarray:
+    names = names or list(INPUTS)
+    return x[:, names.index(f"hand_{PAIR[0]}")] - x[:, names.index(f"hand_{PAIR[1]}")]
+
+
+def pair_logit(
+    model: dict, values: dict[str, float], meta: dict[str, float] | None = None
+) -> float | None:
+    """Log-odds of chart against screenshot from the pairwise model (with file metadata, 3 per
+    hint as elsewhere), or ``None`` when the model has none."""
+    pair = model.get("pair")
+    if not pair:
+        return None
+    raw = np.array([values[k] for k in model["inputs"]])
+    x = (raw - pair["mean"]) / pair["std"]
+    hint = 3.0 * ((meta or {}).get(PAIR[0], 0.0) - (meta or {}).get(PAIR[1], 0.0))
+    offset = float(_pair_offset(raw[None, :], model["inputs"])[0])
+    return float(np.dot(pair["coef"], x)) + pair["intercept"] + offset + hint
 
 
 def _offsets(x: np.ndarray, names: list[str] | None = None) -> np.ndarray:
@@ -218,6 +320,11 @@ def category_scores(
     z, _ = _logits(model, values)
     classes = list(model["classes"])
     z = z + np.array([3.0 * (meta or {}).get(c, 0.0) for c in classes])
+    a, b, photo = (classes.index(c) for c in (*PAIR, "photo"))
+    if z[a] > z[photo] and z[b] > z[photo]:  # both would be flagged: the pairwise model orders them
+        q = pair_logit(model, values, meta)
+        if q is not None and (q > 0) != (z[a] > z[b]):
+            z[a], z[b] = z[b], z[a]
     p = np.exp(z - z.max())
     p /= p.sum()
     photo = classes.index("photo")
@@ -255,6 +362,17 @@ def reasons_for(
             continue
         low = x[i] < 0  # a negative weight met a low value: "little of" reads better
         out.append(("little: " if low else "") + DESCRIPTIONS.get(names[i], names[i]))
+    pair = model.get("pair")
+    if pair and category in PAIR and not against:  # what told it from the other of the two
+        sign = 1.0 if category == PAIR[0] else -1.0
+        raw = np.array([values[k] for k in names])
+        xp = (raw - pair["mean"]) / pair["std"]
+        push = sign * np.asarray(pair["coef"]) * xp
+        i = int(np.argmax(push))  # its weights are small and spread: a lower bar than above
+        words = ("little: " if xp[i] < 0 else "") + DESCRIPTIONS.get(names[i], names[i])
+        if push[i] > 0.15:
+            other = "screen" if category == PAIR[0] else "plot"
+            out = [w for w in out if w != words] + [f"{words} (rather than a {other})"]
     return out
 
 

@@ -133,6 +133,40 @@ def test_learned_reasons_are_words_not_feature_names():
     assert without.scores != report.scores  # the model, not only the hand-set rules, decided
 
 
+def test_the_pairwise_model_tells_chart_from_screenshot_when_both_would_be_flagged():
+    # both classes look alike to the hand-set rules; one measurement tells them apart, and the
+    # big screenshot source does not outweigh the small one (each source weighs the same)
+    rng = np.random.default_rng(1)
+    rows, y, groups = [], [], []
+    for group, category, n, lines in [("c1", "chart", 6, 0.0), ("s1", "screenshot", 60, 3.0),
+                                      ("s2", "screenshot", 4, 3.0), ("p", "photo", 20, 0.0),
+                                      ("m", "medical", 10, 0.0)]:  # fmt: skip
+        for _ in range(n):
+            v = dict.fromkeys(learned.INPUTS, 0.0)
+            graphic = category in ("chart", "screenshot")
+            v.update(hand_chart=2.0 if graphic else -3.0, hand_screenshot=2.5 if graphic else -3.0,
+                     hand_medical=3.0 if category == "medical" else -3.0,
+                     v_lines=lines + rng.random(), gray_frac=rng.random())  # fmt: skip
+            rows.append(learned.vector(v))
+            y.append(category)
+            groups.append(group)
+    model = learned.fit(np.vstack(rows), y, groups=groups)
+    assert model["pair"]["classes"] == ["chart", "screenshot"]
+    chart_like = dict.fromkeys(learned.INPUTS, 0.0) | {"hand_chart": 2.0, "hand_screenshot": 2.5}
+    screen_like = chart_like | {"v_lines": 3.5}
+    assert learned.pair_logit(model, chart_like) > 0 > learned.pair_logit(model, screen_like)
+    chart = learned.category_scores(model, chart_like)
+    screen = learned.category_scores(model, screen_like)
+    assert chart["chart"] >= 0.5 > chart["screenshot"], chart
+    alone = learned.category_scores(model | {"pair": None}, chart_like)
+    assert alone["screenshot"] >= 0.5 > alone["chart"]  # the multinomial model alone: a screen
+    assert screen["screenshot"] >= 0.5 > screen["chart"], screen
+    why = learned.reasons_for(model, screen_like, "screenshot")
+    assert "vertical straight lines (rather than a plot)" in why, why
+    assert learned.fit(np.vstack(rows[:66]), y[:66])["pair"] is not None
+    assert learned.fit(np.vstack(rows[6:]), y[6:])["pair"] is None  # no chart: no pairwise model
+
+
 # --------------------------------------------------------------- leave-one-source-out itself
 
 
