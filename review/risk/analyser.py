@@ -153,11 +153,12 @@ def _bare(f: Features) -> float:
 def colour_mapped(f: Features) -> float:
     """0..1: a coloured picture whose content is mirror-symmetric across the rows, the way a
     body's cross-section is (``cross_symmetry`` ignores each row's mean, so sky over land does
-    not count): a scan shown through a colour map, which keeps the scan's continuous tones (a
-    drawing is flat regions with hard edges). Framing on black is judged by the callers."""
+    not count; ``panel_symmetry`` is its best value among views side by side on black): a scan
+    shown through a colour map, which keeps the scan's continuous tones (a drawing is flat
+    regions with hard edges). Framing on black is judged by the callers."""
     drawing = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
     colour = 1.0 - _ramp(f.lit_gray_frac, 0.5, 0.85)
-    return colour * _ramp(f.cross_symmetry, 0.7, 0.9) * (1.0 - drawing)
+    return colour * _ramp(f.panel_symmetry, 0.7, 0.9) * (1.0 - drawing)
 
 
 def _graphic_kind(f: Features) -> tuple[float, list[tuple[float, str]], list[tuple[float, str]]]:
@@ -255,7 +256,9 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     e.add(-1.0, frame * (1.0 - unboxed), "a straight-edged picture in a black frame")
     e.add(1.0, grey * _ramp(f.dark_frac, 0.1, 0.3) * unboxed, "wide black background")
     e.add(1.0, grey * _ramp(f.centre_contrast, 0.1, 0.35) * unboxed, "bright centre, dark edges")
-    e.add(2.5, grey * _ramp(f.cross_symmetry, 0.5, 0.8), "left-right symmetric anatomy")
+    # of the whole picture, or of one of several views side by side on black (a neuroimaging
+    # figure: sagittal, coronal and axial views; only the last two are symmetric)
+    e.add(2.5, grey * _ramp(f.panel_symmetry, 0.5, 0.8), "left-right symmetric anatomy")
     # dense texture over the whole frame, not inside a subject on black
     on_black = max(frame, _ramp(f.dark_frac, 0.1, 0.25))
     texture = _ramp(f.edge_frac, 0.06, 0.15) * (1.0 - on_black)

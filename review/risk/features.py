@@ -56,6 +56,7 @@ class Features:
     centre_contrast: float  # centre brightness minus border brightness (0..1)
     symmetry: float  # left-right mirror correlation of the content (0..1)
     cross_symmetry: float  # the same without each row's mean: structure that varies across rows
+    panel_symmetry: float  # the best cross_symmetry of the panels side by side on black
     tone_smooth: float  # non-dark pixels that vary continuously (not flat, not crisp)
     lit_flat_frac: float  # flat pixels among the non-dark ones
     text_tiles: float  # share of full-resolution tiles whose ink is laid out like lines of text
@@ -87,7 +88,8 @@ class Features:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """An 8-bit RGB copy of any Pillow image: first frame, alpha over white, 16-bit stretched."""
+    """An 8-bit RGB copy of any Pillow image: first frame, alpha over white (over black for a
+    cut-out subject, see ``cut_out``), 16-bit stretched."""
     with contextlib.suppress(AttributeError, EOFError, ValueError):
         image.seek(0)
     mode = image.mode
@@ -105,7 +107,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
         mode = "RGBA"
     if mode in {"RGBA", "LA", "La", "RGBa"}:
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        fill = (0, 0, 0, 255) if cut_out(rgba.getchannel("A")) else (255, 255, 255, 255)
+        background = Image.new("RGBA", rgba.size, fill)
         return Image.alpha_composite(background, rgba).convert("RGB")
     if mode == "RGB":
         return image
@@ -113,6 +116,49 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image.convert("RGB")
     except ValueError:  # exotic modes (LAB, HSV...) Pillow cannot convert directly
         return ImageOps.grayscale(image.getchannel(0)).convert("RGB")
+
+
+CUT_OUT_FRAME = 0.9  # share of the outer frame that must be fully transparent
+CUT_OUT_FILL = 0.98  # share of each row's and column's span of opaque pixels that is opaque
+CUT_OUT_BOX = 0.9  # at most this share of the opaque pixels' bounding box: not a rectangle
+
+
+def cut_out(alpha: Image.Image) -> bool:
+    """Whether an alpha channel holds one solid subject on a transparent surround.
+
+    A scan slice saved with its air made transparent (a skull-stripped brain, a body outline)
+    has lost its black surround, not gained a white one: composited over white it looks like a
+    drawing on a page. Its opaque pixels form one solid, rounded piece: every row and every
+    column crosses it in a single run, it does not fill its bounding box as a window or a photo
+    placed on a transparent canvas does, and the frame is transparent. A chart saved with a
+    transparent background is lines, bars and labels with transparency between them (a row
+    crosses several bars, labels stand apart from a pie), so it stays over white, where its ink
+    was drawn to be read. Judged on a copy of at most ``SMALL_SIDE`` pixels.
+    """
+    a = np.asarray(_reduce(alpha, SMALL_SIDE))
+    if min(a.shape) < MIN_SIDE:
+        return False
+    h, w = a.shape
+    bw = max(1, min(h, w) // 12)
+    frame = np.concatenate([a[:bw].ravel(), a[-bw:].ravel(), a[:, :bw].ravel(), a[:, -bw:].ravel()])
+    if np.count_nonzero(frame == 0) < CUT_OUT_FRAME * frame.size:
+        return False
+    opaque = a > 0
+    rows, cols = np.flatnonzero(opaque.any(axis=1)), np.flatnonzero(opaque.any(axis=0))
+    if np.count_nonzero(opaque) < 0.1 * opaque.size:
+        return False
+    # a rectangle (a window with its shadow, a photo on a transparent margin) is a picture
+    # placed on a canvas: bodies and skulls meet their surround along curves
+    box = opaque[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    if np.count_nonzero(box) > CUT_OUT_BOX * box.size:
+        return False
+    for m in (opaque, opaque.T):
+        m = m[m.any(axis=1)]
+        first = m.argmax(axis=1)
+        last = m.shape[1] - 1 - m[:, ::-1].argmax(axis=1)
+        if np.count_nonzero(m) < CUT_OUT_FILL * (last - first + 1).sum():
+            return False
+    return True
 
 
 def _reduce(image: Image.Image, side: int) -> Image.Image:
@@ -308,6 +354,7 @@ def measure(image: Image.Image) -> Features | None:
     centre = luma_s[sh // 4 : sh - sh // 4, sw // 4 : sw - sw // 4]
     centre_contrast = (float(centre.mean()) - border_luma) / 255.0 if centre.size else 0.0
     symmetry, cross_symmetry = _symmetry(luma_s, dark)
+    panel_symmetry = max(cross_symmetry, _panel_symmetry(luma_s, dark))
     lit = luma[:-1, :-1] >= 20
     varied = ~flat & ~(crisp_x[:-1, :] | crisp_y[:, :-1]) & lit
     n_lit = max(1, int(np.count_nonzero(lit)))
@@ -345,6 +392,7 @@ def measure(image: Image.Image) -> Features | None:
         centre_contrast=centre_contrast,
         symmetry=symmetry,
         cross_symmetry=cross_symmetry,
+        panel_symmetry=panel_symmetry,
         tone_smooth=tone_smooth,
         lit_flat_frac=lit_flat_frac,
         text_tiles=text_tiles,
@@ -609,6 +657,30 @@ def _symmetry(luma: np.ndarray, dark: np.ndarray) -> tuple[float, float]:
         denom = float(np.sqrt((a * a).sum() * (m * m).sum()))
         out.append(max(0.0, float((a * m).sum()) / denom) if denom else 0.0)
     return out[0], out[1]
+
+
+PANEL_GAP = 0.85  # share of a column that is near-black for it to separate panels
+PANEL_WIDTH = 0.1  # of the picture's width: narrower pieces are labels and colour bars
+
+
+def _panel_symmetry(luma: np.ndarray, dark: np.ndarray) -> float:
+    """The best ``cross_symmetry`` among the panels of a figure: pieces of the picture side by
+    side, separated by columns that are (almost) all near-black.
+
+    Neuroimaging figures show several views of a scan in a row on black (sagittal, coronal,
+    axial; or axial slices at several heights), often with crosshairs, coordinates and a colour
+    bar; the whole figure is not symmetric, but a coronal or axial view is, the way a body's
+    cross-section is. A crosshair or a label crosses the gap in a few rows only, so a column
+    counts as a gap when ``PANEL_GAP`` of it is near-black.
+    """
+    h, w = luma.shape
+    gap = np.count_nonzero(dark, axis=0) >= PANEL_GAP * h
+    edges = np.diff(np.concatenate([[0], (~gap).astype(np.int8), [0]]))
+    best = 0.0
+    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if b - a >= max(8, PANEL_WIDTH * w):
+            best = max(best, _symmetry(luma[:, a:b], dark[:, a:b])[1])
+    return best
 
 
 def _steps(luma: np.ndarray) -> tuple[float, float]:

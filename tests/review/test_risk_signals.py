@@ -4,6 +4,7 @@ leave-one-source-out evaluation that measures it (issue 15)."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import struct
 import sys
@@ -14,7 +15,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from review.risk import analyse, combine, learned
-from review.risk.features import measure
+from review.risk.features import cut_out, measure
 
 from . import risk_samples
 
@@ -263,3 +264,106 @@ def test_a_colour_mapped_scan_on_black_is_medical_and_a_colour_mapped_landscape_
         assert "colour-mapped scan" in scan.reasons["medical"] or scan.scores["medical"] >= 0.9
     for cmap in ("hot", "jet"):  # no black surround, no mirror symmetry across the rows
         assert combine(analyse(colour_mapped(risk_samples.grey_landscape(), cmap))).flags == []
+
+
+# ----------------------------------------------- a slice on transparency keeps its dark surround
+
+
+def _on_transparency(grey: Image.Image) -> Image.Image:
+    """A slice saved with its air made transparent: the black surround becomes alpha 0."""
+    arr = np.asarray(grey.convert("L"))
+    return Image.fromarray(np.dstack([arr, arr, arr, np.where(arr > 0, 255, 0)]).astype(np.uint8))
+
+
+def _over_white(rgba: Image.Image) -> Image.Image:
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+
+
+def test_a_slice_on_transparency_is_measured_on_its_dark_surround():
+    cut = _on_transparency(risk_samples.phantom_like(300))
+    assert cut_out(cut.getchannel("A"))
+    f = measure(cut)
+    assert f.dark_border > 0.9 and f.cross_symmetry > 0.8
+    assert combine(analyse(cut)).flags == ["medical"], analyse(cut).scores
+    # the same pixels flattened onto white (what the analyser saw before) read as a drawing
+    assert analyse(_over_white(cut).convert("RGB")).scores["medical"] < 0.5
+
+
+def test_charts_windows_and_pictures_on_transparency_stay_over_white():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for kind in ("bar", "pie"):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        if kind == "bar":
+            ax.bar(range(5), [3, 5, 2, 6, 4])
+        else:  # labels stand apart from the pie: not one solid piece
+            ax.pie([3, 2, 5, 1], labels=["alpha", "beta", "gamma", "delta"])
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", transparent=True)
+        plt.close(fig)
+        chart = Image.open(io.BytesIO(buf.getvalue()))
+        chart.load()
+        chart.info = {}  # pixels only: no matplotlib metadata hint
+        assert not cut_out(chart.getchannel("A")), kind
+        assert combine(analyse(chart)).flags == ["chart"], (kind, analyse(chart).scores)
+    # a window (or a photo) placed on a transparent canvas is a rectangle, not a rounded subject
+    window = desktop_window().convert("RGBA")
+    canvas = Image.new("RGBA", (window.width + 60, window.height + 60), (0, 0, 0, 0))
+    canvas.paste(window, (30, 30))
+    assert not cut_out(canvas.getchannel("A"))
+
+
+# ------------------------------------------------ several views of a scan side by side on black
+
+
+def scan_views() -> Image.Image:
+    """A neuroimaging figure: three views of a scan in a row on black (a sheared, asymmetric
+    side view and two mirror-symmetric ones), each with crosshairs and a coordinate label, and
+    a grey colour bar at the right."""
+    img = Image.new("RGB", (900, 320), (0, 0, 0))
+    body = risk_samples.xray_like().resize((240, 280))
+    head = risk_samples.phantom_like(280).crop((20, 0, 260, 280))
+    side = body.transform((240, 280), Image.AFFINE, (1, 0.4, -60, 0, 1, 0))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=12)
+    for i, (view, label) in enumerate(((side, "x=0"), (body, "y=-12"), (head, "z=22"))):
+        x0 = 20 + 290 * i
+        img.paste(view.convert("RGB"), (x0, 20))
+        d.line([(x0 + 135, 20), (x0 + 135, 300)], fill=(255, 255, 255))
+        d.line([(x0, 150), (x0 + 240, 150)], fill=(255, 255, 255))
+        d.text((x0 + 2, 302), label, fill=(255, 255, 255), font=font)
+    for y in range(40, 280):
+        v = int(255 * (280 - y) / 240)
+        d.line([(880, y), (890, y)], fill=(v, v, v))
+    return img
+
+
+def test_one_symmetric_view_among_panels_on_black_counts_as_anatomy():
+    f = measure(scan_views())
+    assert f.panel_symmetry > 0.8 and f.cross_symmetry < 0.3  # the whole figure is not symmetric
+    hand = analyse(scan_views(), use_model=False)
+    assert hand.scores["medical"] >= 0.5, hand.reasons
+    assert "symmetric" in hand.reasons["medical"]
+    assert combine(analyse(scan_views())).flags == ["medical"]
+
+
+def test_symmetric_histograms_in_dark_panels_stay_a_chart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    with plt.style.context("dark_background"):
+        fig, axes = plt.subplots(1, 3, figsize=(9, 3))
+        for ax in axes:  # bell curves: each panel mirror-symmetric, but drawn, not scanned
+            ax.hist(rng.normal(size=2000), bins=30)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+    chart = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    assert measure(chart).panel_symmetry > 0.6
+    assert combine(analyse(chart)).flags == ["chart"], analyse(chart).scores
