@@ -144,6 +144,23 @@ def scan_field(f: Features) -> float:
     return grey * surround * _ramp(f.symmetry, 0.6, 0.85) * _bare(f)
 
 
+def scan_views(f: Features) -> float:
+    """0..1: a scan shown the way neuroimaging figures show one: views side by side on black
+    (or one view), at least one mirror-symmetric across its rows (``panel_symmetry``), in
+    continuous tones, with no plot axes and only a few labels.
+
+    Unlike ``scan_field`` it allows what such figures draw over and beside the views, a
+    crosshair through each, coordinate labels and a colour bar, and a colour overlay (a
+    statistical map) on the grey anatomy; the symmetry it asks for is the anatomy's, which a
+    plot's panels on a dark page lack or draw with flat fills and hard edges.
+    """
+    _, frame, unboxed, _ = _grey_subject_on_black(f)  # a photo in a black frame is boxed
+    drawing = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
+    labelled = 1.0 - _ramp(f.text_tiles, 0.15, 0.3)
+    views = frame * unboxed * _ramp(f.panel_symmetry, 0.6, 0.85) * (1.0 - drawing) * labelled
+    return 0.0 if f.axes else views
+
+
 def _bare(f: Features) -> float:
     """1 when nothing is written or ruled on the picture: no text, no axes, no long lines."""
     bare = 1.0 - _ramp(f.text_tiles, 0.02, 0.08)
@@ -204,7 +221,7 @@ def _graphic(f: Features, g: float, meta: dict[str, float]) -> tuple[CategorySco
     # ...but a ruler and labels overlaid on a continuous-tone picture do not make it a graphic
     structure *= 0.5 + 0.5 * _ramp(g, 0.15, 0.35)
     # a grey body on black without labels or rules is a scan even when its fills are flat
-    structure -= 5.0 * scan_field(f)
+    structure -= 5.0 * max(scan_field(f), scan_views(f))
     p_graphic = _sigmoid(-3.5 + 8.0 * g + structure)
     results = []
     for name, sign, own in (("chart", 1.0, chart_parts), ("screenshot", -1.0, screen_parts)):
@@ -275,7 +292,12 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     warm_disc *= _ramp(f.centre_contrast, 0.15, 0.3)
     e.add(6.0, warm_disc, "red-orange disc on black (fundus, endoscopy)")
     colourful = 1.0 - _ramp(f.lit_gray_frac, 0.3, 0.6)
-    e.add(-2.5, max(0.0, colourful - stain - dyes - warm_disc - mapped), "natural colours")
+    views = scan_views(f)
+    # a grey subject on black is counted above already: this adds what those terms miss, a
+    # colour overlay and views side by side
+    e.add(3.0, max(0.0, views - grey * surround), "views of a symmetric scan on black")
+    e.add(-2.5, max(0.0, colourful - stain - dyes - warm_disc - max(mapped, views)),
+          "natural colours")  # fmt: skip
     # text on a continuous-tone image on black is a scanner's overlay (ultrasound, MR labels);
     # text among hard-edged flat regions is a screen
     overlay = grey * frame * (1.0 - _ramp(f.hard_step_share, 0.1, 0.3))
@@ -284,7 +306,7 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     e.add(-3.0, _ramp(f.page_background, 0.3, 0.6) * crisp, "crisp marks on a white page")
     # flat fills mean a drawing, except in a scanner's field (a phantom, a segmentation map,
     # a scan exported with few grey levels)
-    drawn = 1.0 - scan_field(f)
+    drawn = 1.0 - max(scan_field(f), views)
     e.add(-3.0 * drawn, _ramp(f.mid_flat_frac, 0.45, 0.8), "flat rendered fills")
     steps = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
     e.add(-3.0 * drawn, steps, "flat regions with hard edges, like a drawing")

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from review.risk import analyse, combine, learned
+from review.risk.analyser import scan_views as scan_views_score
 from review.risk.features import cut_out, measure
 
 from . import risk_samples
@@ -321,17 +322,18 @@ def test_charts_windows_and_pictures_on_transparency_stay_over_white():
 
 def scan_views() -> Image.Image:
     """A neuroimaging figure: three views of a scan in a row on black (a sheared, asymmetric
-    side view and two mirror-symmetric ones), each with crosshairs and a coordinate label, and
-    a grey colour bar at the right."""
+    side view and two mirror-symmetric ones), each with a crosshair, a coordinate label and a
+    red blob of a statistical map, and a grey colour bar at the right."""
     img = Image.new("RGB", (900, 320), (0, 0, 0))
     body = risk_samples.xray_like().resize((240, 280))
-    head = risk_samples.phantom_like(280).crop((20, 0, 260, 280))
     side = body.transform((240, 280), Image.AFFINE, (1, 0.4, -60, 0, 1, 0))
     d = ImageDraw.Draw(img)
     font = ImageFont.load_default(size=12)
-    for i, (view, label) in enumerate(((side, "x=0"), (body, "y=-12"), (head, "z=22"))):
+    views = ((side, "x=0"), (body, "y=-12"), (body.resize((200, 240)), "z=22"))
+    for i, (view, label) in enumerate(views):
         x0 = 20 + 290 * i
         img.paste(view.convert("RGB"), (x0, 20))
+        d.ellipse([x0 + 40, 80, x0 + 90, 130], fill=(230, 60, 30))
         d.line([(x0 + 135, 20), (x0 + 135, 300)], fill=(255, 255, 255))
         d.line([(x0, 150), (x0 + 240, 150)], fill=(255, 255, 255))
         d.text((x0 + 2, 302), label, fill=(255, 255, 255), font=font)
@@ -344,8 +346,9 @@ def scan_views() -> Image.Image:
 def test_one_symmetric_view_among_panels_on_black_counts_as_anatomy():
     f = measure(scan_views())
     assert f.panel_symmetry > 0.8 and f.cross_symmetry < 0.3  # the whole figure is not symmetric
+    assert scan_views_score(f) > 0.5
     hand = analyse(scan_views(), use_model=False)
-    assert hand.scores["medical"] >= 0.5, hand.reasons
+    assert hand.scores["medical"] >= 0.5 and hand.scores["chart"] < 0.5, hand.scores
     assert "symmetric" in hand.reasons["medical"]
     assert combine(analyse(scan_views())).flags == ["medical"]
 
@@ -365,5 +368,20 @@ def test_symmetric_histograms_in_dark_panels_stay_a_chart():
         fig.savefig(buf, format="png")
         plt.close(fig)
     chart = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
-    assert measure(chart).panel_symmetry > 0.6
+    f = measure(chart)
+    assert f.panel_symmetry > 0.6 and scan_views_score(f) < 0.1  # flat fills with hard edges
     assert combine(analyse(chart)).flags == ["chart"], analyse(chart).scores
+
+
+def test_a_mirror_symmetric_colour_photo_in_a_black_frame_is_not_scan_views():
+    """A photograph made symmetric (one half mirrored) and letterboxed on black: the framing of a
+    picture in a frame, not of a scanner's field, so it is not views of a scan."""
+    half = np.asarray(risk_samples.photo().convert("RGB"))
+    half = half[:, : half.shape[1] // 2]
+    picture = np.concatenate([half, half[:, ::-1]], axis=1)
+    framed = np.zeros((picture.shape[0] + 160, picture.shape[1] + 160, 3), np.uint8)
+    framed[80:-80, 80:-80] = picture
+    f = measure(Image.fromarray(framed))
+    assert f.panel_symmetry > 0.8
+    assert scan_views_score(f) == 0.0
+    assert combine(analyse(Image.fromarray(framed))).flags == []
