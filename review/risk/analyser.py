@@ -20,7 +20,10 @@ broadened development set; the final log-odds are 35% learned, 65% hand-set. Rea
 hand-set ones wherever both agree; where the model changed the decision they name the inputs
 that moved it. ``risk-2.1``: plot axes need tick labels spaced out along them (a group box's corner
 with the next box's title below it is not a plot), and a colour-mapped scan (hot, viridis, jet)
-counts as a grey one where it keeps a scan's framing on black and its mirror symmetry.
+counts as a grey one where it keeps a scan's framing on black and its mirror symmetry. A slice
+saved on transparency is measured over black, the surround it lost (``features.cut_out``), and
+one mirror-symmetric view among several side by side on black, with crosshairs, coordinates and
+a colour bar, is a scan's anatomy too (``panel_symmetry``, ``scan_views``).
 """
 
 from __future__ import annotations
