@@ -23,7 +23,11 @@ with the next box's title below it is not a plot), and a colour-mapped scan (hot
 counts as a grey one where it keeps a scan's framing on black and its mirror symmetry. A slice
 saved on transparency is measured over black, the surround it lost (``features.cut_out``), and
 one mirror-symmetric view among several side by side on black, with crosshairs, coordinates and
-a colour bar, is a scan's anatomy too (``panel_symmetry``, ``scan_views``).
+a colour bar, is a scan's anatomy too (``panel_symmetry``, ``scan_views``). A scanner's screen
+(an ultrasound machine's, a viewer's) shows the scan as one grey continuous-tone fan or rounded
+field on black among the machine's text and bars: that region (``features._scan_region``,
+``scan_shown``) is judged as the subject, and the text, bars and flat fills around it count as
+the screen's, not as a drawing's; the screenshot score is left as it is, the medical one wins.
 """
 
 from __future__ import annotations
@@ -129,8 +133,10 @@ def _grey_subject_on_black(f: Features) -> tuple[float, float, float, float]:
     # black, or the dark grey that ultrasound machines and viewers put around the image
     frame = max(_ramp(f.dark_border, 0.2, 0.6), _ramp(f.dim_border, 0.4, 0.8))
     # a straight-edged rectangle on black is a picture in a frame or letterbox; bodies, skulls
-    # and scan fields meet their surround along curves and fans
+    # and scan fields meet their surround along curves and fans, even where a screen's bars
+    # and rulers beside them are straight (``scan_shown`` judges the grey region's own shape)
     unboxed = 0.0 if f.h_lines >= 2 and f.v_lines >= 2 else 1.0
+    unboxed = max(unboxed, scan_shown(f))
     return grey, frame, unboxed, frame * (0.5 + 0.5 * subject) * unboxed
 
 
@@ -162,6 +168,29 @@ def scan_views(f: Features) -> float:
     labelled = 1.0 - _ramp(f.text_tiles, 0.15, 0.3)
     views = frame * unboxed * _ramp(f.panel_symmetry, 0.6, 0.85) * (1.0 - drawing) * labelled
     return 0.0 if f.axes else views
+
+
+SHOWN_WEIGHT = 3.0  # log-odds for a scan on a screen beyond what the grey-surround terms give
+
+
+def scan_shown(f: Features) -> float:
+    """0..1: a scan shown on a screen: a grey continuous-tone region on black (``scan_area``,
+    see ``features._scan_region``) larger than an icon or an avatar, shaped like a fan or a
+    rounded field rather than a rectangle, and holding most of the picture's continuous tones.
+
+    An ultrasound machine, a scanner's console or a DICOM viewer puts text, bars and rulers
+    around the scan, which makes the picture look like a screen; the scan in it still needs the
+    medical review. A photograph or a video on a page or in a player is boxed: it fills its
+    bounding box and runs along its sides (``scan_fill``, ``scan_sides``). A grey patch of a
+    photograph (a spacesuit against the night sky) is a small part of its continuous tones
+    (``scan_share``); on a scanner's screen everything else is text, bars and flat fills.
+    """
+    # a rectangle (even one with ragged edges on the coarse blocks) both fills its box and runs
+    # along its sides; a disc or an oval fills about as much but touches the sides at a point,
+    # and a fan does neither
+    boxed = _ramp(f.scan_fill, 0.75, 0.9) * _ramp(f.scan_sides, 0.5, 0.7)
+    main = _ramp(f.scan_share, 0.3, 0.6)
+    return _ramp(f.scan_area, 0.01, 0.03) * (1.0 - boxed) * main
 
 
 def _bare(f: Features) -> float:
@@ -262,8 +291,13 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     # judged on the lit pixels: a black surround says nothing about colour; ultrasound and
     # doppler keep a little colour (LUT bars, flow) beside a grey subject
     grey, frame, unboxed, surround = _grey_subject_on_black(f)
+    # a scan on a screen (an ultrasound machine's, a viewer's): the subject is the scan region,
+    # grey by construction, and the colour, text and flat fills around it are the screen's
+    shown = scan_shown(f)
+    lit_grey, grey = grey, max(grey, shown)
     smooth = _ramp(f.tone_smooth, 0.35, 0.7)
-    e.add(1.8, grey, f"greyscale ({f.lit_gray_frac:.0%} of lit pixels without colour)")
+    grey_text = f"greyscale ({f.lit_gray_frac:.0%} of lit pixels without colour)"
+    e.add(1.8, grey, grey_text if grey == lit_grey else "a greyscale scan among coloured bars")
     e.add(1.2, grey * smooth, "continuous grey tones like radiology")
     # transmission images (X-ray scatter, a microscope's optics) are soft at the scale of one
     # pixel everywhere; a photograph has focus, grain or specks somewhere
@@ -299,22 +333,25 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     # a grey subject on black is counted above already: this adds what those terms miss, a
     # colour overlay and views side by side
     e.add(3.0, max(0.0, views - grey * surround), "views of a symmetric scan on black")
-    e.add(-2.5, max(0.0, colourful - stain - dyes - warm_disc - max(mapped, views)),
+    # what the grey-surround terms miss: a grey scan among a screen's coloured bars and text
+    e.add(SHOWN_WEIGHT, max(0.0, shown - lit_grey * surround), "a scan's grey field on a screen")
+    e.add(-2.5, max(0.0, colourful - stain - dyes - warm_disc - max(mapped, views, shown)),
           "natural colours")  # fmt: skip
     # text on a continuous-tone image on black is a scanner's overlay (ultrasound, MR labels);
     # text among hard-edged flat regions is a screen
-    overlay = grey * frame * (1.0 - _ramp(f.hard_step_share, 0.1, 0.3))
+    overlay = max(grey * frame * (1.0 - _ramp(f.hard_step_share, 0.1, 0.3)), shown)
     e.add(-5.0 * (1.0 - overlay), _ramp(f.text_tiles, 0.05, 0.25), "lines of text")
     crisp = _ramp(f.crisp_ratio, 0.2, 0.4)
     e.add(-3.0, _ramp(f.page_background, 0.3, 0.6) * crisp, "crisp marks on a white page")
     # flat fills mean a drawing, except in a scanner's field (a phantom, a segmentation map,
     # a scan exported with few grey levels)
-    drawn = 1.0 - max(scan_field(f), views)
+    drawn = 1.0 - max(scan_field(f), views, shown)
     e.add(-3.0 * drawn, _ramp(f.mid_flat_frac, 0.45, 0.8), "flat rendered fills")
     steps = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
     e.add(-3.0 * drawn, steps, "flat regions with hard edges, like a drawing")
     e.add(-2.0 * (1.0 - overlay), float(f.axes), "plot axes")
-    e.add(-2.0 * (1.0 - mapped), _ramp(f.vivid_palette_share, 0.01, 0.05), "flat saturated colours")
+    e.add(-2.0 * (1.0 - max(mapped, shown)), _ramp(f.vivid_palette_share, 0.01, 0.05),
+          "flat saturated colours")  # fmt: skip
     e.add(-2.0, _ramp(f.crisp_ratio, 0.35, 0.6) * (1 - _ramp(f.dark_frac, 0.3, 0.6)), "crisp edges")
     e.add(3.0, meta.get("medical", 0.0), "file metadata names a modality")
     return e.result("no medical imaging pattern found")

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from review.risk import analyse, combine, learned
+from review.risk.analyser import scan_shown as scan_shown_score
 from review.risk.analyser import scan_views as scan_views_score
 from review.risk.features import cut_out, measure
 
@@ -385,3 +386,102 @@ def test_a_mirror_symmetric_colour_photo_in_a_black_frame_is_not_scan_views():
     assert f.panel_symmetry > 0.8
     assert scan_views_score(f) == 0.0
     assert combine(analyse(Image.fromarray(framed))).flags == []
+
+
+# ---------------------------------------------------------- a scan shown on a scanner's screen
+
+
+def scanner_screen(near_field: bool = False) -> Image.Image:
+    """An ultrasound machine's screen: a blue title bar with the maker, the patient and the
+    time, a column of settings, a fan of speckle on black and a grey scale beside it. With
+    ``near_field`` the echoes fade out a little way into the fan (an anechoic field, fluid) and
+    most of the screen is black with text, as on an obstetric scan."""
+    w, h = 800, 600
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = np.hypot(xx - w / 2, yy + 40)
+    fan = (r > 110) & (r < 560) & (np.abs(np.arctan2(xx - w / 2, yy + 40)) < 0.55)
+    rng = np.random.default_rng(5)
+    grains = rng.rayleigh(0.3, (h // 3, w // 3)) * 255
+    speckle = Image.fromarray(grains.clip(0, 255).astype(np.uint8)).resize((w, h), Image.BICUBIC)
+    floor, fade = (0.0, 100.0) if near_field else (0.5, 150.0)
+    echo = (floor + (1 - floor) * np.exp(-(r - 110) / fade)) * (0.8 + 0.2 * np.sin(r / 15.0))
+    grey = np.clip(1.5 * echo * np.asarray(speckle) / 255.0, 0, 1) * 230
+    img = Image.fromarray(np.where(fan, grey, 0).astype(np.uint8), "L").convert("RGB")
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=16)
+    d.rectangle([0, 0, w, 58], fill=(40, 70, 110))
+    for x, y, text in ((10, 8, "ACME"), (100, 8, "OB"), (580, 8, "MI 1.1     12/07/2026"),
+                       (100, 32, "26-12-07-101530     ACME Healthcare"),
+                       (580, 32, "TIB 0.2   10:15:30 AM")):  # fmt: skip
+        d.text((x, y), text, fill=(255, 255, 255), font=font)
+    settings = ["Gen OB", "C5-1", "28Hz", "11cm", "", "2D", "HGen", "Gn 60", "C 61", "3/3/4", "",
+                "PW", "WF 50", "PRF 4k", "Gn 40"]  # fmt: skip
+    for i, text in enumerate(settings):
+        d.text((6, 70 + 19 * i), text, fill=(235, 235, 235), font=font)
+    d.text((130, 90), "+ Dist  1.06 cm", fill=(235, 235, 235), font=font)
+    d.text((6, 570), "Store  Freeze  Review  Report  Patient  End Exam", fill=(235, 235, 235),
+           font=font)  # fmt: skip
+    for y in range(90, 330):
+        d.line([(782, y), (790, y)], fill=(int(255 * (330 - y) / 240),) * 3)
+    for y in range(90, 560, 48):
+        d.line([(776, y), (782, y)], fill=(200, 200, 200))
+    return img
+
+
+def test_a_scan_shown_on_a_scanners_screen_is_medical():
+    for near_field in (False, True):
+        screen = scanner_screen(near_field)
+        for img in (screen, risk_samples.thumbnail(screen)):
+            f = measure(img)
+            # one grey fan on black, most of the picture's grey continuous tones
+            assert f.scan_area > 0.03 and f.scan_share > 0.6, (near_field, f.scan_area)
+            assert scan_shown_score(f) > 0.6
+            hand = analyse(img, use_model=False)
+            assert hand.scores["medical"] > max(hand.scores["chart"], hand.scores["screenshot"])
+            assert combine(analyse(img)).flags == ["medical"], analyse(img).scores
+    # the near field under the machine's bars and text: what made it read as a drawing or a
+    # screen is the screen's, and the reason names the scan
+    assert "scan" in analyse(scanner_screen(True), use_model=False).reasons["medical"]
+
+
+def _page_showing(picture: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """A page or window on ``background`` with a column of text and a picture placed on it."""
+    fg = (34, 34, 34) if sum(background) > 384 else (220, 220, 220)
+    img = Image.new("RGB", (1280, 800), background)
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=14)
+    for i, y in enumerate(range(20, 780, 22)):
+        d.text((20, y), f"Item {i}: captions accepted in review", fill=fg, font=font)
+    img.paste(picture.convert("RGB").resize((480, 320)), (420, 160))
+    return img
+
+
+def _rounded(picture: Image.Image, radius: int) -> Image.Image:
+    """A picture with rounded corners (a card, a video tile) on black."""
+    picture = picture.convert("RGB").resize((480, 320))
+    mask = Image.new("L", picture.size, 0)
+    ImageDraw.Draw(mask).rounded_rectangle([0, 0, 479, 319], radius=radius, fill=255)
+    out = Image.new("RGB", picture.size, (0, 0, 0))
+    out.paste(picture, (0, 0), mask)
+    return out
+
+
+def test_screens_showing_photos_and_dark_windows_do_not_show_a_scan():
+    from skimage import data
+
+    gravel = Image.fromarray(data.gravel())  # grey texture, like speckle, but boxed by the page
+    screens = {
+        "dark window": desktop_window(dark=True),
+        "dark web page": risk_samples.screenshot_png(dark=True),
+        "page with a photo": _page_showing(risk_samples.photo(), (255, 255, 255)),
+        "dark page with a photo": _page_showing(risk_samples.photo(), (30, 30, 30)),
+        "black page with grey texture": _page_showing(gravel, (0, 0, 0)),
+        "black page with a rounded tile": _page_showing(_rounded(gravel, 30), (0, 0, 0)),
+    }
+    for name, screen in screens.items():
+        for img in (screen, risk_samples.thumbnail(screen)):
+            assert scan_shown_score(measure(img)) < 0.1, name
+        assert combine(analyse(screen)).flags == ["screenshot"], (name, analyse(screen).scores)
+    # a grey patch against the night sky is a small part of a colour photograph's tones
+    astronaut = measure(Image.fromarray(data.astronaut()))
+    assert astronaut.scan_share < 0.3 and scan_shown_score(astronaut) == 0.0
