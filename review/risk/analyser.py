@@ -305,8 +305,11 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     soft *= _ramp(f.mid_detail, 0.005, 0.02)  # with something to see: not a plain gradient
     e.add(1.0, grey * smooth * soft, "soft throughout, no pixel-scale detail")
     e.add(3.0, grey * surround, "subject on a black surround")
-    mapped = colour_mapped(f) * surround * _bare(f)
-    e.add(5.0, mapped, "colour-mapped scan: a symmetric subject on black")
+    # a colour map paints the air around a scan in its lowest colour, black only for some maps
+    # (hot, bone); ``cool`` paints it cyan: one saturated colour all round frames it as well
+    map_frame = _ramp(f.tinted_border, 0.8, 0.95) * unboxed  # not a picture in a coloured frame
+    mapped = colour_mapped(f) * max(surround, map_frame) * _bare(f)
+    e.add(5.0, mapped, "colour-mapped scan: a symmetric subject on a plain surround")
     e.add(-1.0, frame * (1.0 - unboxed), "a straight-edged picture in a black frame")
     e.add(1.0, grey * _ramp(f.dark_frac, 0.1, 0.3) * unboxed, "wide black background")
     e.add(1.0, grey * _ramp(f.centre_contrast, 0.1, 0.35) * unboxed, "bright centre, dark edges")
@@ -345,7 +348,7 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     e.add(-3.0, _ramp(f.page_background, 0.3, 0.6) * crisp, "crisp marks on a white page")
     # flat fills mean a drawing, except in a scanner's field (a phantom, a segmentation map,
     # a scan exported with few grey levels)
-    drawn = 1.0 - max(scan_field(f), views, shown)
+    drawn = 1.0 - max(scan_field(f), views, shown, mapped)
     e.add(-3.0 * drawn, _ramp(f.mid_flat_frac, 0.45, 0.8), "flat rendered fills")
     steps = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
     e.add(-3.0 * drawn, steps, "flat regions with hard edges, like a drawing")

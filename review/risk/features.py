@@ -86,6 +86,7 @@ class Features:
     scan_fill: float  # that region's share of its bounding box (a rectangle fills it)
     scan_sides: float  # how far it runs along its box's sides: the second-best side's share
     scan_share: float  # its share of all the picture's grey continuous-tone blocks
+    tinted_border: float  # share of the outer frame in one saturated colour (a colour map's 0)
 
     def as_dict(self) -> dict[str, float | int | bool]:
         return asdict(self)
@@ -349,6 +350,7 @@ def measure(image: Image.Image) -> Features | None:
             [dim[:bw].ravel(), dim[-bw:].ravel(), dim[:, :bw].ravel(), dim[:, -bw:].ravel()]
         ).mean()
     )
+    tinted_border = _tinted_border(s, bw)
     border_luma = float(
         np.concatenate(
             [luma_s[:bw].ravel(), luma_s[-bw:].ravel(), luma_s[:, :bw].ravel(),
@@ -429,6 +431,7 @@ def measure(image: Image.Image) -> Features | None:
         scan_fill=scan_fill,
         scan_sides=scan_sides,
         scan_share=scan_share,
+        tinted_border=tinted_border,
     )
 
 
@@ -692,6 +695,26 @@ def _panel_symmetry(luma: np.ndarray, dark: np.ndarray) -> float:
         if b - a >= max(8, PANEL_WIDTH * w):
             best = max(best, _symmetry(luma[:, a:b], dark[:, a:b])[1])
     return best
+
+
+TINT_CHROMA = 60  # channel spread of a saturated colour
+TINT_LEVELS = 6  # channel difference that still counts as the same colour
+
+
+def _tinted_border(rgb: np.ndarray, bw: int) -> float:
+    """Share of the outer frame (``bw`` pixels of the small copy) within ``TINT_LEVELS`` of its
+    median colour, where that colour is saturated (0 otherwise).
+
+    A colour map paints the air around a scan in its lowest colour: black for some maps (hot,
+    bone, gray), dark blue or purple for others (jet, viridis), cyan for ``cool``; a photograph's
+    backdrop and a page are white, grey or a mix of colours.
+    """
+    frame = np.concatenate([rgb[:bw].reshape(-1, 3), rgb[-bw:].reshape(-1, 3),
+                            rgb[:, :bw].reshape(-1, 3), rgb[:, -bw:].reshape(-1, 3)])  # fmt: skip
+    colour = np.median(frame, axis=0)
+    if colour.max() - colour.min() < TINT_CHROMA:
+        return 0.0
+    return float(np.count_nonzero(np.abs(frame - colour).max(axis=1) <= TINT_LEVELS)) / len(frame)
 
 
 SCAN_BLOCK = 8  # detail-copy pixels per side of the blocks a scan region is made of

@@ -485,3 +485,37 @@ def test_screens_showing_photos_and_dark_windows_do_not_show_a_scan():
     # a grey patch against the night sky is a small part of a colour photograph's tones
     astronaut = measure(Image.fromarray(data.astronaut()))
     assert astronaut.scan_share < 0.3 and scan_shown_score(astronaut) == 0.0
+
+
+# ------------------------------------------------- a colour map's own colour round a scan
+
+
+def test_a_scan_in_a_colour_maps_lowest_colour_is_framed_like_one_on_black():
+    """``cool`` paints a scan's air cyan, not black: one saturated colour all round frames the
+    subject as black does; a picture in a coloured frame and a flat drawing on one do not."""
+    arr = np.asarray(risk_samples.xray_like()).copy()
+    arr[arr < 40] = 0  # the air around the body
+    scan = colour_mapped(Image.fromarray(arr), "cool")
+    for img in (scan, risk_samples.thumbnail(scan)):
+        f = measure(img)
+        assert f.tinted_border > 0.95 and f.dark_border < 0.1
+        assert combine(analyse(img)).flags == ["medical"], analyse(img).scores
+        assert "colour-mapped scan" in analyse(img, use_model=False).reasons["medical"]
+    # a mirror-symmetric photograph in a cyan frame: straight edges, a picture in a frame
+    half = np.asarray(risk_samples.photo().convert("RGB"))
+    half = half[:, : half.shape[1] // 2]
+    picture = np.concatenate([half, half[:, ::-1]], axis=1)
+    framed = np.zeros((picture.shape[0] + 160, picture.shape[1] + 160, 3), np.uint8)
+    framed[:] = (0, 255, 255)
+    framed[80:-80, 80:-80] = picture
+    assert measure(Image.fromarray(framed)).tinted_border > 0.95
+    assert analyse(Image.fromarray(framed)).scores["medical"] < 0.5
+    # a symmetric face drawn in flat colours on cyan: a drawing
+    face = Image.new("RGB", (400, 400), (0, 255, 255))
+    d = ImageDraw.Draw(face)
+    d.ellipse([80, 40, 320, 360], fill=(255, 0, 255))
+    for x in (140, 210):
+        d.ellipse([x, 120, x + 50, 200], fill=(120, 135, 255))
+    d.rectangle([190, 220, 210, 330], fill=(60, 195, 255))
+    for img in (face, risk_samples.thumbnail(face)):
+        assert analyse(img).scores["medical"] < 0.5, analyse(img).scores
