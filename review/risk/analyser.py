@@ -21,6 +21,17 @@ hand-set ones wherever both agree; where the model changed the decision they nam
 that moved it. ``risk-2.1``: plot axes need tick labels spaced out along them (a group box's corner
 with the next box's title below it is not a plot), and a colour-mapped scan (hot, viridis, jet)
 counts as a grey one where it keeps a scan's framing on black and its mirror symmetry.
+``risk-2.2``: window structure tells an application window from a plot (bevelled one-pixel
+widget borders, ``bevels``; a title bar, flat or a gradient, ``title_bar``); a second, binary
+model orders chart against screenshot when both would be flagged; the learned inputs are
+clipped to the range they took in training. A slice
+saved on transparency is measured over black, the surround it lost (``features.cut_out``), and
+one mirror-symmetric view among several side by side on black, with crosshairs, coordinates and
+a colour bar, is a scan's anatomy too (``panel_symmetry``, ``scan_views``). A scanner's screen
+(an ultrasound machine's, a viewer's) shows the scan as one grey continuous-tone fan or rounded
+field on black among the machine's text and bars: that region (``features._scan_region``,
+``scan_shown``) is judged as the subject, and the text, bars and flat fills around it count as
+the screen's, not as a drawing's; the screenshot score is left as it is, the medical one wins.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ from PIL import Image, ImageOps
 from . import learned
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-2.1"
+ANALYSER_VERSION = "risk-2.2"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 
@@ -126,8 +137,10 @@ def _grey_subject_on_black(f: Features) -> tuple[float, float, float, float]:
     # black, or the dark grey that ultrasound machines and viewers put around the image
     frame = max(_ramp(f.dark_border, 0.2, 0.6), _ramp(f.dim_border, 0.4, 0.8))
     # a straight-edged rectangle on black is a picture in a frame or letterbox; bodies, skulls
-    # and scan fields meet their surround along curves and fans
+    # and scan fields meet their surround along curves and fans, even where a screen's bars
+    # and rulers beside them are straight (``scan_shown`` judges the grey region's own shape)
     unboxed = 0.0 if f.h_lines >= 2 and f.v_lines >= 2 else 1.0
+    unboxed = max(unboxed, scan_shown(f))
     return grey, frame, unboxed, frame * (0.5 + 0.5 * subject) * unboxed
 
 
@@ -144,6 +157,46 @@ def scan_field(f: Features) -> float:
     return grey * surround * _ramp(f.symmetry, 0.6, 0.85) * _bare(f)
 
 
+def scan_views(f: Features) -> float:
+    """0..1: a scan shown the way neuroimaging figures show one: views side by side on black
+    (or one view), at least one mirror-symmetric across its rows (``panel_symmetry``), in
+    continuous tones, with no plot axes and only a few labels.
+
+    Unlike ``scan_field`` it allows what such figures draw over and beside the views, a
+    crosshair through each, coordinate labels and a colour bar, and a colour overlay (a
+    statistical map) on the grey anatomy; the symmetry it asks for is the anatomy's, which a
+    plot's panels on a dark page lack or draw with flat fills and hard edges.
+    """
+    _, frame, unboxed, _ = _grey_subject_on_black(f)  # a photo in a black frame is boxed
+    drawing = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
+    labelled = 1.0 - _ramp(f.text_tiles, 0.15, 0.3)
+    views = frame * unboxed * _ramp(f.panel_symmetry, 0.6, 0.85) * (1.0 - drawing) * labelled
+    return 0.0 if f.axes else views
+
+
+SHOWN_WEIGHT = 3.0  # log-odds for a scan on a screen beyond what the grey-surround terms give
+
+
+def scan_shown(f: Features) -> float:
+    """0..1: a scan shown on a screen: a grey continuous-tone region on black (``scan_area``,
+    see ``features._scan_region``) larger than an icon or an avatar, shaped like a fan or a
+    rounded field rather than a rectangle, and holding most of the picture's continuous tones.
+
+    An ultrasound machine, a scanner's console or a DICOM viewer puts text, bars and rulers
+    around the scan, which makes the picture look like a screen; the scan in it still needs the
+    medical review. A photograph or a video on a page or in a player is boxed: it fills its
+    bounding box and runs along its sides (``scan_fill``, ``scan_sides``). A grey patch of a
+    photograph (a spacesuit against the night sky) is a small part of its continuous tones
+    (``scan_share``); on a scanner's screen everything else is text, bars and flat fills.
+    """
+    # a rectangle (even one with ragged edges on the coarse blocks) both fills its box and runs
+    # along its sides; a disc or an oval fills about as much but touches the sides at a point,
+    # and a fan does neither
+    boxed = _ramp(f.scan_fill, 0.75, 0.9) * _ramp(f.scan_sides, 0.5, 0.7)
+    main = _ramp(f.scan_share, 0.3, 0.6)
+    return _ramp(f.scan_area, 0.01, 0.03) * (1.0 - boxed) * main
+
+
 def _bare(f: Features) -> float:
     """1 when nothing is written or ruled on the picture: no text, no axes, no long lines."""
     bare = 1.0 - _ramp(f.text_tiles, 0.02, 0.08)
@@ -153,11 +206,12 @@ def _bare(f: Features) -> float:
 def colour_mapped(f: Features) -> float:
     """0..1: a coloured picture whose content is mirror-symmetric across the rows, the way a
     body's cross-section is (``cross_symmetry`` ignores each row's mean, so sky over land does
-    not count): a scan shown through a colour map, which keeps the scan's continuous tones (a
-    drawing is flat regions with hard edges). Framing on black is judged by the callers."""
+    not count; ``panel_symmetry`` is its best value among views side by side on black): a scan
+    shown through a colour map, which keeps the scan's continuous tones (a drawing is flat
+    regions with hard edges). Framing on black is judged by the callers."""
     drawing = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
     colour = 1.0 - _ramp(f.lit_gray_frac, 0.5, 0.85)
-    return colour * _ramp(f.cross_symmetry, 0.7, 0.9) * (1.0 - drawing)
+    return colour * _ramp(f.panel_symmetry, 0.7, 0.9) * (1.0 - drawing)
 
 
 def _graphic_kind(f: Features) -> tuple[float, list[tuple[float, str]], list[tuple[float, str]]]:
@@ -208,7 +262,7 @@ def _graphic(f: Features, g: float, meta: dict[str, float]) -> tuple[CategorySco
     # ...but a ruler and labels overlaid on a continuous-tone picture do not make it a graphic
     structure *= 0.5 + 0.5 * _ramp(g, 0.15, 0.35)
     # a grey body on black without labels or rules is a scan even when its fills are flat
-    structure -= 5.0 * scan_field(f)
+    structure -= 5.0 * max(scan_field(f), scan_views(f))
     p_graphic = _sigmoid(-3.5 + 8.0 * g + structure)
     results = []
     for name, sign, own in (("chart", 1.0, chart_parts), ("screenshot", -1.0, screen_parts)):
@@ -246,8 +300,13 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     # judged on the lit pixels: a black surround says nothing about colour; ultrasound and
     # doppler keep a little colour (LUT bars, flow) beside a grey subject
     grey, frame, unboxed, surround = _grey_subject_on_black(f)
+    # a scan on a screen (an ultrasound machine's, a viewer's): the subject is the scan region,
+    # grey by construction, and the colour, text and flat fills around it are the screen's
+    shown = scan_shown(f)
+    lit_grey, grey = grey, max(grey, shown)
     smooth = _ramp(f.tone_smooth, 0.35, 0.7)
-    e.add(1.8, grey, f"greyscale ({f.lit_gray_frac:.0%} of lit pixels without colour)")
+    grey_text = f"greyscale ({f.lit_gray_frac:.0%} of lit pixels without colour)"
+    e.add(1.8, grey, grey_text if grey == lit_grey else "a greyscale scan among coloured bars")
     e.add(1.2, grey * smooth, "continuous grey tones like radiology")
     # transmission images (X-ray scatter, a microscope's optics) are soft at the scale of one
     # pixel everywhere; a photograph has focus, grain or specks somewhere
@@ -255,12 +314,17 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     soft *= _ramp(f.mid_detail, 0.005, 0.02)  # with something to see: not a plain gradient
     e.add(1.0, grey * smooth * soft, "soft throughout, no pixel-scale detail")
     e.add(3.0, grey * surround, "subject on a black surround")
-    mapped = colour_mapped(f) * surround * _bare(f)
-    e.add(5.0, mapped, "colour-mapped scan: a symmetric subject on black")
+    # a colour map paints the air around a scan in its lowest colour, black only for some maps
+    # (hot, bone); ``cool`` paints it cyan: one saturated colour all round frames it as well
+    map_frame = _ramp(f.tinted_border, 0.8, 0.95) * unboxed  # not a picture in a coloured frame
+    mapped = colour_mapped(f) * max(surround, map_frame) * _bare(f)
+    e.add(5.0, mapped, "colour-mapped scan: a symmetric subject on a plain surround")
     e.add(-1.0, frame * (1.0 - unboxed), "a straight-edged picture in a black frame")
     e.add(1.0, grey * _ramp(f.dark_frac, 0.1, 0.3) * unboxed, "wide black background")
     e.add(1.0, grey * _ramp(f.centre_contrast, 0.1, 0.35) * unboxed, "bright centre, dark edges")
-    e.add(2.5, grey * _ramp(f.cross_symmetry, 0.5, 0.8), "left-right symmetric anatomy")
+    # of the whole picture, or of one of several views side by side on black (a neuroimaging
+    # figure: sagittal, coronal and axial views; only the last two are symmetric)
+    e.add(2.5, grey * _ramp(f.panel_symmetry, 0.5, 0.8), "left-right symmetric anatomy")
     # dense texture over the whole frame, not inside a subject on black
     on_black = max(frame, _ramp(f.dark_frac, 0.1, 0.25))
     texture = _ramp(f.edge_frac, 0.06, 0.15) * (1.0 - on_black)
@@ -277,21 +341,29 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     warm_disc *= _ramp(f.centre_contrast, 0.15, 0.3)
     e.add(6.0, warm_disc, "red-orange disc on black (fundus, endoscopy)")
     colourful = 1.0 - _ramp(f.lit_gray_frac, 0.3, 0.6)
-    e.add(-2.5, max(0.0, colourful - stain - dyes - warm_disc - mapped), "natural colours")
+    views = scan_views(f)
+    # a grey subject on black is counted above already: this adds what those terms miss, a
+    # colour overlay and views side by side
+    e.add(3.0, max(0.0, views - grey * surround), "views of a symmetric scan on black")
+    # what the grey-surround terms miss: a grey scan among a screen's coloured bars and text
+    e.add(SHOWN_WEIGHT, max(0.0, shown - lit_grey * surround), "a scan's grey field on a screen")
+    e.add(-2.5, max(0.0, colourful - stain - dyes - warm_disc - max(mapped, views, shown)),
+          "natural colours")  # fmt: skip
     # text on a continuous-tone image on black is a scanner's overlay (ultrasound, MR labels);
     # text among hard-edged flat regions is a screen
-    overlay = grey * frame * (1.0 - _ramp(f.hard_step_share, 0.1, 0.3))
+    overlay = max(grey * frame * (1.0 - _ramp(f.hard_step_share, 0.1, 0.3)), shown)
     e.add(-5.0 * (1.0 - overlay), _ramp(f.text_tiles, 0.05, 0.25), "lines of text")
     crisp = _ramp(f.crisp_ratio, 0.2, 0.4)
     e.add(-3.0, _ramp(f.page_background, 0.3, 0.6) * crisp, "crisp marks on a white page")
     # flat fills mean a drawing, except in a scanner's field (a phantom, a segmentation map,
     # a scan exported with few grey levels)
-    drawn = 1.0 - scan_field(f)
+    drawn = 1.0 - max(scan_field(f), views, shown, mapped)
     e.add(-3.0 * drawn, _ramp(f.mid_flat_frac, 0.45, 0.8), "flat rendered fills")
     steps = _ramp(f.near_flat_frac, 0.6, 0.9) * _ramp(f.hard_step_share, 0.15, 0.35)
     e.add(-3.0 * drawn, steps, "flat regions with hard edges, like a drawing")
     e.add(-2.0 * (1.0 - overlay), float(f.axes), "plot axes")
-    e.add(-2.0 * (1.0 - mapped), _ramp(f.vivid_palette_share, 0.01, 0.05), "flat saturated colours")
+    e.add(-2.0 * (1.0 - max(mapped, shown)), _ramp(f.vivid_palette_share, 0.01, 0.05),
+          "flat saturated colours")  # fmt: skip
     e.add(-2.0, _ramp(f.crisp_ratio, 0.35, 0.6) * (1 - _ramp(f.dark_frac, 0.3, 0.6)), "crisp edges")
     e.add(3.0, meta.get("medical", 0.0), "file metadata names a modality")
     return e.result("no medical imaging pattern found")

@@ -56,6 +56,7 @@ class Features:
     centre_contrast: float  # centre brightness minus border brightness (0..1)
     symmetry: float  # left-right mirror correlation of the content (0..1)
     cross_symmetry: float  # the same without each row's mean: structure that varies across rows
+    panel_symmetry: float  # the best cross_symmetry of the panels side by side on black
     tone_smooth: float  # non-dark pixels that vary continuously (not flat, not crisp)
     lit_flat_frac: float  # flat pixels among the non-dark ones
     text_tiles: float  # share of full-resolution tiles whose ink is laid out like lines of text
@@ -81,6 +82,11 @@ class Features:
     box_corners: float  # corners where short straight borders meet, per 100k detail pixels
     lut_spread: float  # colour spread among lit pixels of one brightness (~0 on a colour map)
     lit_chroma: float  # mean colourfulness of the lit pixels (0..1)
+    scan_area: float  # share of the picture in the largest grey continuous-tone region on black
+    scan_fill: float  # that region's share of its bounding box (a rectangle fills it)
+    scan_sides: float  # how far it runs along its box's sides: the second-best side's share
+    scan_share: float  # its share of all the picture's grey continuous-tone blocks
+    tinted_border: float  # share of the outer frame in one saturated colour (a colour map's 0)
     bevels: float  # length of bevelled borders (a light line beside a dark one) per (w + h)
     title_bar: float  # height share of a window's title bar: even rows (a gradient allowed)
 
@@ -89,7 +95,8 @@ class Features:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """An 8-bit RGB copy of any Pillow image: first frame, alpha over white, 16-bit stretched."""
+    """An 8-bit RGB copy of any Pillow image: first frame, alpha over white (over black for a
+    cut-out subject, see ``cut_out``), 16-bit stretched."""
     with contextlib.suppress(AttributeError, EOFError, ValueError):
         image.seek(0)
     mode = image.mode
@@ -107,7 +114,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
         mode = "RGBA"
     if mode in {"RGBA", "LA", "La", "RGBa"}:
         rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        fill = (0, 0, 0, 255) if cut_out(rgba.getchannel("A")) else (255, 255, 255, 255)
+        background = Image.new("RGBA", rgba.size, fill)
         return Image.alpha_composite(background, rgba).convert("RGB")
     if mode == "RGB":
         return image
@@ -115,6 +123,49 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image.convert("RGB")
     except ValueError:  # exotic modes (LAB, HSV...) Pillow cannot convert directly
         return ImageOps.grayscale(image.getchannel(0)).convert("RGB")
+
+
+CUT_OUT_FRAME = 0.9  # share of the outer frame that must be fully transparent
+CUT_OUT_FILL = 0.98  # share of each row's and column's span of opaque pixels that is opaque
+CUT_OUT_BOX = 0.9  # at most this share of the opaque pixels' bounding box: not a rectangle
+
+
+def cut_out(alpha: Image.Image) -> bool:
+    """Whether an alpha channel holds one solid subject on a transparent surround.
+
+    A scan slice saved with its air made transparent (a skull-stripped brain, a body outline)
+    has lost its black surround, not gained a white one: composited over white it looks like a
+    drawing on a page. Its opaque pixels form one solid, rounded piece: every row and every
+    column crosses it in a single run, it does not fill its bounding box as a window or a photo
+    placed on a transparent canvas does, and the frame is transparent. A chart saved with a
+    transparent background is lines, bars and labels with transparency between them (a row
+    crosses several bars, labels stand apart from a pie), so it stays over white, where its ink
+    was drawn to be read. Judged on a copy of at most ``SMALL_SIDE`` pixels.
+    """
+    a = np.asarray(_reduce(alpha, SMALL_SIDE))
+    if min(a.shape) < MIN_SIDE:
+        return False
+    h, w = a.shape
+    bw = max(1, min(h, w) // 12)
+    frame = np.concatenate([a[:bw].ravel(), a[-bw:].ravel(), a[:, :bw].ravel(), a[:, -bw:].ravel()])
+    if np.count_nonzero(frame == 0) < CUT_OUT_FRAME * frame.size:
+        return False
+    opaque = a > 0
+    rows, cols = np.flatnonzero(opaque.any(axis=1)), np.flatnonzero(opaque.any(axis=0))
+    if np.count_nonzero(opaque) < 0.1 * opaque.size:
+        return False
+    # a rectangle (a window with its shadow, a photo on a transparent margin) is a picture
+    # placed on a canvas: bodies and skulls meet their surround along curves
+    box = opaque[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    if np.count_nonzero(box) > CUT_OUT_BOX * box.size:
+        return False
+    for m in (opaque, opaque.T):
+        m = m[m.any(axis=1)]
+        first = m.argmax(axis=1)
+        last = m.shape[1] - 1 - m[:, ::-1].argmax(axis=1)
+        if np.count_nonzero(m) < CUT_OUT_FILL * (last - first + 1).sum():
+            return False
+    return True
 
 
 def _reduce(image: Image.Image, side: int) -> Image.Image:
@@ -243,7 +294,7 @@ def measure(image: Image.Image) -> Features | None:
     eq_y = codes_d[1:, :] == codes_d[:-1, :]
     flat = eq_x[:-1, :] & eq_y[:, :-1]
     flat_frac = float(np.count_nonzero(flat)) / max(1, flat.size)
-    near_flat_frac, hard_step_share = _steps(luma)
+    near_flat_frac, hard_step_share, near = _steps(luma)
 
     gx = np.abs(luma[:, 1:] - luma[:, :-1])
     strong_x = gx >= EDGE_STEP
@@ -301,6 +352,7 @@ def measure(image: Image.Image) -> Features | None:
             [dim[:bw].ravel(), dim[-bw:].ravel(), dim[:, :bw].ravel(), dim[:, -bw:].ravel()]
         ).mean()
     )
+    tinted_border = _tinted_border(s, bw)
     border_luma = float(
         np.concatenate(
             [luma_s[:bw].ravel(), luma_s[-bw:].ravel(), luma_s[:, :bw].ravel(),
@@ -310,6 +362,7 @@ def measure(image: Image.Image) -> Features | None:
     centre = luma_s[sh // 4 : sh - sh // 4, sw // 4 : sw - sw // 4]
     centre_contrast = (float(centre.mean()) - border_luma) / 255.0 if centre.size else 0.0
     symmetry, cross_symmetry = _symmetry(luma_s, dark)
+    panel_symmetry = max(cross_symmetry, _panel_symmetry(luma_s, dark))
     lit = luma[:-1, :-1] >= 20
     varied = ~flat & ~(crisp_x[:-1, :] | crisp_y[:, :-1]) & lit
     n_lit = max(1, int(np.count_nonzero(lit)))
@@ -324,6 +377,9 @@ def measure(image: Image.Image) -> Features | None:
     exact_screen, screen_aspect = _screen_size(width, height)
     text_grey = _text_grey(rgb_img)
     text_tiles, text_of_ink, text_tile_count = _text_tiles(text_grey)
+    # continuous tones for the scan region: beyond JPEG's noise on a flat fill, not a crisp step
+    tones = ~near & ~(crisp_x[:-1, :] | crisp_y[:, :-1]) & lit
+    scan_area, scan_fill, scan_sides, scan_share = _scan_region(np.asarray(detail), luma, tones)
     return Features(
         width=width,
         height=height,
@@ -348,6 +404,7 @@ def measure(image: Image.Image) -> Features | None:
         centre_contrast=centre_contrast,
         symmetry=symmetry,
         cross_symmetry=cross_symmetry,
+        panel_symmetry=panel_symmetry,
         tone_smooth=tone_smooth,
         lit_flat_frac=lit_flat_frac,
         text_tiles=text_tiles,
@@ -373,6 +430,11 @@ def measure(image: Image.Image) -> Features | None:
         box_corners=_box_corners(hmask.shape, h_box, v_box),
         lut_spread=_lut_spread(s, luma_s),
         lit_chroma=float(chroma[~dark].mean()) / 255.0 if n_lit_s else 0.0,
+        scan_area=scan_area,
+        scan_fill=scan_fill,
+        scan_sides=scan_sides,
+        scan_share=scan_share,
+        tinted_border=tinted_border,
         bevels=_bevels(text_grey),
         title_bar=_title_bar(text_grey),
     )
@@ -616,8 +678,164 @@ def _symmetry(luma: np.ndarray, dark: np.ndarray) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def _steps(luma: np.ndarray) -> tuple[float, float]:
-    """Near-flat share and the share of colour changes that are abrupt steps.
+PANEL_GAP = 0.85  # share of a column that is near-black for it to separate panels
+PANEL_WIDTH = 0.1  # of the picture's width: narrower pieces are labels and colour bars
+
+
+def _panel_symmetry(luma: np.ndarray, dark: np.ndarray) -> float:
+    """The best ``cross_symmetry`` among the panels of a figure: pieces of the picture side by
+    side, separated by columns that are (almost) all near-black.
+
+    Neuroimaging figures show several views of a scan in a row on black (sagittal, coronal,
+    axial; or axial slices at several heights), often with crosshairs, coordinates and a colour
+    bar; the whole figure is not symmetric, but a coronal or axial view is, the way a body's
+    cross-section is. A crosshair or a label crosses the gap in a few rows only, so a column
+    counts as a gap when ``PANEL_GAP`` of it is near-black.
+    """
+    h, w = luma.shape
+    gap = np.count_nonzero(dark, axis=0) >= PANEL_GAP * h
+    edges = np.diff(np.concatenate([[0], (~gap).astype(np.int8), [0]]))
+    best = 0.0
+    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if b - a >= max(8, PANEL_WIDTH * w):
+            best = max(best, _symmetry(luma[:, a:b], dark[:, a:b])[1])
+    return best
+
+
+TINT_CHROMA = 60  # channel spread of a saturated colour
+TINT_LEVELS = 6  # channel difference that still counts as the same colour
+
+
+def _tinted_border(rgb: np.ndarray, bw: int) -> float:
+    """Share of the outer frame (``bw`` pixels of the small copy) within ``TINT_LEVELS`` of its
+    median colour, where that colour is saturated (0 otherwise).
+
+    A colour map paints the air around a scan in its lowest colour: black for some maps (hot,
+    bone, gray), dark blue or purple for others (jet, viridis), cyan for ``cool``; a photograph's
+    backdrop and a page are white, grey or a mix of colours.
+    """
+    frame = np.concatenate([rgb[:bw].reshape(-1, 3), rgb[-bw:].reshape(-1, 3),
+                            rgb[:, :bw].reshape(-1, 3), rgb[:, -bw:].reshape(-1, 3)])  # fmt: skip
+    colour = np.median(frame, axis=0)
+    if colour.max() - colour.min() < TINT_CHROMA:
+        return 0.0
+    return float(np.count_nonzero(np.abs(frame - colour).max(axis=1) <= TINT_LEVELS)) / len(frame)
+
+
+SCAN_BLOCK = 8  # detail-copy pixels per side of the blocks a scan region is made of
+SCAN_TONE = 0.5  # share of a block's pixels that vary continuously for it to be scan content
+SCAN_DIM = 30  # mean luma of a block of black surround (or of echoes fading into it)
+SCAN_RING = 0.5  # share of the blocks around a region that are black surround
+SCAN_GREY = 0.5  # share of a content block's lit pixels without colour
+SCAN_GREY_LEVELS = 8  # channel spread that still counts as grey
+SCAN_CANDIDATES = 3  # the largest regions looked at, largest first
+SCAN_MIN_BLOCKS = 16  # a smaller region is too coarse to tell a fan from a box (4 x 4 blocks)
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """4-connected regions of ``mask``: a label per cell (-1 off the mask) and each region's
+    size. Runs along the rows are joined where they overlap a run of the row above."""
+    h, w = mask.shape
+    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    rows_s, starts = np.nonzero(edges == 1)
+    ends = np.nonzero(edges == -1)[1]
+    parent = list(range(len(starts)))
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    first = np.searchsorted(rows_s, np.arange(h + 1))
+    for y in range(1, h):
+        i, i_end = int(first[y - 1]), int(first[y])
+        for j in range(int(first[y]), int(first[y + 1])):
+            while i < i_end and ends[i] <= starts[j]:
+                i += 1
+            k = i
+            while k < i_end and starts[k] < ends[j]:
+                a, b = root(j), root(k)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+                k += 1
+            # the next run of this row may overlap the last run above that this one reached
+            i = max(i, k - 1)
+    labels = np.full(mask.shape, -1, dtype=np.int32)
+    if not parent:
+        return labels, np.zeros(0, dtype=np.int64)
+    _, region = np.unique([root(j) for j in range(len(parent))], return_inverse=True)
+    lengths = ends - starts
+    for j in range(len(starts)):
+        labels[rows_s[j], starts[j] : ends[j]] = region[j]
+    return labels, np.bincount(region, weights=lengths).astype(np.int64)
+
+
+def _scan_region(
+    rgb: np.ndarray, luma: np.ndarray, tones: np.ndarray
+) -> tuple[float, float, float, float]:
+    """The largest region of grey continuous-tone content on black: its share of the picture,
+    its share of its bounding box, and how far it runs along the box's sides.
+
+    A scanner's screen shows the scan (an ultrasound fan, a CT or MR field) as one connected
+    piece of continuously varying grey with black around it, and the machine's text, bars and
+    rulers beside it; a screen's own content is text, boxes and flat fills, and a photograph or
+    a video on a screen is in colour, or boxed by the page or the player around it.
+
+    Judged on blocks of ``SCAN_BLOCK`` detail-copy pixels (``rgb``, ``luma``): a block is scan
+    content when ``SCAN_TONE`` of its pixels vary continuously (``tones``: lit, changing by
+    more than JPEG's noise, not a crisp step) and ``SCAN_GREY`` of its lit pixels have no
+    colour (a colour-Doppler box or a colour bar inside the grey makes a hole, not a region);
+    it is black surround when it is dim (mean luma under ``SCAN_DIM``: black, or echoes fading
+    into it). Of the ``SCAN_CANDIDATES`` largest regions of content blocks, the largest counts
+    whose surrounding blocks are at least ``SCAN_RING`` black and that holds at least
+    ``SCAN_MIN_BLOCKS``; the picture's edge is not black,
+    so a region the edge cuts off (the picture itself, a crop of one) does not count. The shape
+    tells a fan or a rounded field from a rectangle of UI: a rectangle fills its box and runs
+    along all four sides of it; a fan or a disc touches its box's sides only in places
+    (``scan_sides`` is the second-best side's share: one side of a cut-off field is straight).
+    """
+    b = SCAN_BLOCK
+    bh, bw = tones.shape[0] // b, tones.shape[1] // b
+    if bh < 4 or bw < 4:
+        return 0.0, 0.0, 0.0, 0.0
+
+    def blocks(a: np.ndarray) -> np.ndarray:
+        """Mean of each block, 0..255 (a mask counts 255 where true): Pillow's box reduction."""
+        a = np.ascontiguousarray(a[: bh * b, : bw * b])
+        img = Image.fromarray(a).convert("L") if a.dtype == bool else Image.fromarray(a, "L")
+        return np.asarray(img.reduce(b), dtype=np.int32)
+
+    r, g, bl = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    spread = np.maximum(np.maximum(r, g), bl) - np.minimum(np.minimum(r, g), bl)
+    lit = luma >= 20
+    grey = blocks(lit & (spread <= SCAN_GREY_LEVELS)) >= SCAN_GREY * blocks(lit)
+    labels, sizes = _components((blocks(tones) >= SCAN_TONE * 255) & grey)
+    # one block beyond the picture's edge on every side, which is not black
+    black = np.pad(blocks(luma.astype(np.uint8)) < SCAN_DIM, 1)
+    for k in np.argsort(-sizes)[:SCAN_CANDIDATES]:
+        if sizes[k] < SCAN_MIN_BLOCKS:
+            break
+        region = np.pad(labels == k, 1)
+        grown = region.copy()
+        grown[1:] |= region[:-1]
+        grown[:-1] |= region[1:]
+        grown[:, 1:] |= region[:, :-1]
+        grown[:, :-1] |= region[:, 1:]
+        ring = grown & ~region
+        if np.count_nonzero(black & ring) < SCAN_RING * np.count_nonzero(ring):
+            continue
+        ys, xs = np.nonzero(region)
+        box = region[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        sides = sorted((box[0].mean(), box[-1].mean(), box[:, 0].mean(), box[:, -1].mean()))
+        share = float(sizes[k]) / int(sizes.sum())
+        return float(sizes[k]) / (bh * bw), float(box.mean()), float(sides[-2]), share
+    return 0.0, 0.0, 0.0, 0.0
+
+
+def _steps(luma: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Near-flat share and the share of colour changes that are abrupt steps (and the near-flat
+    pixels themselves).
 
     Rendered graphics are flat regions separated by steps (a fill meets a line or a letter);
     camera and scanner images change by small amounts nearly everywhere, and where they are
@@ -627,11 +845,11 @@ def _steps(luma: np.ndarray) -> tuple[float, float]:
     dx = np.abs(np.diff(luma, axis=1))
     dy = np.abs(np.diff(luma, axis=0))
     if not dx.size or not dy.size:
-        return 0.0, 0.0
+        return 0.0, 0.0, np.ones((max(0, luma.shape[0] - 1), max(0, luma.shape[1] - 1)), bool)
     near = (dx[:-1, :] <= NEAR_TOL) & (dy[:, :-1] <= NEAR_TOL)
     changes = int(np.count_nonzero(dx > NEAR_TOL)) + int(np.count_nonzero(dy > NEAR_TOL))
     hard = int(np.count_nonzero(dx >= EDGE_STEP)) + int(np.count_nonzero(dy >= EDGE_STEP))
-    return float(near.mean()), hard / changes if changes else 0.0
+    return float(near.mean()), hard / changes if changes else 0.0, near
 
 
 TILE = 96

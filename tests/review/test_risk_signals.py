@@ -4,6 +4,7 @@ leave-one-source-out evaluation that measures it (issue 15)."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import struct
 import sys
@@ -14,7 +15,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from review.risk import analyse, combine, learned
-from review.risk.features import measure
+from review.risk.analyser import scan_shown as scan_shown_score
+from review.risk.analyser import scan_views as scan_views_score
+from review.risk.features import cut_out, measure
 
 from . import risk_samples
 
@@ -297,3 +300,256 @@ def test_a_colour_mapped_scan_on_black_is_medical_and_a_colour_mapped_landscape_
         assert "colour-mapped scan" in scan.reasons["medical"] or scan.scores["medical"] >= 0.9
     for cmap in ("hot", "jet"):  # no black surround, no mirror symmetry across the rows
         assert combine(analyse(colour_mapped(risk_samples.grey_landscape(), cmap))).flags == []
+
+
+# ----------------------------------------------- a slice on transparency keeps its dark surround
+
+
+def _on_transparency(grey: Image.Image) -> Image.Image:
+    """A slice saved with its air made transparent: the black surround becomes alpha 0."""
+    arr = np.asarray(grey.convert("L"))
+    return Image.fromarray(np.dstack([arr, arr, arr, np.where(arr > 0, 255, 0)]).astype(np.uint8))
+
+
+def _over_white(rgba: Image.Image) -> Image.Image:
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+
+
+def test_a_slice_on_transparency_is_measured_on_its_dark_surround():
+    cut = _on_transparency(risk_samples.phantom_like(300))
+    assert cut_out(cut.getchannel("A"))
+    f = measure(cut)
+    assert f.dark_border > 0.9 and f.cross_symmetry > 0.8
+    assert combine(analyse(cut)).flags == ["medical"], analyse(cut).scores
+    # the same pixels flattened onto white (what the analyser saw before) read as a drawing
+    assert analyse(_over_white(cut).convert("RGB")).scores["medical"] < 0.5
+
+
+def test_charts_windows_and_pictures_on_transparency_stay_over_white():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for kind in ("bar", "pie"):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        if kind == "bar":
+            ax.bar(range(5), [3, 5, 2, 6, 4])
+        else:  # labels stand apart from the pie: not one solid piece
+            ax.pie([3, 2, 5, 1], labels=["alpha", "beta", "gamma", "delta"])
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", transparent=True)
+        plt.close(fig)
+        chart = Image.open(io.BytesIO(buf.getvalue()))
+        chart.load()
+        chart.info = {}  # pixels only: no matplotlib metadata hint
+        assert not cut_out(chart.getchannel("A")), kind
+        assert combine(analyse(chart)).flags == ["chart"], (kind, analyse(chart).scores)
+    # a window (or a photo) placed on a transparent canvas is a rectangle, not a rounded subject
+    window = desktop_window().convert("RGBA")
+    canvas = Image.new("RGBA", (window.width + 60, window.height + 60), (0, 0, 0, 0))
+    canvas.paste(window, (30, 30))
+    assert not cut_out(canvas.getchannel("A"))
+
+
+# ------------------------------------------------ several views of a scan side by side on black
+
+
+def scan_views() -> Image.Image:
+    """A neuroimaging figure: three views of a scan in a row on black (a sheared, asymmetric
+    side view and two mirror-symmetric ones), each with a crosshair, a coordinate label and a
+    red blob of a statistical map, and a grey colour bar at the right."""
+    img = Image.new("RGB", (900, 320), (0, 0, 0))
+    body = risk_samples.xray_like().resize((240, 280))
+    side = body.transform((240, 280), Image.AFFINE, (1, 0.4, -60, 0, 1, 0))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=12)
+    views = ((side, "x=0"), (body, "y=-12"), (body.resize((200, 240)), "z=22"))
+    for i, (view, label) in enumerate(views):
+        x0 = 20 + 290 * i
+        img.paste(view.convert("RGB"), (x0, 20))
+        d.ellipse([x0 + 40, 80, x0 + 90, 130], fill=(230, 60, 30))
+        d.line([(x0 + 135, 20), (x0 + 135, 300)], fill=(255, 255, 255))
+        d.line([(x0, 150), (x0 + 240, 150)], fill=(255, 255, 255))
+        d.text((x0 + 2, 302), label, fill=(255, 255, 255), font=font)
+    for y in range(40, 280):
+        v = int(255 * (280 - y) / 240)
+        d.line([(880, y), (890, y)], fill=(v, v, v))
+    return img
+
+
+def test_one_symmetric_view_among_panels_on_black_counts_as_anatomy():
+    f = measure(scan_views())
+    assert f.panel_symmetry > 0.8 and f.cross_symmetry < 0.3  # the whole figure is not symmetric
+    assert scan_views_score(f) > 0.5
+    hand = analyse(scan_views(), use_model=False)
+    assert hand.scores["medical"] >= 0.5 and hand.scores["chart"] < 0.5, hand.scores
+    assert "symmetric" in hand.reasons["medical"]
+    assert combine(analyse(scan_views())).flags == ["medical"]
+
+
+def test_symmetric_histograms_in_dark_panels_stay_a_chart():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    with plt.style.context("dark_background"):
+        fig, axes = plt.subplots(1, 3, figsize=(9, 3))
+        for ax in axes:  # bell curves: each panel mirror-symmetric, but drawn, not scanned
+            ax.hist(rng.normal(size=2000), bins=30)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+    chart = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    f = measure(chart)
+    assert f.panel_symmetry > 0.6 and scan_views_score(f) < 0.1  # flat fills with hard edges
+    assert combine(analyse(chart)).flags == ["chart"], analyse(chart).scores
+
+
+def test_a_mirror_symmetric_colour_photo_in_a_black_frame_is_not_scan_views():
+    """A photograph made symmetric (one half mirrored) and letterboxed on black: the framing of a
+    picture in a frame, not of a scanner's field, so it is not views of a scan."""
+    half = np.asarray(risk_samples.photo().convert("RGB"))
+    half = half[:, : half.shape[1] // 2]
+    picture = np.concatenate([half, half[:, ::-1]], axis=1)
+    framed = np.zeros((picture.shape[0] + 160, picture.shape[1] + 160, 3), np.uint8)
+    framed[80:-80, 80:-80] = picture
+    f = measure(Image.fromarray(framed))
+    assert f.panel_symmetry > 0.8
+    assert scan_views_score(f) == 0.0
+    assert combine(analyse(Image.fromarray(framed))).flags == []
+
+
+# ---------------------------------------------------------- a scan shown on a scanner's screen
+
+
+def scanner_screen(near_field: bool = False) -> Image.Image:
+    """An ultrasound machine's screen: a blue title bar with the maker, the patient and the
+    time, a column of settings, a fan of speckle on black and a grey scale beside it. With
+    ``near_field`` the echoes fade out a little way into the fan (an anechoic field, fluid) and
+    most of the screen is black with text, as on an obstetric scan."""
+    w, h = 800, 600
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = np.hypot(xx - w / 2, yy + 40)
+    fan = (r > 110) & (r < 560) & (np.abs(np.arctan2(xx - w / 2, yy + 40)) < 0.55)
+    rng = np.random.default_rng(5)
+    grains = rng.rayleigh(0.3, (h // 3, w // 3)) * 255
+    speckle = Image.fromarray(grains.clip(0, 255).astype(np.uint8)).resize((w, h), Image.BICUBIC)
+    floor, fade = (0.0, 100.0) if near_field else (0.5, 150.0)
+    echo = (floor + (1 - floor) * np.exp(-(r - 110) / fade)) * (0.8 + 0.2 * np.sin(r / 15.0))
+    grey = np.clip(1.5 * echo * np.asarray(speckle) / 255.0, 0, 1) * 230
+    img = Image.fromarray(np.where(fan, grey, 0).astype(np.uint8), "L").convert("RGB")
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=16)
+    d.rectangle([0, 0, w, 58], fill=(40, 70, 110))
+    for x, y, text in ((10, 8, "ACME"), (100, 8, "OB"), (580, 8, "MI 1.1     12/07/2026"),
+                       (100, 32, "26-12-07-101530     ACME Healthcare"),
+                       (580, 32, "TIB 0.2   10:15:30 AM")):  # fmt: skip
+        d.text((x, y), text, fill=(255, 255, 255), font=font)
+    settings = ["Gen OB", "C5-1", "28Hz", "11cm", "", "2D", "HGen", "Gn 60", "C 61", "3/3/4", "",
+                "PW", "WF 50", "PRF 4k", "Gn 40"]  # fmt: skip
+    for i, text in enumerate(settings):
+        d.text((6, 70 + 19 * i), text, fill=(235, 235, 235), font=font)
+    d.text((130, 90), "+ Dist  1.06 cm", fill=(235, 235, 235), font=font)
+    d.text((6, 570), "Store  Freeze  Review  Report  Patient  End Exam", fill=(235, 235, 235),
+           font=font)  # fmt: skip
+    for y in range(90, 330):
+        d.line([(782, y), (790, y)], fill=(int(255 * (330 - y) / 240),) * 3)
+    for y in range(90, 560, 48):
+        d.line([(776, y), (782, y)], fill=(200, 200, 200))
+    return img
+
+
+def test_a_scan_shown_on_a_scanners_screen_is_medical():
+    for near_field in (False, True):
+        screen = scanner_screen(near_field)
+        for img in (screen, risk_samples.thumbnail(screen)):
+            f = measure(img)
+            # one grey fan on black, most of the picture's grey continuous tones
+            assert f.scan_area > 0.03 and f.scan_share > 0.6, (near_field, f.scan_area)
+            assert scan_shown_score(f) > 0.6
+            hand = analyse(img, use_model=False)
+            assert hand.scores["medical"] > max(hand.scores["chart"], hand.scores["screenshot"])
+            assert combine(analyse(img)).flags == ["medical"], analyse(img).scores
+    # the near field under the machine's bars and text: what made it read as a drawing or a
+    # screen is the screen's, and the reason names the scan
+    assert "scan" in analyse(scanner_screen(True), use_model=False).reasons["medical"]
+
+
+def _page_showing(picture: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """A page or window on ``background`` with a column of text and a picture placed on it."""
+    fg = (34, 34, 34) if sum(background) > 384 else (220, 220, 220)
+    img = Image.new("RGB", (1280, 800), background)
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=14)
+    for i, y in enumerate(range(20, 780, 22)):
+        d.text((20, y), f"Item {i}: captions accepted in review", fill=fg, font=font)
+    img.paste(picture.convert("RGB").resize((480, 320)), (420, 160))
+    return img
+
+
+def _rounded(picture: Image.Image, radius: int) -> Image.Image:
+    """A picture with rounded corners (a card, a video tile) on black."""
+    picture = picture.convert("RGB").resize((480, 320))
+    mask = Image.new("L", picture.size, 0)
+    ImageDraw.Draw(mask).rounded_rectangle([0, 0, 479, 319], radius=radius, fill=255)
+    out = Image.new("RGB", picture.size, (0, 0, 0))
+    out.paste(picture, (0, 0), mask)
+    return out
+
+
+def test_screens_showing_photos_and_dark_windows_do_not_show_a_scan():
+    from skimage import data
+
+    gravel = Image.fromarray(data.gravel())  # grey texture, like speckle, but boxed by the page
+    screens = {
+        "dark window": desktop_window(dark=True),
+        "dark web page": risk_samples.screenshot_png(dark=True),
+        "page with a photo": _page_showing(risk_samples.photo(), (255, 255, 255)),
+        "dark page with a photo": _page_showing(risk_samples.photo(), (30, 30, 30)),
+        "black page with grey texture": _page_showing(gravel, (0, 0, 0)),
+        "black page with a rounded tile": _page_showing(_rounded(gravel, 30), (0, 0, 0)),
+    }
+    for name, screen in screens.items():
+        for img in (screen, risk_samples.thumbnail(screen)):
+            assert scan_shown_score(measure(img)) < 0.1, name
+        assert combine(analyse(screen)).flags == ["screenshot"], (name, analyse(screen).scores)
+    # a grey patch against the night sky is a small part of a colour photograph's tones
+    astronaut = measure(Image.fromarray(data.astronaut()))
+    assert astronaut.scan_share < 0.3 and scan_shown_score(astronaut) == 0.0
+
+
+# ------------------------------------------------- a colour map's own colour round a scan
+
+
+def test_a_scan_in_a_colour_maps_lowest_colour_is_framed_like_one_on_black():
+    """``cool`` paints a scan's air cyan, not black: one saturated colour all round frames the
+    subject as black does; a picture in a coloured frame and a flat drawing on one do not."""
+    arr = np.asarray(risk_samples.xray_like()).copy()
+    arr[arr < 40] = 0  # the air around the body
+    scan = colour_mapped(Image.fromarray(arr), "cool")
+    for img in (scan, risk_samples.thumbnail(scan)):
+        f = measure(img)
+        assert f.tinted_border > 0.95 and f.dark_border < 0.1
+        assert combine(analyse(img)).flags == ["medical"], analyse(img).scores
+        assert "colour-mapped scan" in analyse(img, use_model=False).reasons["medical"]
+    # a mirror-symmetric photograph in a cyan frame: straight edges, a picture in a frame
+    half = np.asarray(risk_samples.photo().convert("RGB"))
+    half = half[:, : half.shape[1] // 2]
+    picture = np.concatenate([half, half[:, ::-1]], axis=1)
+    framed = np.zeros((picture.shape[0] + 160, picture.shape[1] + 160, 3), np.uint8)
+    framed[:] = (0, 255, 255)
+    framed[80:-80, 80:-80] = picture
+    assert measure(Image.fromarray(framed)).tinted_border > 0.95
+    assert analyse(Image.fromarray(framed)).scores["medical"] < 0.5
+    # a symmetric face drawn in flat colours on cyan: a drawing
+    face = Image.new("RGB", (400, 400), (0, 255, 255))
+    d = ImageDraw.Draw(face)
+    d.ellipse([80, 40, 320, 360], fill=(255, 0, 255))
+    for x in (140, 210):
+        d.ellipse([x, 120, x + 50, 200], fill=(120, 135, 255))
+    d.rectangle([190, 220, 210, 330], fill=(60, 195, 255))
+    for img in (face, risk_samples.thumbnail(face)):
+        assert analyse(img).scores["medical"] < 0.5, analyse(img).scores
