@@ -170,6 +170,30 @@ def test_the_pairwise_model_tells_chart_from_screenshot_when_both_would_be_flagg
     assert learned.fit(np.vstack(rows[6:]), y[6:])["pair"] is None  # no chart: no pairwise model
 
 
+def test_learned_inputs_are_clipped_to_the_range_they_took_in_training():
+    # a linear model extrapolates without limit: far outside its training range one input
+    # would decide alone (a plain gradient's mid_detail sits 130 sd below every picture)
+    rng = np.random.default_rng(2)
+    rows, y = [], []
+    for category in learned.CLASSES:
+        for _ in range(15):
+            v = dict.fromkeys(learned.INPUTS, 0.0)
+            v.update(hand_medical=1.0 if category == "medical" else -1.0,
+                     mid_detail=(0.2 if category == "medical" else 0.8) + 0.1 * rng.random())
+            rows.append(learned.vector(v))
+            y.append(category)
+    model = learned.fit(np.vstack(rows), y)
+    assert 0.2 <= model["lo"][learned.INPUTS.index("mid_detail")] < 0.3
+    row = dict.fromkeys(learned.INPUTS, 0.0) | {"hand_medical": -1.0}
+    at_edge = learned.category_scores(model, row | {"mid_detail": model["lo"][
+        learned.INPUTS.index("mid_detail")]})  # fmt: skip
+    far_below = learned.category_scores(model, row | {"mid_detail": -50.0})
+    assert far_below == at_edge
+    unclipped = {k: v for k, v in model.items() if k not in ("lo", "hi")}  # older model files
+    assert learned.category_scores(unclipped, row | {"mid_detail": -50.0})["medical"] > 0.99
+    assert at_edge["medical"] < 0.99
+
+
 # --------------------------------------------------------------- leave-one-source-out itself
 
 
