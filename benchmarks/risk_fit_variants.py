@@ -2,7 +2,7 @@
 
     python benchmarks/risk_fit_variants.py CACHE.pkl [--devset var/risk_devset] [--only a,b]
 
-Reads the per-image cache that ``/work/notes/loso_quick.py`` writes (each image's learned inputs,
+Reads the per-image cache that ``benchmarks/risk_loso.py`` writes (each image's learned inputs,
 hand-set scores and metadata hints), so no image is analysed again, and prints, per variant of
 the fit, the leave-one-source-out recall per category and photos flagged. An experiment tool,
 not part of the product. ``--only``: grid (source weighting ``power`` x L2 ``penalty`` x
@@ -163,7 +163,7 @@ def per_source(pred, y, groups) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("cache")
-    ap.add_argument("--devset", default="/work/main/var/risk_devset")
+    ap.add_argument("--devset", default=str(ROOT / "var" / "risk_devset"))
     ap.add_argument("--only", default="")
     args = ap.parse_args()
     rows, x, y, groups = load(Path(args.cache), Path(args.devset))

@@ -1,0 +1,118 @@
+"""Leave-one-source-out alone, fast: for trying a change to the risk analyser.
+
+    python benchmarks/risk_loso.py [--devset var/risk_devset] [--misses] [--jobs 2]
+                                   [--groups qt-doc,xvfb-qt]
+
+``risk_eval.py`` prints everything (both splits, captions, timing); this prints only its
+leave-one-source-out figures: recall per category, photos flagged, the confusion matrix, exact
+share per source and, with ``--misses``, the wrong decisions (``--groups``: of those sources
+only). Every image's analysis is cached under ``var/loso_cache/<hash of review/risk>.pkl``, so
+a second run after changing only the fit, or nothing, takes seconds;
+``benchmarks/risk_fit_variants.py`` reads the same cache. ``--jobs`` analyses in parallel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import pickle
+import sys
+from multiprocessing import Pool
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# benchmarks/queue.py would shadow the standard library's queue (scikit-learn imports it)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+sys.path.insert(0, str(ROOT))
+
+from PIL import Image  # noqa: E402
+
+
+def code_hash() -> str:
+    h = hashlib.sha1()
+    for p in sorted((ROOT / "review" / "risk").glob("*")):
+        if p.suffix in (".py", ".json"):
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def work(args):
+    devset, file = args
+    from review.risk import analyse, learned
+    from review.risk.analyser import learned_inputs, metadata_hints
+
+    with Image.open(Path(devset) / file) as img:
+        report = analyse(img, with_features=True)
+        hand = analyse(img, use_model=False) if learned.shipped_model() else report
+        meta = metadata_hints(img)
+    return file, {
+        "report": report,
+        "hand": hand,
+        "meta": meta,
+        "inputs": learned_inputs(report) if report.features else None,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--devset", default=str(ROOT / "var" / "risk_devset"))
+    ap.add_argument("--misses", action="store_true")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--groups", default="", help="only list misses of these groups")
+    args = ap.parse_args()
+    from benchmarks import risk_eval
+
+    devset = Path(args.devset)
+    rows = risk_eval.load_rows(devset, quick=False)
+    cache_dir = ROOT / "var" / "loso_cache"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_file = cache_dir / f"{code_hash()}.pkl"
+    cache = pickle.loads(cache_file.read_bytes()) if cache_file.exists() else {}
+    todo = [r["file"] for r in rows if r["file"] not in cache]
+    if todo:
+        with Pool(args.jobs) as pool:
+            for file, res in pool.imap_unordered(work, [(str(devset), f) for f in todo], 8):
+                cache[file] = res
+        cache_file.write_bytes(pickle.dumps(cache))
+    for r in rows:
+        r.update(cache[r["file"]])
+    loso = risk_eval.loso_scores(rows)
+    with open(os.devnull, "w") as null:
+        old = sys.stdout
+        sys.stdout = null
+        try:
+            res = {name: risk_eval.loso_report(rows, name, sc) for name, sc in loso.items()}
+        finally:
+            sys.stdout = old
+    for name, out in res.items():
+        line = " ".join(f"{c}={out[c]['recall']:.3f}" for c in risk_eval.CATEGORIES)
+        print(f"[{name}] {line} photos_flagged={out['photo']['any_flag']:.3f}")
+        m = out["confusion"]
+        for t in risk_eval.LABELS:
+            print(f"    {t:10s} " + " ".join(f"{p[:4]}={m[t][p]:3d}" for p in risk_eval.LABELS))
+    print("per source (learned exact / hand exact):")
+    for key, v in res["learned"]["sources"].items():
+        h = res["hand"]["sources"][key]
+        print(
+            f"  {key:40s} n={v['n']:3d} learned {v['exact']:.2f} (flag {v['flagged']:.2f})"
+            f"  hand {h['exact']:.2f}"
+        )
+    if args.misses:
+        only = set(filter(None, args.groups.split(",")))
+        print("misses (learned, LOSO): truth file group scores -> decided")
+        for r, sc in zip(rows, loso["learned"], strict=True):
+            g = risk_eval.row_group(r)
+            if only and g not in only:
+                continue
+            if risk_eval.decided(sc) != r["category"]:
+                ps = " ".join(f"{c[:3]}={sc[c]:.2f}" for c in risk_eval.CATEGORIES)
+                print(
+                    f"  {r['category']:10s} {r['file']:34s} {g:20s} {ps} -> {risk_eval.decided(sc)}"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
