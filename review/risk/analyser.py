@@ -24,8 +24,8 @@ counts as a grey one where it keeps a scan's framing on black and its mirror sym
 ``risk-2.2``: window structure tells an application window from a plot (bevelled one-pixel
 widget borders, ``bevels``; a title bar, flat or a gradient, ``title_bar``); a second, binary
 model orders chart against screenshot when both would be flagged; the learned inputs are
-clipped to the range they took in training. A slice
-saved on transparency is measured over black, the surround it lost (``features.cut_out``), and
+clipped to the range they took in training. A slice saved on transparency is measured over
+black, the surround it lost (``features.cut_out``), and
 one mirror-symmetric view among several side by side on black, with crosshairs, coordinates and
 a colour bar, is a scan's anatomy too (``panel_symmetry``, ``scan_views``). A scanner's screen
 (an ultrasound machine's, a viewer's) shows the scan as one grey continuous-tone fan or rounded
