@@ -21,10 +21,11 @@ The last line is JSON; ``value`` is the worst per-category recall from image ana
 leave-one-source-out (the shipped model is fitted on both splits, so their own figures are
 in-sample), ``baseline`` the worst recall from caption keywords alone over both splits.
 ``--degrade`` analyses every image after a trip most web images take (half size, then JPEG
-quality 70), to see how much each figure depends on pristine pixels. ``--greyscale`` analyses a
-black-and-white copy of every image: black-and-white photographs are natural photos too, and the
-set's own greyscale photos are few (stained slides lose the colour they are found by, so medical
-recall drops by design).
+quality 70), to see how much each figure depends on pristine pixels; the learned model is
+trained on each picture as built and on that copy of it either way, as it ships.
+``--greyscale`` analyses a black-and-white copy of every image: black-and-white photographs are
+natural photos too, and the set's own greyscale photos are few (stained slides lose the colour
+they are found by, so medical recall drops by design).
 ``--folder DIR`` analyses every image under DIR instead, with no labels: how many of a folder of
 your own photos (or of any pictures outside the set) each category would flag, and with
 ``--misses`` which ones and why.
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import os
 import platform
@@ -76,28 +76,46 @@ def row_group(row: dict[str, str]) -> str:
     return row["source"].split(":", 1)[0].split("#", 1)[0]
 
 
+def training_inputs(path: Path) -> list[dict[str, float] | None]:
+    """The learned inputs the model trains on for one picture: as built and its degraded copy
+    (``scripts/train_risk_model.py`` measures the same two); None where too small to measure."""
+    out = []
+    with Image.open(path) as img:
+        for pixels in (img, learned.degraded_copy(img)):
+            report = analyse(pixels, with_features=True, use_model=False)
+            out.append(learned_inputs(report) if report.features else None)
+    return out
+
+
 def loso_scores(all_rows: list[dict]) -> dict[str, list[dict[str, float]]]:
     """Every row's scores from analysers that never saw the row's source.
 
     ``hand``: the hand-set analyser as it is (its weights are fixed; they were set looking at
     the development split, so for the older sources this is not a true leave-one-out).
     ``learned``: the logistic regression retrained without the row's source, once per source
-    (told each training row's source, as ``scripts/train_risk_model.py`` tells it).
+    (told each training row's source, as ``scripts/train_risk_model.py`` tells it), on what
+    it is trained on: each row's ``train_inputs``, the picture as built and its degraded copy
+    (``learned.degraded_copy``). Rows without them train on their ``inputs``.
     """
     # an image too small to measure scores 0 everywhere, as the analyser says
     out_learned: list[dict[str, float]] = [dict.fromkeys(CATEGORIES, 0.0) for _ in all_rows]
-    rows = [r for r in all_rows if r["inputs"] is not None]
-    index = [i for i, r in enumerate(all_rows) if r["inputs"] is not None]
-    x = np.vstack([learned.vector(r["inputs"]) for r in rows])
-    y = [r["category"] for r in rows]
-    groups = [row_group(r) for r in rows]
-    for g in sorted(set(groups)):
-        test = [i for i, gi in enumerate(groups) if gi == g]
-        train = [i for i, gi in enumerate(groups) if gi != g]
-        model = learned.fit(x[train], [y[i] for i in train], groups=[groups[i] for i in train])
-        for i in test:
-            scores = learned.category_scores(model, rows[i]["inputs"], rows[i]["meta"])
-            out_learned[index[i]] = scores
+    train_x, train_y, train_g = [], [], []
+    for r in all_rows:
+        for values in r.get("train_inputs", [r["inputs"]]):
+            if values is not None:
+                train_x.append(learned.vector(values))
+                train_y.append(r["category"])
+                train_g.append(row_group(r))
+    x = np.vstack(train_x)
+    groups = np.array(train_g)
+    for g in sorted(set(train_g)):
+        keep = groups != g
+        model = learned.fit(
+            x[keep], [v for v, k in zip(train_y, keep, strict=True) if k], groups=list(groups[keep])
+        )
+        for i, r in enumerate(all_rows):
+            if row_group(r) == g and r["inputs"] is not None:
+                out_learned[i] = learned.category_scores(model, r["inputs"], r["meta"])
     return {"hand": [r["hand"].scores for r in all_rows], "learned": out_learned}
 
 
@@ -176,13 +194,8 @@ def rates(rows: list[dict], key: str) -> dict[str, dict[str, float]]:
     return out
 
 
-def degrade(img: Image.Image) -> Image.Image:
-    """Half size (bilinear) and JPEG quality 70, like a thumbnail re-posted on the web."""
-    img = img.convert("RGB")
-    small = img.resize((max(8, img.width // 2), max(8, img.height // 2)), Image.BILINEAR)
-    buf = io.BytesIO()
-    small.save(buf, format="JPEG", quality=70)
-    return Image.open(io.BytesIO(buf.getvalue()))
+#: Half size, then JPEG quality 70: the copy the model also trains on (``--degrade`` tests on it).
+degrade = learned.degraded_copy
 
 
 def time_per_megapixel(rows: list[dict], devset: Path, reps: int) -> tuple[float, float]:
@@ -367,6 +380,7 @@ def main() -> int:
         r["photo_kind"] = "greyscale" if report.features["gray_frac"] >= 0.95 else "colour"
         r["report"] = report
         r["inputs"] = learned_inputs(report) if report.features else None  # None: too small
+        r["train_inputs"] = training_inputs(devset / r["file"])
         r["image_flags"] = combine(report).flags
         r["caption_flags"] = combine(report, [r["caption"]]).flags
         neutral = RiskReport(scores={c: 0.5 for c in CATEGORIES}, reasons={})

@@ -47,11 +47,14 @@ def work(args):
         report = analyse(img, with_features=True)
         hand = analyse(img, use_model=False) if learned.shipped_model() else report
         meta = metadata_hints(img)
+    from benchmarks.risk_eval import training_inputs
+
     return file, {
         "report": report,
         "hand": hand,
         "meta": meta,
         "inputs": learned_inputs(report) if report.features else None,
+        "train_inputs": training_inputs(Path(devset) / file),
     }
 
 

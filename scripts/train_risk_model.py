@@ -1,11 +1,12 @@
 """Train the risk analyser's learned combination and write it beside the analyser.
 
-    python scripts/train_risk_model.py [--devset var/risk_devset] [--c 0.5]
+    python scripts/train_risk_model.py [--devset var/risk_devset] [--penalty 60] [--no-degraded]
 
 Reads the labelled set that ``scripts/build_risk_devset.py`` builds (every split: the figures
 that count come from ``benchmarks/risk_eval.py``'s leave-one-source-out, which retrains this
 model once per source), measures every image with the hand-set analyser (pixels only, no file
-metadata), fits a multinomial logistic regression on top of the hand-set log-odds
+metadata), as built and as a degraded copy (``learned.degraded_copy``: half size, JPEG 70; one
+source either way), fits a multinomial logistic regression on top of the hand-set log-odds
 (``review/risk/learned.py``) and writes:
 
 - ``review/risk/model.json``: inputs, their means and spreads, coefficients per class (a few KB);
@@ -37,27 +38,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devset", default=str(ROOT / "var" / "risk_devset"))
     parser.add_argument("--penalty", type=float, default=learned.PENALTY, help="L2 penalty")
+    parser.add_argument(
+        "--no-degraded", action="store_true",
+        help="train on the pictures as built only, not also on their degraded copies",
+    )  # fmt: skip
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     devset = Path(args.devset)
     with open(devset / "labels.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    x = []
+    x, y, groups, used = [], [], [], []
     for r in rows:
+        copies = 0
         with Image.open(devset / r["file"]) as img:
-            report = analyse(img, with_features=True, use_model=False)
-        if not report.features:  # too small to measure: nothing to learn from
-            r["skip"] = "1"
-            continue
-        x.append(learned.vector(learned_inputs(report)))
-    used = [r for r in rows if not r.get("skip")]
-    model = learned.fit(
-        np.vstack(x),
-        [r["category"] for r in used],
-        penalty=args.penalty,
-        groups=[r["group"] for r in used],
-    )
+            pixels = [img] if args.no_degraded else [img, learned.degraded_copy(img)]
+            for picture in pixels:
+                report = analyse(picture, with_features=True, use_model=False)
+                if not report.features:  # too small to measure: nothing to learn from
+                    continue
+                x.append(learned.vector(learned_inputs(report)))
+                y.append(r["category"])
+                groups.append(r["group"])
+                copies += 1
+        if copies:
+            used.append(r)
+    model = learned.fit(np.vstack(x), y, penalty=args.penalty, groups=groups)
     model["analyser"] = ANALYSER_VERSION
+    model["degraded_copies"] = not args.no_degraded
     model["trained_on"] = dict(
         sorted(Counter(f"{r['group']}/{r['category']}" for r in used).items())
     )
@@ -68,7 +75,8 @@ def main() -> int:
         writer.writeheader()
         for r in used:
             writer.writerow({k: r[k] for k in writer.fieldnames})
-    print(f"trained on {len(used)} images from {len({r['group'] for r in used})} sources; "
+    print(f"trained on {len(used)} images ({len(x)} rows with the degraded copies) from "
+          f"{len({r['group'] for r in used})} sources; "
           f"wrote {out / 'model.json'} and {out / 'model_manifest.csv'}")  # fmt: skip
     return 0
 

@@ -141,7 +141,30 @@ BLEND = 0.35
 # (``PAIR_POWER`` 1): there are two chart sources and six screenshot ones, of 10 to 113 images.
 PAIR = ("chart", "screenshot")
 PAIR_PENALTY = 30.0
+# No input counts for more than this many of its training spreads (``_standardised``).
+Z_MAX = 4.0
 PAIR_POWER = 1.0
+
+
+def degraded_copy(img):
+    """A picture after the trip it takes when re-posted as a thumbnail: half size (bilinear),
+    then JPEG quality 70.
+
+    Since ``risk-2.3`` the model is trained on every picture twice, as built and as this copy
+    (the same source, so a source still weighs what it did). Trained on pristine pixels alone,
+    a window at half size, its one-pixel bevels and title-bar steps blurred by JPEG, read as a
+    photo, and 6% of degraded photos were flagged. ``benchmarks/risk_eval.py --degrade`` tests
+    on such copies.
+    """
+    import io
+
+    from PIL import Image
+
+    img = img.convert("RGB")
+    small = img.resize((max(8, img.width // 2), max(8, img.height // 2)), Image.BILINEAR)
+    buf = io.BytesIO()
+    small.save(buf, format="JPEG", quality=70)
+    return Image.open(io.BytesIO(buf.getvalue()))
 
 
 def row_weights(y: list[str], groups: list[str] | None = None, power: float = 0.0) -> np.ndarray:
@@ -169,6 +192,7 @@ def fit(
     power: float = 0.0,
     pair_penalty: float = PAIR_PENALTY,
     pair_power: float = PAIR_POWER,
+    z_max: float | None = Z_MAX,
 ) -> dict:
     """Train on rows ``x`` (``INPUTS`` order) with labels ``y``; the model as plain data.
 
@@ -186,7 +210,7 @@ def fit(
     mean = x.mean(axis=0)
     std = x.std(axis=0)
     std[std < 1e-9] = 1.0
-    xs = (x - mean) / std
+    xs = _standardised(x, mean, std, z_max)
     labels = np.array([CLASSES.index(v) for v in y])
     n, d = xs.shape
     k = len(CLASSES)
@@ -223,12 +247,19 @@ def fit(
         "intercept": [round(float(v), 5) for v in theta[k * d :]],
         "penalty": penalty,
         "blend": blend,
-        "pair": _fit_pair(x, y, groups, penalty=pair_penalty, power=pair_power),
+        "z_max": z_max,
+        "pair": _fit_pair(x, y, groups, penalty=pair_penalty, power=pair_power, z_max=z_max),
     }
 
 
 def _fit_pair(
-    x: np.ndarray, y: list[str], groups: list[str] | None, *, penalty: float, power: float
+    x: np.ndarray,
+    y: list[str],
+    groups: list[str] | None,
+    *,
+    penalty: float,
+    power: float,
+    z_max: float | None = None,
 ) -> dict | None:
     """Binary logistic regression, chart against screenshot, on the rows of those two classes
     (standardised by their own weighted means and spreads), starting from the hand-set rules'
@@ -246,7 +277,7 @@ def _fit_pair(
     mean = np.average(x[rows], axis=0, weights=weight)
     std = np.sqrt(np.average((x[rows] - mean) ** 2, axis=0, weights=weight))
     std[std < 1e-9] = 1.0
-    xp = (x[rows] - mean) / std
+    xp = _standardised(x[rows], mean, std, z_max)
     offset = _pair_offset(x[rows])
     d = xp.shape[1]
 
@@ -285,7 +316,7 @@ def pair_logit(
     if not pair:
         return None
     raw = np.array([values[k] for k in model["inputs"]])
-    x = (_inputs_in_range(model, raw) - pair["mean"]) / pair["std"]
+    x = _standardised(_inputs_in_range(model, raw), pair["mean"], pair["std"], model.get("z_max"))
     hint = 3.0 * ((meta or {}).get(PAIR[0], 0.0) - (meta or {}).get(PAIR[1], 0.0))
     offset = float(_pair_offset(raw[None, :], model["inputs"])[0])
     return float(np.dot(pair["coef"], x)) + pair["intercept"] + offset + hint
@@ -296,6 +327,19 @@ def _offsets(x: np.ndarray, names: list[str] | None = None) -> np.ndarray:
     names = names or list(INPUTS)
     cols = [x[:, names.index(o)] if o else np.zeros(len(x)) for o in OFFSETS]
     return np.column_stack(cols)
+
+
+def _standardised(x: np.ndarray, mean, std, z_max: float | None) -> np.ndarray:
+    """Inputs in units of their training spread, at most ``z_max`` of them either way.
+
+    An input that barely varied in training (``mid_detail`` saturates at 1 on all but two of the
+    744 pictures) has a tiny spread: a value at the edge of its range sat 30 spreads out, and a
+    weight learned from those two pictures decided alone (a plain grey gradient read as medical
+    0.52 once the degraded copies joined the training). Training and scoring both cap it.
+    Models saved without ``z_max`` score as before.
+    """
+    out = (x - np.asarray(mean)) / np.asarray(std)
+    return out if z_max is None else np.clip(out, -z_max, z_max)
 
 
 def _inputs_in_range(model: dict, raw: np.ndarray) -> np.ndarray:
@@ -313,7 +357,7 @@ def _inputs_in_range(model: dict, raw: np.ndarray) -> np.ndarray:
 
 def _logits(model: dict, values: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
     raw = np.array([values[k] for k in model["inputs"]])
-    x = (_inputs_in_range(model, raw) - model["mean"]) / model["std"]
+    x = _standardised(_inputs_in_range(model, raw), model["mean"], model["std"], model.get("z_max"))
     hand = _offsets(raw[None, :], model["inputs"])[0]
     z = np.asarray(model["coef"]) @ x + np.asarray(model["intercept"]) + hand
     # the learned scores averaged with the hand-set log-odds (``blend`` 1: the model alone)
@@ -385,7 +429,9 @@ def reasons_for(
     if pair and category in PAIR and not against:  # what told it from the other of the two
         sign = 1.0 if category == PAIR[0] else -1.0
         raw = np.array([values[k] for k in names])
-        xp = (raw - pair["mean"]) / pair["std"]
+        xp = _standardised(
+            _inputs_in_range(model, raw), pair["mean"], pair["std"], model.get("z_max")
+        )
         push = sign * np.asarray(pair["coef"]) * xp
         i = int(np.argmax(push))  # its weights are small and spread: a lower bar than above
         words = ("little: " if xp[i] < 0 else "") + DESCRIPTIONS.get(names[i], names[i])
