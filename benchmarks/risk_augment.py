@@ -4,12 +4,14 @@
 
 An experiment tool, not part of the product. Every image is measured twice: as built, and
 degraded the way ``risk_eval.py --degrade`` does it (half size, then JPEG quality 70, as a
-re-posted thumbnail). The measurements are cached under ``var/loso_cache/`` per code version
-(``risk_loso.py``'s cache for the full-size ones). Then, once per source left out, the model is
-fitted on the other sources' full-size images only (what ships today) or on their full-size
-and degraded copies together (each source still weighing the same), and both are scored on the
-left-out source's full-size and degraded images. Printed: recall per category and photos
-flagged, for each fit on each kind of test image, and the images whose decision changed.
+re-posted thumbnail). The measurements are cached under ``var/loso_cache/`` per code version.
+Then, once per source left out, the model is fitted each way of ``FITS``: on the other sources'
+full-size images only (``risk-2.2``) or on their full-size and degraded copies together (each
+source still weighing the same; ``risk-2.3``), with and without a cap on how many training
+spreads an input may count for, and with a doubled penalty. Each is scored on the left-out
+source's full-size and degraded images. Printed: recall per category and photos flagged, for
+each fit on each kind of test image, and the images whose decision changed from ``risk-2.2``'s
+fit to ``risk-2.3``'s.
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 CATS = ("chart", "screenshot", "medical")
+#: (name, train on the degraded copies too, L2 penalty, cap on spreads). Row weights sum to the
+#: row count, so twice the rows at the same penalty is half the regularisation: the doubled
+#: penalty tells the two effects apart.
+FITS = (
+    ("risk-2.2: as built only, no cap", False, 60.0, None),
+    ("both copies, no cap", True, 60.0, None),
+    ("risk-2.3: both copies, cap 4", True, 60.0, 4.0),
+    ("both copies, cap 3", True, 60.0, 3.0),
+    ("both copies, cap 6", True, 60.0, 6.0),
+    ("both copies, penalty 120, no cap", True, 120.0, None),
+)
 
 
 def measure(args):
@@ -100,27 +113,19 @@ def main() -> int:
     xf = [vec(full[f]) for f in files]
     xd = [vec(small[f]) for f in files]
     zero = dict.fromkeys(CATS, 0.0)
-    # Row weights sum to the row count, so twice the rows at the same L2 penalty is half the
-    # regularisation: "both2" doubles the penalties to tell the two effects apart.
-    fits = ("full", "both", "both2")
-    preds = {(fit, test): ["photo"] * len(rows) for fit in fits for test in "fd"}
+    preds = {(fit[0], test): ["photo"] * len(rows) for fit in FITS for test in "fd"}
     for g in sorted(set(groups)):
         train = [i for i, gi in enumerate(groups) if gi != g]
         test = [i for i, gi in enumerate(groups) if gi == g]
-        sets = {
-            "full": [(xf[i], truth[i], groups[i]) for i in train if xf[i] is not None],
-            "both": [(x[i], truth[i], groups[i]) for x in (xf, xd) for i in train
-                     if x[i] is not None],
-        }  # fmt: skip
-        sets["both2"] = sets["both"]
-        for fit, data in sets.items():
-            scale = 2.0 if fit == "both2" else 1.0
+        for name, both, penalty, z_max in FITS:
+            data = [(x[i], truth[i], groups[i]) for x in ((xf, xd) if both else (xf,))
+                    for i in train if x[i] is not None]  # fmt: skip
             model = learned.fit(
                 np.vstack([d[0] for d in data]),
                 [d[1] for d in data],
                 groups=[d[2] for d in data],
-                penalty=learned.PENALTY * scale,
-                pair_penalty=learned.PAIR_PENALTY * scale,
+                penalty=penalty,
+                z_max=z_max,
             )
             for test_kind, cache in (("f", full), ("d", small)):
                 for i in test:
@@ -130,15 +135,17 @@ def main() -> int:
                         if m["inputs"] is not None
                         else zero
                     )
-                    preds[(fit, test_kind)][i] = decided(sc)
-    for (fit, test_kind), pred in sorted(preds.items(), key=lambda kv: kv[0][1]):
-        kind = "full-size" if test_kind == "f" else "degraded"
-        print(f"fit on {fit:5s}, scored on {kind:9s}: {summary(pred, truth)}")
+                    preds[(name, test_kind)][i] = decided(sc)
     for test_kind in "fd":
-        kind = "full-size" if test_kind == "f" else "degraded"
-        print(f"changed decisions, full -> both2, {kind} test images:")
+        kind = "as built" if test_kind == "f" else "degraded"
+        for name, *_ in FITS:
+            print(f"{name:36s} scored {kind:8s}: {summary(preds[(name, test_kind)], truth)}")
+    before, after = FITS[0][0], FITS[2][0]
+    for test_kind in "fd":
+        kind = "as built" if test_kind == "f" else "degraded"
+        print(f"changed decisions, {before} -> {after}, {kind}:")
         for i, r in enumerate(rows):
-            a, b = preds[("full", test_kind)][i], preds[("both2", test_kind)][i]
+            a, b = preds[(before, test_kind)][i], preds[(after, test_kind)][i]
             if a != b:
                 mark = "fixed" if b == truth[i] else ("broke" if a == truth[i] else "moved")
                 print(f"  {mark:5s} {truth[i]:10s} {r['file']:34s} {groups[i]:24s} {a} -> {b}")
