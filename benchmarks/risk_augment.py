@@ -4,23 +4,22 @@
 
 An experiment tool, not part of the product. Every image is measured twice: as built, and
 degraded the way ``risk_eval.py --degrade`` does it (half size, then JPEG quality 70, as a
-re-posted thumbnail). The measurements are cached under ``var/loso_cache/`` per code version.
+re-posted thumbnail): ``risk_loso.py``'s analysis and cache (``var/loso_cache/``), whose
+``train_inputs`` are the two.
 Then, once per source left out, the model is fitted each way of ``FITS``: on the other sources'
 full-size images only (``risk-2.2``) or on their full-size and degraded copies together (each
 source still weighing the same; ``risk-2.3``), with and without a cap on how many training
 spreads an input may count for, and with a doubled penalty. Each is scored on the left-out
 source's full-size and degraded images. Printed: recall per category and photos flagged, for
 each fit on each kind of test image, and the images whose decision changed from ``risk-2.2``'s
-fit to ``risk-2.3``'s.
+fit to ``risk-2.3``'s; then, for each fit on every source, the medical score of a plain grey
+gradient (the test's probe of extrapolation).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import pickle
 import sys
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -45,107 +44,76 @@ FITS = (
 )
 
 
-def measure(args):
-    devset, file, degraded = args
-    from benchmarks.risk_eval import degrade
-    from review.risk import analyse
-    from review.risk.analyser import learned_inputs, metadata_hints
-
-    with Image.open(Path(devset) / file) as img:
-        meta = metadata_hints(img)
-        pixels = degrade(img) if degraded else img
-        report = analyse(pixels, with_features=True, use_model=False)
-    return file, {"inputs": learned_inputs(report) if report.features else None, "meta": meta}
+def plain_gradient() -> Image.Image:
+    """A plain grey gradient, dithered (``tests/review/test_risk_analyser.py``'s probe): soft,
+    with nothing to see; any fit that reads it as medical extrapolates."""
+    ramp = np.tile(np.linspace(60, 200, 300), (300, 1))
+    ramp += np.random.default_rng(0).normal(0, 1.0, ramp.shape)
+    return Image.fromarray(ramp.astype(np.uint8), "L")
 
 
-def measured(devset: Path, files: list[str], degraded: bool, jobs: int) -> dict:
-    from benchmarks.risk_loso import code_hash
+def line(pred: list[str], truth: list[str]) -> str:
+    from benchmarks.risk_fit_variants import summary
 
-    cache_dir = ROOT / "var" / "loso_cache"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{code_hash()}{'-degraded' if degraded else '-full'}.pkl"
-    cache = pickle.loads(path.read_bytes()) if path.exists() else {}
-    todo = [(str(devset), f, degraded) for f in files if f not in cache]
-    if todo:
-        with Pool(jobs) as pool:
-            for n, (file, res) in enumerate(pool.imap_unordered(measure, todo, 8), 1):
-                cache[file] = res
-                if n % 100 == 0:
-                    print(f"  measured {n}/{len(todo)} {'degraded' if degraded else 'full'}")
-        path.write_bytes(pickle.dumps(cache))
-    return cache
-
-
-def decided(scores: dict[str, float]) -> str:
-    best = max(CATS, key=lambda c: scores[c])
-    return best if scores[best] >= 0.5 else "photo"
-
-
-def summary(pred: list[str], truth: list[str]) -> str:
-    parts = []
-    for c in CATS:
-        idx = [i for i, t in enumerate(truth) if t == c]
-        parts.append(f"{c}={sum(pred[i] == c for i in idx) / len(idx):.3f}")
-    idx = [i for i, t in enumerate(truth) if t == "photo"]
-    parts.append(f"photos_flagged={sum(pred[i] != 'photo' for i in idx) / len(idx):.3f}")
-    return " ".join(parts)
+    s = summary(pred, truth)
+    return " ".join(f"{c}={s[c]:.3f}" for c in CATS) + f" photos_flagged={s['photo']:.3f}"
 
 
 def main() -> int:
-    from review.risk import learned
+    from benchmarks import risk_eval, risk_loso
+    from review.risk import analyse, learned
+    from review.risk.analyser import learned_inputs
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--devset", default=str(ROOT / "var" / "risk_devset"))
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     devset = Path(args.devset)
-    with open(devset / "labels.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    files = [r["file"] for r in rows]
-    full = measured(devset, files, False, args.jobs)
-    small = measured(devset, files, True, args.jobs)
+    rows = risk_eval.load_rows(devset, quick=False)
+    cache = risk_loso.analysed(devset, rows, args.jobs)
+    rows = [r | cache[r["file"]] for r in rows]
     truth = [r["category"] for r in rows]
-    groups = [r["group"] for r in rows]
+    groups = [risk_eval.row_group(r) for r in rows]
+    # test inputs: as built, and the degraded copy (``train_inputs[1]``; a picture too small
+    # to measure has none), both with the original file's metadata
+    tests = {"f": [r["inputs"] for r in rows], "d": [(r["train_inputs"] + [None])[1] for r in rows]}
 
-    def vec(m):
-        return learned.vector(m["inputs"]) if m["inputs"] is not None else None
+    def fitted(idx: list[int], fit: tuple) -> dict:
+        _, both, penalty, z_max = fit
+        copies = ("f", "d") if both else ("f",)
+        data = [(tests[c][i], truth[i], groups[i]) for i in idx for c in copies
+                if tests[c][i] is not None]  # fmt: skip
+        return learned.fit(
+            np.vstack([learned.vector(d[0]) for d in data]),
+            [d[1] for d in data],
+            groups=[d[2] for d in data],
+            penalty=penalty,
+            z_max=z_max,
+        )
 
-    xf = [vec(full[f]) for f in files]
-    xd = [vec(small[f]) for f in files]
-    zero = dict.fromkeys(CATS, 0.0)
-    preds = {(fit[0], test): ["photo"] * len(rows) for fit in FITS for test in "fd"}
+    preds = {(fit[0], kind): ["photo"] * len(rows) for fit in FITS for kind in tests}
     for g in sorted(set(groups)):
         train = [i for i, gi in enumerate(groups) if gi != g]
-        test = [i for i, gi in enumerate(groups) if gi == g]
-        for name, both, penalty, z_max in FITS:
-            data = [(x[i], truth[i], groups[i]) for x in ((xf, xd) if both else (xf,))
-                    for i in train if x[i] is not None]  # fmt: skip
-            model = learned.fit(
-                np.vstack([d[0] for d in data]),
-                [d[1] for d in data],
-                groups=[d[2] for d in data],
-                penalty=penalty,
-                z_max=z_max,
-            )
-            for test_kind, cache in (("f", full), ("d", small)):
-                for i in test:
-                    m = cache[files[i]]
-                    sc = (
-                        learned.category_scores(model, m["inputs"], m["meta"])
-                        if m["inputs"] is not None
-                        else zero
-                    )
-                    preds[(name, test_kind)][i] = decided(sc)
-    for test_kind in "fd":
-        kind = "as built" if test_kind == "f" else "degraded"
+        for fit in FITS:
+            model = fitted(train, fit)
+            for kind, values in tests.items():
+                for i in (i for i, gi in enumerate(groups) if gi == g and values[i] is not None):
+                    sc = learned.category_scores(model, values[i], rows[i]["meta"])
+                    preds[(fit[0], kind)][i] = risk_eval.decided(sc)
+    for kind, label in (("f", "as built"), ("d", "degraded")):
         for name, *_ in FITS:
-            print(f"{name:36s} scored {kind:8s}: {summary(preds[(name, test_kind)], truth)}")
+            print(f"{name:36s} scored {label:8s}: {line(preds[(name, kind)], truth)}")
+    below = sum(v["mid_detail"] < 1.0 for v in tests["f"] if v is not None)
+    print(f"mid_detail below its ceiling (1) on {below} of {len(rows)} pictures as built")
+    gradient = learned_inputs(analyse(plain_gradient(), with_features=True, use_model=False))
+    for fit in FITS:  # fitted on every source, as it would ship
+        medical = learned.category_scores(fitted(list(range(len(rows))), fit), gradient)["medical"]
+        print(f"{fit[0]:36s} a plain grey gradient: medical {medical:.2f}")
     before, after = FITS[0][0], FITS[2][0]
-    for test_kind in "fd":
-        kind = "as built" if test_kind == "f" else "degraded"
-        print(f"changed decisions, {before} -> {after}, {kind}:")
+    for kind, label in (("f", "as built"), ("d", "degraded")):
+        print(f"changed decisions, {before} -> {after}, {label}:")
         for i, r in enumerate(rows):
-            a, b = preds[(before, test_kind)][i], preds[(after, test_kind)][i]
+            a, b = preds[(before, kind)][i], preds[(after, kind)][i]
             if a != b:
                 mark = "fixed" if b == truth[i] else ("broke" if a == truth[i] else "moved")
                 print(f"  {mark:5s} {truth[i]:10s} {r['file']:34s} {groups[i]:24s} {a} -> {b}")

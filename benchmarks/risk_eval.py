@@ -55,7 +55,12 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 from review.risk import CATEGORIES, analyse, caption_signal, combine, learned  # noqa: E402
-from review.risk.analyser import RiskReport, learned_inputs, metadata_hints  # noqa: E402
+from review.risk.analyser import (  # noqa: E402
+    RiskReport,
+    learned_inputs,
+    metadata_hints,
+    training_inputs,
+)
 
 GOAL_RECALL = 0.9
 GOAL_FPR = 0.1
@@ -76,17 +81,6 @@ def row_group(row: dict[str, str]) -> str:
     return row["source"].split(":", 1)[0].split("#", 1)[0]
 
 
-def training_inputs(path: Path) -> list[dict[str, float] | None]:
-    """The learned inputs the model trains on for one picture: as built and its degraded copy
-    (``scripts/train_risk_model.py`` measures the same two); None where too small to measure."""
-    out = []
-    with Image.open(path) as img:
-        for pixels in (img, learned.degraded_copy(img)):
-            report = analyse(pixels, with_features=True, use_model=False)
-            out.append(learned_inputs(report) if report.features else None)
-    return out
-
-
 def loso_scores(all_rows: list[dict]) -> dict[str, list[dict[str, float]]]:
     """Every row's scores from analysers that never saw the row's source.
 
@@ -94,8 +88,8 @@ def loso_scores(all_rows: list[dict]) -> dict[str, list[dict[str, float]]]:
     the development split, so for the older sources this is not a true leave-one-out).
     ``learned``: the logistic regression retrained without the row's source, once per source
     (told each training row's source, as ``scripts/train_risk_model.py`` tells it), on what
-    it is trained on: each row's ``train_inputs``, the picture as built and its degraded copy
-    (``learned.degraded_copy``). Rows without them train on their ``inputs``.
+    it is trained on: each row's ``train_inputs`` (``analyser.training_inputs``: the picture
+    as built and its degraded copy). Rows without them train on their ``inputs``.
     """
     # an image too small to measure scores 0 everywhere, as the analyser says
     out_learned: list[dict[str, float]] = [dict.fromkeys(CATEGORIES, 0.0) for _ in all_rows]
@@ -194,10 +188,6 @@ def rates(rows: list[dict], key: str) -> dict[str, dict[str, float]]:
     return out
 
 
-#: Half size, then JPEG quality 70: the copy the model also trains on (``--degrade`` tests on it).
-degrade = learned.degraded_copy
-
-
 def time_per_megapixel(rows: list[dict], devset: Path, reps: int) -> tuple[float, float]:
     """Median and fastest ms to analyse one image resized to 1 MP (1155x866), one per category
     (the fastest is what one free core gives on a machine shared with other work)."""
@@ -284,7 +274,7 @@ def folder_report(folder: Path, *, degraded: bool, greyscale: bool, listing: boo
                 img.load()
                 if min(img.size) < 64:
                     continue
-                pixels = degrade(img) if degraded else img.convert("RGB")
+                pixels = learned.degraded_copy(img) if degraded else img.convert("RGB")
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             continue
         if greyscale:
@@ -371,16 +361,20 @@ def main() -> int:
 
     for r in rows:
         with Image.open(devset / r["file"]) as img:
-            pixels = degrade(img) if args.degrade else img
+            pixels = learned.degraded_copy(img) if args.degrade else img
             if args.greyscale:
                 pixels = pixels.convert("L").convert("RGB")
             report = analyse(pixels, with_features=True)
             r["hand"] = analyse(pixels, use_model=False) if learned.shipped_model() else report
             r["meta"] = metadata_hints(pixels)
+            pristine = pixels is img and report.features
+            # what the model trains on (as it ships): the picture as built and its degraded copy
+            r["train_inputs"] = training_inputs(
+                img, as_built=learned_inputs(report) if pristine else None
+            )
         r["photo_kind"] = "greyscale" if report.features["gray_frac"] >= 0.95 else "colour"
         r["report"] = report
         r["inputs"] = learned_inputs(report) if report.features else None  # None: too small
-        r["train_inputs"] = training_inputs(devset / r["file"])
         r["image_flags"] = combine(report).flags
         r["caption_flags"] = combine(report, [r["caption"]]).flags
         neutral = RiskReport(scores={c: 0.5 for c in CATEGORIES}, reasons={})

@@ -41,21 +41,38 @@ def code_hash() -> str:
 def work(args):
     devset, file = args
     from review.risk import analyse, learned
-    from review.risk.analyser import learned_inputs, metadata_hints
+    from review.risk.analyser import learned_inputs, metadata_hints, training_inputs
 
     with Image.open(Path(devset) / file) as img:
         report = analyse(img, with_features=True)
         hand = analyse(img, use_model=False) if learned.shipped_model() else report
         meta = metadata_hints(img)
-    from benchmarks.risk_eval import training_inputs
-
+        inputs = learned_inputs(report) if report.features else None
+        # [as built, degraded copy]: what the model trains on
+        train_inputs = training_inputs(img, as_built=inputs)
     return file, {
         "report": report,
         "hand": hand,
         "meta": meta,
-        "inputs": learned_inputs(report) if report.features else None,
-        "train_inputs": training_inputs(Path(devset) / file),
+        "inputs": inputs,
+        "train_inputs": train_inputs,
     }
+
+
+def analysed(devset: Path, rows: list[dict], jobs: int) -> dict[str, dict]:
+    """Every row's analysis (``work``), from ``var/loso_cache/<hash of review/risk>.pkl`` where
+    this code version already made it."""
+    cache_dir = ROOT / "var" / "loso_cache"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_file = cache_dir / f"{code_hash()}.pkl"
+    cache = pickle.loads(cache_file.read_bytes()) if cache_file.exists() else {}
+    todo = [r["file"] for r in rows if r["file"] not in cache]
+    if todo:
+        with Pool(jobs) as pool:
+            for file, res in pool.imap_unordered(work, [(str(devset), f) for f in todo], 8):
+                cache[file] = res
+        cache_file.write_bytes(pickle.dumps(cache))
+    return cache
 
 
 def main() -> int:
@@ -69,16 +86,7 @@ def main() -> int:
 
     devset = Path(args.devset)
     rows = risk_eval.load_rows(devset, quick=False)
-    cache_dir = ROOT / "var" / "loso_cache"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file = cache_dir / f"{code_hash()}.pkl"
-    cache = pickle.loads(cache_file.read_bytes()) if cache_file.exists() else {}
-    todo = [r["file"] for r in rows if r["file"] not in cache]
-    if todo:
-        with Pool(args.jobs) as pool:
-            for file, res in pool.imap_unordered(work, [(str(devset), f) for f in todo], 8):
-                cache[file] = res
-        cache_file.write_bytes(pickle.dumps(cache))
+    cache = analysed(devset, rows, args.jobs)
     for r in rows:
         r.update(cache[r["file"]])
     loso = risk_eval.loso_scores(rows)

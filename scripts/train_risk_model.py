@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from review.risk import learned  # noqa: E402
-from review.risk.analyser import ANALYSER_VERSION, analyse, learned_inputs  # noqa: E402
+from review.risk.analyser import ANALYSER_VERSION, training_inputs  # noqa: E402
 
 
 def main() -> int:
@@ -49,17 +49,12 @@ def main() -> int:
         rows = list(csv.DictReader(fh))
     x, y, groups, used = [], [], [], []
     for r in rows:
-        copies = 0
         with Image.open(devset / r["file"]) as img:
-            pixels = [img] if args.no_degraded else [img, learned.degraded_copy(img)]
-            for picture in pixels:
-                report = analyse(picture, with_features=True, use_model=False)
-                if not report.features:  # too small to measure: nothing to learn from
-                    continue
-                x.append(learned.vector(learned_inputs(report)))
-                y.append(r["category"])
-                groups.append(r["group"])
-                copies += 1
+            # None: too small to measure, nothing to learn from
+            copies = [v for v in training_inputs(img, degraded=not args.no_degraded) if v]
+        x += [learned.vector(v) for v in copies]
+        y += [r["category"]] * len(copies)
+        groups += [r["group"]] * len(copies)
         if copies:
             used.append(r)
     model = learned.fit(np.vstack(x), y, penalty=args.penalty, groups=groups)

@@ -218,11 +218,11 @@ def celery_worker_process(transactional_db, settings, _media_root):
     broker = space.url
     settings.CELERY_BROKER_URL = broker
     switch_broker(broker, space.prefix)
-    # Breakers, budgets and single-flight locks live in Redis under ROUTING_REDIS_PREFIX. The
-    # workers must share this test's prefix: under the default one, a breaker that an earlier
-    # test (or run) opened for a route with the same primary key would still be open here.
-    if settings.ROUTING_REDIS_PREFIX == "captiondesk:routing:":
-        settings.ROUTING_REDIS_PREFIX = f"{space.prefix}routing:"
+    # Breakers, budgets and single-flight locks live in Redis under ROUTING_REDIS_PREFIX; the
+    # workers and this test share one inside this test's space (cleared below). Under the
+    # default prefix, a breaker that an earlier test (or run) opened for a route with the same
+    # primary key would still be open here.
+    settings.ROUTING_REDIS_PREFIX = f"{space.prefix}routing:"
     procs: list[subprocess.Popen] = []
 
     def start(

@@ -498,6 +498,25 @@ def learned_inputs(report: RiskReport) -> dict[str, float]:
     return learned.inputs(f, report.hand_scores, graphic_evidence(f), scan_field(f))
 
 
+def training_inputs(
+    img: Image.Image, *, degraded: bool = True, as_built: dict[str, float] | None = None
+) -> list[dict[str, float] | None]:
+    """What the learned model trains on for one picture: its inputs as built and, with
+    ``degraded``, those of its half-size JPEG copy (``learned.degraded_copy``). A picture too
+    small to measure gives ``[None]``: nothing to learn from, not even an enlarged copy.
+    ``as_built``: the picture's own inputs, when the caller has measured them already."""
+    if as_built is None:
+        report = analyse(img, with_features=True, use_model=False)
+        if not report.features:
+            return [None]
+        as_built = learned_inputs(report)
+    out: list[dict[str, float] | None] = [as_built]
+    if degraded:
+        report = analyse(learned.degraded_copy(img), with_features=True, use_model=False)
+        out.append(learned_inputs(report) if report.features else None)
+    return out
+
+
 def _hand_parts(f: Features, g: float, meta: dict[str, float]) -> dict[str, CategoryScore]:
     chart, screenshot = _graphic(f, g, meta)
     return {"chart": chart, "screenshot": screenshot, "medical": _medical(f, g, meta)}

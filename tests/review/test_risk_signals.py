@@ -126,6 +126,19 @@ def test_the_degraded_copy_is_a_half_size_jpeg_like_a_reposted_thumbnail():
     assert tiny.size == (8, 8)  # never below the analyser's 8 px
 
 
+def test_training_inputs_are_the_picture_as_built_and_its_degraded_copy():
+    from review.risk.analyser import learned_inputs, training_inputs
+
+    img = risk_samples.pdf_viewer_png()
+    as_built = learned_inputs(analyse(img, with_features=True, use_model=False))
+    copy = learned_inputs(analyse(learned.degraded_copy(img), with_features=True, use_model=False))
+    assert training_inputs(img) == [as_built, copy]
+    assert training_inputs(img, as_built=as_built) == [as_built, copy]
+    assert training_inputs(img, degraded=False) == [as_built]
+    # too small to measure: no row, not even from the copy (which is enlarged to 8 px)
+    assert training_inputs(Image.new("RGB", (6, 6))) == [None]
+
+
 def test_the_model_is_trained_on_degraded_copies_so_screen_thumbnails_stay_screens():
     """Trained on pristine pixels alone (``risk-2.2``), the half-size JPEG copies of these three
     screens scored 0.79, 0.71 and 0.73 as screenshots; trained on both copies, 0.82 and up."""
