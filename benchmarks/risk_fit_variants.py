@@ -10,6 +10,9 @@ not part of the product. ``--only``: grid (source weighting ``power`` x L2 ``pen
 and power), nested (penalty and blend chosen per source left out by an inner leave-one-source-out
 on the others: the worst recall, photos flagged at most 0.05), pairnested (the same for the
 pair's settings, then for everything). Scoring goes through ``learned.category_scores``.
+It fits on the pictures as built only (``inputs``), as ``risk-2.2`` was trained; since
+``risk-2.3`` the shipped fit also trains on the degraded copies (``train_inputs``), which
+``benchmarks/risk_augment.py`` compares.
 """
 
 from __future__ import annotations
