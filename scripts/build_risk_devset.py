@@ -57,6 +57,10 @@ Sources (all offline):
   install mricron-data grace plasma-workspace-wallpapers nedit xpdf xfe fltk1.3-games mwm
   insighttoolkit5-examples python3-dipy python-dipy-doc gnucash-docs gnuplot-nox``; whatever is
   missing is skipped with a note.
+- third broadening (``risk-2.4``, held out, its own group and random stream): ``framed-photos``,
+  the photographs among the Debian wallpapers again, each on a black mount, letterboxed or
+  pillarboxed, or on a photo viewer's near-black backdrop, half of them in greyscale (the only
+  black surrounds in the set had been scans').
 """
 
 from __future__ import annotations
@@ -1297,6 +1301,51 @@ def build_grey_and_low_contrast_photos(b: Builder) -> None:
                        group="opencv-doc"))  # fmt: skip
 
 
+def build_framed_photos(b: Builder) -> None:
+    """The photographs among the Debian wallpapers again, each once, shown the way photographs
+    are shown on black: on a black mount, letterboxed or pillarboxed to a screen's shape, or on a
+    photo viewer's near-black backdrop with wide margins; every other one in greyscale. Black
+    surrounds are otherwise almost all scans in this set, so without these a learned model may
+    take any black surround for medical. The pictures inside the frames are those of the
+    ``debian-wallpapers`` group (different sizes and crops, never a fog or low-contrast copy):
+    left out on its own, this group tests the framing, not unseen photographs."""
+    found: list[tuple[Path, str]] = []
+    for patterns in WALLPAPER_PHOTOS.values():
+        for pattern in patterns:
+            found += [(p, _debian_package(p)) for p in sorted(BACKGROUNDS.glob(pattern))]
+    if not found:
+        print("no Debian wallpapers for the framed photos (apt-get install mate-backgrounds)")
+    for i, (path, package) in enumerate(found):
+        img = Image.open(path).convert("RGB")
+        img.thumbnail((b.rng.choice([480, 640, 800, 1024]),) * 2, Image.LANCZOS)
+        w, h = img.size
+        frac = b.rng.uniform(0.6, 1.0)
+        cw, ch = int(w * frac), int(h * frac)
+        x0, y0 = b.rng.randint(0, w - cw), b.rng.randint(0, h - ch)
+        img = img.crop((x0, y0, x0 + cw, y0 + ch))
+        if i % 2:
+            img = img.convert("L").convert("RGB")
+        style = ["mount", "letterbox", "viewer"][i % 3]
+        if style == "mount":  # an even black border
+            pad = int(min(cw, ch) * b.rng.uniform(0.04, 0.15))
+            size, fill = (cw + 2 * pad, ch + 2 * pad), (0, 0, 0)
+        elif style == "letterbox":  # bars to a screen's shape (16:9, 4:3 or square)
+            ratio = b.rng.choice([16 / 9, 4 / 3, 1.0])
+            size = (max(cw, int(ch * ratio)), max(ch, int(cw / ratio)))
+            fill = (0, 0, 0)
+        else:  # a photo viewer's dark backdrop, wide margins
+            grey = b.rng.randint(16, 40)
+            size, fill = (int(cw * 1.4), int(ch * 1.3)), (grey, grey, grey)
+        canvas = Image.new("RGB", size, fill)
+        canvas.paste(img, ((size[0] - cw) // 2, (size[1] - ch) // 2))
+        tone = "grey" if i % 2 else "colour"
+        b.add(Item(canvas, "photo", "heldout",
+                   f"framed-photos:{path.name}/{style}/{tone} ({package})",
+                   b.rng.choice(["a photo", "a photo in a black frame",
+                                 "a black and white picture on a dark background"]),
+                   fmt=b.rng.choice(["jpg", "png"]), group="framed-photos"))  # fmt: skip
+
+
 MRICRON = Path("/usr/share/mricron")
 
 
@@ -1719,6 +1768,9 @@ def main() -> int:
     build_dipy_data(b)
     build_gnucash_doc_screenshots(b)
     build_gnuplot_charts(b)
+    # third broadening (risk-2.4): photographs on black; its own stream again
+    b.rng = random.Random(args.seed + 2024)
+    build_framed_photos(b)
     shutil.rmtree(tmp)
     with open(out / "labels.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(b.rows[0]))

@@ -35,6 +35,10 @@ the screen's, not as a drawing's; the screenshot score is left as it is, the med
 ``risk-2.3``: the same measurements; the learned combination is trained on every picture as
 built and on its half-size JPEG copy (``learned.degraded_copy``), so a thumbnail of a window is
 no longer read as a photo as often.
+``risk-2.4``: the same measurements; gradient-boosted trees (``learned.TREES``, plain arrays in
+``model.json``, scored with NumPy) sit beside the logistic regression and the two
+log-probabilities are averaged. Trees can let one measurement count only where another holds,
+which a weighted sum cannot; the reasons name what both parts credited.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from PIL import Image, ImageOps
 from . import learned
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-2.3"
+ANALYSER_VERSION = "risk-2.4"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 

@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from django.test import override_settings
 
 from review.models import ReviewItem, RiskFlag
-from review.risk import ANALYSER_VERSION
+from review.risk import ANALYSER_VERSION, analyse
 from review.services import risk
 from review.services.items import review_items_sync
 from review.tasks import risk_flags_compute as compute_task
@@ -64,18 +64,21 @@ def test_captions_are_read_after_captioning_and_can_tip_a_borderline_image():
     assert "caption says" in after.reason
 
 
-@override_settings(RISK_THRESHOLDS={"chart": 0.9999, "medical": "nonsense"})
+@override_settings(RISK_THRESHOLDS={"screenshot": 0.99, "medical": "nonsense"})
 def test_thresholds_come_from_settings_and_ignore_invalid_values():
     project = ProjectFactory()
     assert risk.risk_thresholds_for(project=project) == {
-        "chart": 0.9999,
-        "screenshot": 0.5,
+        "chart": 0.5,
+        "screenshot": 0.99,
         "medical": 0.5,
     }
-    # the line chart scores about 0.99 (the bar chart can round to 1.0, which any threshold flags)
-    image = stored(project, risk_samples.chart_png("line"))
+    # a terminal window: flagged as a screenshot at the default 0.5, not at the setting's 0.99
+    terminal = risk_samples.terminal_png()
+    score = analyse(terminal).scores["screenshot"]
+    assert 0.5 <= score < 0.99, f"the sample no longer sits between the two thresholds ({score})"
+    image = stored(project, terminal)
     risk.risk_flags_compute(image=image)
-    assert not flags_of(image)["chart"].flagged
+    assert not flags_of(image)["screenshot"].flagged
 
 
 def test_an_unreadable_file_gets_unflagged_rows_saying_why():

@@ -12,7 +12,7 @@ from django.core.files.base import ContentFile
 from review import tasks as review_tasks
 from review.models import ReviewItem, ReviewPolicy, RiskFlag
 from review.risk import analyse
-from review.risk.captions import RISK_QUESTION
+from review.risk.captions import MODEL_ANSWER_WEIGHT, RISK_QUESTION, _logit
 from review.services.items import review_items_sync
 from routing.fakes import Reply
 from routing.models import Caption, ModelCall
@@ -158,8 +158,11 @@ def test_a_photo_answer_lowers_every_score(project, full_chat_image, opted_in, f
     for category in ("chart", "screenshot"):
         assert after[category].score < before[category].score
         assert "model answered \u201cphoto\u201d" in after[category].reason
-    # one piece of evidence, not a veto: a clear screenshot (0.80) drops well, yet stays flagged
-    assert before["screenshot"].score - after["screenshot"].score > 0.15
+    # one piece of evidence, not a veto: a clear screenshot (0.99) loses the answer's weight in
+    # log-odds (half of MODEL_ANSWER_WEIGHT; scores are rounded to 3 places), yet stays flagged
+    drop = _logit(before["screenshot"].score) - _logit(after["screenshot"].score)
+    assert abs(drop - 0.5 * MODEL_ANSWER_WEIGHT) < 0.2, drop
+    assert after["screenshot"].flagged
     assert after["medical"].score <= before["medical"].score
 
 
