@@ -9,8 +9,7 @@ re-posted thumbnail): ``risk_loso.py``'s analysis and cache (``var/loso_cache/``
 Then, once per source left out, the model is fitted each way of ``FITS``: on the other sources'
 full-size images only (``risk-2.2``) or on their full-size and degraded copies together (each
 source still weighing the same; ``risk-2.3``), with and without a cap on how many training
-spreads an input may count for, and with a doubled penalty; all without the trees that
-``risk-2.4`` adds (``benchmarks/risk_boosting.py`` compares those). Each is scored on the left-out
+spreads an input may count for, and with a doubled penalty. Each is scored on the left-out
 source's full-size and degraded images. Printed: recall per category and photos flagged, for
 each fit on each kind of test image, and the images whose decision changed from ``risk-2.2``'s
 fit to ``risk-2.3``'s; then, for each fit on every source, the medical score of a plain grey
@@ -90,7 +89,6 @@ def main() -> int:
             groups=[d[2] for d in data],
             penalty=penalty,
             z_max=z_max,
-            trees=None,  # the logistic regression alone, as risk-2.2 and risk-2.3 shipped it
         )
 
     preds = {(fit[0], kind): ["photo"] * len(rows) for fit in FITS for kind in tests}

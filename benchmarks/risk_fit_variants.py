@@ -12,8 +12,7 @@ on the others: the worst recall, photos flagged at most 0.05), pairnested (the s
 pair's settings, then for everything). Scoring goes through ``learned.category_scores``.
 It fits on the pictures as built only (``inputs``), as ``risk-2.2`` was trained; since
 ``risk-2.3`` the shipped fit also trains on the degraded copies (``train_inputs``), which
-``benchmarks/risk_augment.py`` compares. The logistic regression alone: ``risk-2.4``'s trees
-are compared by ``benchmarks/risk_boosting.py``.
+``benchmarks/risk_augment.py`` compares.
 """
 
 from __future__ import annotations
@@ -101,8 +100,7 @@ class Fits:
             yy = [v for v, t in zip(self.y, train, strict=True) if t]
             self.cache[key] = learned.fit(self.x[train], yy, penalty=penalty,
                                           groups=list(self.groups[train]), power=power,
-                                          pair_penalty=pair[0], pair_power=pair[1],
-                                          trees=None)  # fmt: skip
+                                          pair_penalty=pair[0], pair_power=pair[1])  # fmt: skip
         return self.cache[key]
 
 

@@ -1,18 +1,15 @@
 """Train the risk analyser's learned combination and write it beside the analyser.
 
     python scripts/train_risk_model.py [--devset var/risk_devset] [--penalty 60] [--no-degraded]
-                                       [--no-trees]
 
 Reads the labelled set that ``scripts/build_risk_devset.py`` builds (every split: the figures
 that count come from ``benchmarks/risk_eval.py``'s leave-one-source-out, which retrains this
 model once per source), measures every image with the hand-set analyser (pixels only, no file
 metadata), as built and as a degraded copy (``learned.degraded_copy``: half size, JPEG 70; one
 source either way), fits a multinomial logistic regression on top of the hand-set log-odds
-and gradient-boosted trees beside it (``review/risk/learned.py``; ``--no-trees``: the
-regression alone, as ``risk-2.3``) and writes:
+(``review/risk/learned.py``) and writes:
 
-- ``review/risk/model.json``: inputs, their means and spreads, coefficients per class, and the
-  trees' node arrays;
+- ``review/risk/model.json``: inputs, their means and spreads, coefficients per class (a few KB);
 - ``review/risk/model_manifest.csv``: every training image (file name in the built set,
   category, source group, source and split), so that what the model saw is on record.
 """
@@ -37,17 +34,6 @@ from review.risk import learned  # noqa: E402
 from review.risk.analyser import ANALYSER_VERSION, training_inputs  # noqa: E402
 
 
-def model_json(model: dict) -> str:
-    """``model`` as JSON, indented, except the trees' node arrays: one line each."""
-    trees = model.get("trees")
-    text = json.dumps(model | {"trees": "@trees@" if trees else None}, indent=1)
-    if trees:
-        lines = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}"
-                           for k, v in trees.items())  # fmt: skip
-        text = text.replace('"@trees@"', "{\n" + lines + "\n }")
-    return text + "\n"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devset", default=str(ROOT / "var" / "risk_devset"))
@@ -56,7 +42,6 @@ def main() -> int:
         "--no-degraded", action="store_true",
         help="train on the pictures as built only, not also on their degraded copies",
     )  # fmt: skip
-    parser.add_argument("--no-trees", action="store_true", help="the logistic regression alone")
     args = parser.parse_args()
     warnings.simplefilter("ignore", UserWarning)
     devset = Path(args.devset)
@@ -72,15 +57,14 @@ def main() -> int:
         groups += [r["group"]] * len(copies)
         if copies:
             used.append(r)
-    model = learned.fit(np.vstack(x), y, penalty=args.penalty, groups=groups,
-                        trees=None if args.no_trees else learned.TREES)  # fmt: skip
+    model = learned.fit(np.vstack(x), y, penalty=args.penalty, groups=groups)
     model["analyser"] = ANALYSER_VERSION
     model["degraded_copies"] = not args.no_degraded
     model["trained_on"] = dict(
         sorted(Counter(f"{r['group']}/{r['category']}" for r in used).items())
     )
     out = ROOT / "review" / "risk"
-    (out / "model.json").write_text(model_json(model))
+    (out / "model.json").write_text(json.dumps(model, indent=1) + "\n")
     with open(out / "model_manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["file", "category", "group", "source", "split"])
         writer.writeheader()

@@ -35,10 +35,11 @@ the screen's, not as a drawing's; the screenshot score is left as it is, the med
 ``risk-2.3``: the same measurements; the learned combination is trained on every picture as
 built and on its half-size JPEG copy (``learned.degraded_copy``), so a thumbnail of a window is
 no longer read as a photo as often.
-``risk-2.4``: the same measurements; gradient-boosted trees (``learned.TREES``, plain arrays in
-``model.json``, scored with NumPy) sit beside the logistic regression and the two
-log-probabilities are averaged. Trees can let one measurement count only where another holds,
-which a weighted sum cannot; the reasons name what both parts credited.
+``risk-2.4``: a photograph shown on black, on a mount, letterboxed or on a viewer's dark
+backdrop, is a picture in a frame when its lit part is an upright rectangle (``lit_box``), not
+only when four straight lines box it; the model is retrained on a set that has such photographs
+too (black surrounds had been scans' alone). Gradient-boosted trees were tried beside the
+logistic regression and not kept (``benchmarks/risk_boosting.py``).
 """
 
 from __future__ import annotations
@@ -147,6 +148,10 @@ def _grey_subject_on_black(f: Features) -> tuple[float, float, float, float]:
     # and scan fields meet their surround along curves and fans, even where a screen's bars
     # and rulers beside them are straight (``scan_shown`` judges the grey region's own shape)
     unboxed = 0.0 if f.h_lines >= 2 and f.v_lines >= 2 else 1.0
+    # the lines miss a letterbox (two straight edges, not four) and a photograph whose own edges
+    # are soft or dark; the lit part's shape does not (``features._lit_box``: the scans of the
+    # risk set reach at most 0.88, the widest rows of a head or a fan; a framed photo about 1)
+    unboxed = min(unboxed, 1.0 - _ramp(f.lit_box, 0.9, 0.97))
     unboxed = max(unboxed, scan_shown(f))
     return grey, frame, unboxed, frame * (0.5 + 0.5 * subject) * unboxed
 

@@ -87,6 +87,7 @@ class Features:
     scan_sides: float  # how far it runs along its box's sides: the second-best side's share
     scan_share: float  # its share of all the picture's grey continuous-tone blocks
     tinted_border: float  # share of the outer frame in one saturated colour (a colour map's 0)
+    lit_box: float  # how much the part off the surround is a rectangle: a picture in a frame
     bevels: float  # length of bevelled borders (a light line beside a dark one) per (w + h)
     title_bar: float  # height share of a window's title bar: even rows (a gradient allowed)
 
@@ -251,6 +252,32 @@ def _screen_size(w: int, h: int) -> tuple[bool, bool]:
     return exact, aspect
 
 
+def _lit_box(luma: np.ndarray, bw: int) -> float:
+    """0..1: how much the part of the picture that stands off its surround (the outer ring's
+    darker tenth, by more than 24 levels) is an upright rectangle: the share of its
+    bounding box's rows that reach both of the box's sides, or of its columns that reach the top
+    and the bottom, whichever is less. A photograph on a black mount, letterboxed, pillarboxed
+    or on a viewer's backdrop is one (a dark patch at its edge aside); a head, a body, a round
+    field of view or an ultrasound fan meets its surround along curves, and only its widest
+    rows reach both sides. 0 without a surround on two opposite sides."""
+    h, w = luma.shape
+    ring = np.concatenate([luma[:bw].ravel(), luma[-bw:].ravel(), luma[:, :bw].ravel(),
+                           luma[:, -bw:].ravel()])  # fmt: skip
+    lit = np.abs(luma - int(np.percentile(ring, 10))) > 24  # bars may hold a tenth of the ring
+    rows = np.flatnonzero(np.count_nonzero(lit, axis=1) >= max(2, 0.02 * w))
+    cols = np.flatnonzero(np.count_nonzero(lit, axis=0) >= max(2, 0.02 * h))
+    if rows.size < 4 or cols.size < 4:
+        return 0.0
+    y0, y1, x0, x1 = rows[0], rows[-1], cols[0], cols[-1]
+    if not ((y0 >= 2 and h - 1 - y1 >= 2) or (x0 >= 2 and w - 1 - x1 >= 2)):
+        return 0.0  # nothing around it on either pair of sides: not framed
+    box = lit[y0 : y1 + 1, x0 : x1 + 1]
+    tx, ty = max(1, round(0.03 * box.shape[1])), max(1, round(0.03 * box.shape[0]))
+    rows_full = float((box[:, : tx + 1].any(axis=1) & box[:, -tx - 1 :].any(axis=1)).mean())
+    cols_full = float((box[: ty + 1].any(axis=0) & box[-ty - 1 :].any(axis=0)).mean())
+    return min(rows_full, cols_full)
+
+
 def measure(image: Image.Image) -> Features | None:
     """Measure ``image``; ``None`` when it is too small to say anything."""
     width, height = image.size
@@ -353,6 +380,7 @@ def measure(image: Image.Image) -> Features | None:
         ).mean()
     )
     tinted_border = _tinted_border(s, bw)
+    lit_box = _lit_box(luma_s, bw)
     border_luma = float(
         np.concatenate(
             [luma_s[:bw].ravel(), luma_s[-bw:].ravel(), luma_s[:, :bw].ravel(),
@@ -435,6 +463,7 @@ def measure(image: Image.Image) -> Features | None:
         scan_sides=scan_sides,
         scan_share=scan_share,
         tinted_border=tinted_border,
+        lit_box=lit_box,
         bevels=_bevels(text_grey),
         title_bar=_title_bar(text_grey),
     )

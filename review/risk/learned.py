@@ -1,5 +1,4 @@
-"""A learned combination of the analyser's measurements: multinomial logistic regression, and
-since ``risk-2.4`` gradient-boosted trees beside it.
+"""A learned combination of the analyser's measurements: multinomial logistic regression.
 
 The hand-set log-odds in ``analyser.py`` read each measurement through ramps chosen by reasoning;
 this model starts from those log-odds and learns small corrections from the same measurements
@@ -10,9 +9,7 @@ separated chart, screenshot, medical and photo on the development set. It is tra
 retrains it once per source left out, so its figures say how it does on a source it never saw.
 A second, binary model (``pair`` in ``model.json``), trained on the charts and screenshots alone
 with every source weighing the same, decides between chart and screenshot when both would be
-flagged against photo. Gradient-boosted trees (``trees`` in ``model.json``: scikit-learn fits
-them at training time, NumPy walks their node arrays when scoring) are trained on the same rows,
-and the final log-probabilities are the mean of theirs and the logistic regression's (``TREES``).
+flagged against photo.
 """
 
 from __future__ import annotations
@@ -147,17 +144,6 @@ PAIR_PENALTY = 30.0
 # No input counts for more than this many of its training spreads (``_standardised``).
 Z_MAX = 4.0
 PAIR_POWER = 1.0
-# Gradient-boosted trees beside the logistic regression (since ``risk-2.4``): scikit-learn's
-# ``HistGradientBoostingClassifier`` on the same inputs and rows, exported as plain arrays
-# (``_fit_trees``) and scored with NumPy (``_tree_scores``). ``weight`` is their share of the
-# final log-probabilities, the rest the logistic regression's (with the hand-set rules inside
-# it). A linear model adds up its evidence; trees can say "bevels matter only when the picture
-# has no axes", which is where the logistic one failed: windows read as charts, colour maps
-# read as photos. Under leave-one-source-out (``benchmarks/risk_boosting.py``) the mean of the
-# two beat either alone, and every setting tried met the goal the logistic one missed; these
-# are the smallest (200 trees, about 75 KB). With the trees there is no chart-or-screenshot
-# model (``pair``): beside them it turned ten screenshots into charts for one chart it got right.
-TREES = {"depth": 3, "iterations": 50, "rate": 0.2, "weight": 0.5}
 
 
 def degraded_copy(img):
@@ -207,8 +193,6 @@ def fit(
     pair_penalty: float = PAIR_PENALTY,
     pair_power: float = PAIR_POWER,
     z_max: float | None = Z_MAX,
-    trees: dict | None = TREES,
-    pair: bool | None = None,
 ) -> dict:
     """Train on rows ``x`` (``INPUTS`` order) with labels ``y``; the model as plain data.
 
@@ -219,9 +203,7 @@ def fit(
     alone. A class the rows lack (leave-one-source-out can remove all of one) keeps the
     hand-set rules' say and gets no correction. ``groups`` (each row's source) lets a class's
     rows be weighted by source (``power``, see ``row_weights``) and the chart-versus-screenshot
-    model (``pair``) weigh its sources alike. ``trees`` (settings as ``TREES``; ``None``: none)
-    adds the gradient-boosted trees (``_fit_trees``) whose log-probabilities are averaged in.
-    ``pair``: fit the chart-or-screenshot model (``None``: only when there are no trees).
+    model (``pair``) weigh its sources alike.
     """
     from scipy.optimize import minimize
 
@@ -252,9 +234,6 @@ def fit(
 
     theta = minimize(loss, np.zeros(k * d + k), jac=True, method="L-BFGS-B",
                      options={"maxiter": 1000}).x  # fmt: skip
-    fitted_trees = _fit_trees(x, y, groups, **trees) if trees else None
-    if pair is None:
-        pair = fitted_trees is None
     return {
         "inputs": list(INPUTS),
         "classes": list(CLASSES),
@@ -269,139 +248,8 @@ def fit(
         "penalty": penalty,
         "blend": blend,
         "z_max": z_max,
-        "pair": (
-            _fit_pair(x, y, groups, penalty=pair_penalty, power=pair_power, z_max=z_max)
-            if pair
-            else None
-        ),
-        "trees": fitted_trees,
+        "pair": _fit_pair(x, y, groups, penalty=pair_penalty, power=pair_power, z_max=z_max),
     }
-
-
-def _fit_trees(
-    x: np.ndarray,
-    y: list[str],
-    groups: list[str] | None,
-    *,
-    depth: int,
-    iterations: int,
-    rate: float,
-    weight: float,
-) -> dict | None:
-    """Gradient-boosted trees (scikit-learn, training only) as plain arrays; ``None`` unless
-    every class has rows (with a class missing the logistic regression alone decides, as it
-    keeps the hand-set rules' say for that class).
-
-    Rows weigh as in ``fit`` (every class the same). Each tree's nodes sit in shared flat lists:
-    ``feature`` (-1 at a leaf), ``threshold`` (go ``left`` when the input is at most it),
-    ``left``/``right`` (a leaf points at itself) and ``value``: at a leaf, what the tree adds to
-    its class's score; inside, the mean of the leaves below weighted by their training rows,
-    so that each step down the path credits its input with the change (``_tree_scores``'
-    contributions, which the reasons read). ``roots`` and ``tree_class`` give each tree's first
-    node and class; ``baseline`` the scores before any tree.
-    """
-    labels = [CLASSES.index(v) for v in y]
-    if len(set(labels)) < len(CLASSES):
-        return None
-    clf = _trees_classifier(depth, iterations, rate)
-    clf.fit(x, labels, sample_weight=row_weights(y, groups))
-    return _export_trees(clf, weight) | {
-        "settings": {"depth": depth, "iterations": iterations, "rate": rate}
-    }
-
-
-def _trees_classifier(depth: int, iterations: int, rate: float):
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    return HistGradientBoostingClassifier(
-        max_depth=depth,
-        learning_rate=rate,
-        max_iter=iterations,
-        l2_regularization=1.0,
-        min_samples_leaf=20,
-        early_stopping=False,
-        random_state=0,
-    )
-
-
-def _export_trees(clf, weight: float) -> dict:
-    """A fitted ``HistGradientBoostingClassifier`` (every class present) as ``_fit_trees``'
-    arrays. ``depth`` is the deepest path, whatever the classifier was told."""
-    feature: list[int] = []
-    threshold: list[float] = []
-    left: list[int] = []
-    right: list[int] = []
-    value: list[float] = []
-    roots: list[int] = []
-    tree_class: list[int] = []
-    for per_class in clf._predictors:  # one tree per class per iteration
-        for c, tree in zip(clf.classes_, per_class, strict=True):
-            nodes, base = tree.nodes, len(feature)
-            mean = nodes["value"].astype(np.float64)
-            for i in range(len(nodes) - 1, -1, -1):  # children come after their parent
-                if not nodes["is_leaf"][i]:
-                    a, b = nodes["left"][i], nodes["right"][i]
-                    na, nb = nodes["count"][a], nodes["count"][b]
-                    mean[i] = (na * mean[a] + nb * mean[b]) / max(na + nb, 1)
-            for i, node in enumerate(nodes):
-                leaf = bool(node["is_leaf"])
-                feature.append(-1 if leaf else int(node["feature_idx"]))
-                threshold.append(0.0 if leaf else float(f"{node['num_threshold']:.9g}"))
-                left.append(base + (i if leaf else int(node["left"])))
-                right.append(base + (i if leaf else int(node["right"])))
-                value.append(float(f"{mean[i]:.7g}"))
-            roots.append(base)
-            tree_class.append(int(c))
-    return {
-        "weight": weight,
-        "depth": max(int(t.nodes["depth"].max()) for per in clf._predictors for t in per),
-        "baseline": [float(f"{v:.7g}") for v in np.ravel(clf._baseline_prediction)],
-        "roots": roots,
-        "tree_class": tree_class,
-        "feature": feature,
-        "threshold": threshold,
-        "left": left,
-        "right": right,
-        "value": value,
-    }
-
-
-_TREE_ARRAYS: dict[int, tuple[dict, dict[str, np.ndarray]]] = {}
-
-
-def _tree_arrays(trees: dict) -> dict[str, np.ndarray]:
-    """``trees``' lists as NumPy arrays, converted once per model (kept for the last 64)."""
-    hit = _TREE_ARRAYS.get(id(trees))
-    if hit is not None and hit[0] is trees:
-        return hit[1]
-    arrays = {k: np.asarray(trees[k]) for k in ("roots", "tree_class", "feature", "threshold",
-                                                "left", "right", "value")}  # fmt: skip
-    if len(_TREE_ARRAYS) >= 64:
-        _TREE_ARRAYS.pop(next(iter(_TREE_ARRAYS)))
-    _TREE_ARRAYS[id(trees)] = (trees, arrays)
-    return arrays
-
-
-def _tree_scores(trees: dict, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The trees' score per class for inputs ``raw``, and each input's contribution to each
-    class's score (the changes along the paths; they sum to the score less the roots' means).
-    All trees step down together, one level per step."""
-    a = _tree_arrays(trees)
-    k = len(trees["baseline"])
-    node = a["roots"]
-    contrib = np.zeros((k, len(raw)))
-    for _ in range(trees["depth"]):
-        feat = a["feature"][node]
-        inner = feat >= 0
-        go_left = raw[np.maximum(feat, 0)] <= a["threshold"][node]
-        step = np.where(inner, np.where(go_left, a["left"][node], a["right"][node]), node)
-        np.add.at(contrib, (a["tree_class"][inner], feat[inner]),
-                  a["value"][step[inner]] - a["value"][node[inner]])  # fmt: skip
-        node = step
-    score = np.asarray(trees["baseline"]) + np.bincount(
-        a["tree_class"], weights=a["value"][node], minlength=k
-    )
-    return score, contrib
 
 
 def _fit_pair(
@@ -514,13 +362,7 @@ def _logits(model: dict, values: dict[str, float]) -> tuple[np.ndarray, np.ndarr
     z = np.asarray(model["coef"]) @ x + np.asarray(model["intercept"]) + hand
     # the learned scores averaged with the hand-set log-odds (``blend`` 1: the model alone)
     blend = model.get("blend", 1.0)
-    z = blend * z + (1.0 - blend) * hand
-    trees = model.get("trees")
-    if trees:  # log-probabilities averaged with the trees' (``TREES``)
-        t, _ = _tree_scores(trees, raw)
-        w = trees["weight"]
-        z = (1.0 - w) * (z - np.logaddexp.reduce(z)) + w * (t - np.logaddexp.reduce(t))
-    return z, x
+    return blend * z + (1.0 - blend) * hand, x
 
 
 def probabilities(model: dict, values: dict[str, float]) -> dict[str, float]:
@@ -572,18 +414,11 @@ def reasons_for(
     _, x = _logits(model, values)
     coef = np.asarray(model["coef"])
     classes = model["classes"]
-    c, photo = classes.index(category), classes.index("photo")
-    push = (coef[c] - coef[photo]) * x
+    push = (coef[classes.index(category)] - coef[classes.index("photo")]) * x
     names = list(model["inputs"])
     own = f"hand_{category}"
-    trees = model.get("trees")
-    if trees:  # each part as much as it counts in the final log-odds
-        push *= model.get("blend", 1.0)
     if own in names:  # the offset: the hand-set rules' own log-odds, weight 1
         push[names.index(own)] += values[own]
-    if trees:  # and what the trees credit each input with along their paths
-        _, contrib = _tree_scores(trees, np.array([values[k] for k in names]))
-        push = (1.0 - trees["weight"]) * push + trees["weight"] * (contrib[c] - contrib[photo])
     if against:
         push = -push
     out = []
