@@ -109,15 +109,20 @@ def main() -> int:
     for fit in FITS:  # fitted on every source, as it would ship
         medical = learned.category_scores(fitted(list(range(len(rows))), fit), gradient)["medical"]
         print(f"{fit[0]:36s} a plain grey gradient: medical {medical:.2f}")
-    before, after = FITS[0][0], FITS[2][0]
-    for kind, label in (("f", "as built"), ("d", "degraded")):
-        print(f"changed decisions, {before} -> {after}, {label}:")
-        for i, r in enumerate(rows):
-            a, b = preds[(before, kind)][i], preds[(after, kind)][i]
-            if a != b:
-                mark = "fixed" if b == truth[i] else ("broke" if a == truth[i] else "moved")
-                print(f"  {mark:5s} {truth[i]:10s} {r['file']:34s} {groups[i]:24s} {a} -> {b}")
+    print_changes(rows, groups, preds, FITS[0][0], FITS[2][0])
     return 0
+
+
+def print_changes(rows: list[dict], groups: list[str], preds: dict, before: str, after: str):
+    """Every picture whose decision differs between fits ``before`` and ``after`` (``preds``
+    keyed by fit name and ``f``/``d``, as built or degraded): fixed, broke or moved."""
+    for kind, label in (("f", "as built"), ("d", "degraded")):
+        print(f"decisions that differ, {before} -> {after}, {label}:")
+        for i, r in enumerate(rows):
+            a, b, t = preds[(before, kind)][i], preds[(after, kind)][i], r["category"]
+            if a != b:
+                mark = "fixed" if b == t else ("broke" if a == t else "moved")
+                print(f"  {mark:5s} {t:10s} {r['file']:34s} {groups[i]:24s} {a} -> {b}")
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def representative() -> dict[str, tuple[dict, str]]:
 
 def main() -> int:
     from benchmarks import risk_eval, risk_loso
-    from benchmarks.risk_augment import line, plain_gradient
+    from benchmarks.risk_augment import line, plain_gradient, print_changes
     from review.risk import analyse, learned
     from review.risk.analyser import learned_inputs
 
@@ -184,15 +184,8 @@ def main() -> int:
         print(f"{fit[0]:44s} a plain grey gradient: medical {medical:.2f}; representative "
               f"pictures wrong: {'; '.join(wrong) or 'none'}")  # fmt: skip
     names = [f[0] for f in fits]
-    before = FITS[0][0]
-    for after in names[1:] if before in names else []:
-        for kind, label in (("f", "as built"), ("d", "degraded")):
-            print(f"decisions that differ, {before} -> {after}, {label}:")
-            for i, r in enumerate(rows):
-                a, b = preds[(before, kind)][i], preds[(after, kind)][i]
-                if a != b:
-                    mark = "fixed" if b == truth[i] else ("broke" if a == truth[i] else "moved")
-                    print(f"  {mark:5s} {truth[i]:10s} {r['file']:34s} {groups[i]:24s} {a} -> {b}")
+    for after in names[1:] if FITS[0][0] in names else []:
+        print_changes(rows, groups, preds, FITS[0][0], after)
     return 0
 
 

@@ -110,6 +110,18 @@ def main() -> int:
             f"  {key:40s} n={v['n']:3d} learned {v['exact']:.2f} (flag {v['flagged']:.2f})"
             f"  hand {h['exact']:.2f}"
         )
+    # the framing measure (``features.lit_box``) per kind of picture: the analyser counts 0.9
+    # and up as a picture in a frame, so no scan may reach it
+    print("lit_box: highest, and how many reach 0.9")
+    def kind_of(r: dict) -> str:
+        return "framed photo" if risk_eval.row_group(r) == "framed-photos" else r["category"]
+
+    for kind in (*risk_eval.LABELS, "framed photo"):
+        part = [r["report"].features["lit_box"] for r in rows
+                if r["report"].features and kind_of(r) == kind]  # fmt: skip
+        if part:
+            print(f"  {kind:12s} n={len(part):3d} highest {max(part):.2f}, "
+                  f"{sum(v >= 0.9 for v in part)} at 0.9 or more")  # fmt: skip
     if args.misses:
         only = set(filter(None, args.groups.split(",")))
         print("misses (learned, LOSO): truth file group scores -> decided")

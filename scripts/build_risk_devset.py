@@ -1262,13 +1262,20 @@ def _debian_package(path: Path) -> str:
     return out.split(":", 1)[0]
 
 
-def build_grey_and_low_contrast_photos(b: Builder) -> None:
-    """Greyscale, foggy and low-contrast copies of real photographs from new sources: the
-    Debian wallpapers (photographs only) and OpenCV's stereo-calibration photos."""
+def _wallpaper_photos() -> list[tuple[Path, str]]:
+    """The real photographs among the installed Debian wallpapers (``WALLPAPER_PHOTOS``), each
+    with the package that owns it, in a fixed order."""
     found: list[tuple[Path, str]] = []
     for patterns in WALLPAPER_PHOTOS.values():
         for pattern in patterns:
             found += [(p, _debian_package(p)) for p in sorted(BACKGROUNDS.glob(pattern))]
+    return found
+
+
+def build_grey_and_low_contrast_photos(b: Builder) -> None:
+    """Greyscale, foggy and low-contrast copies of real photographs from new sources: the
+    Debian wallpapers (photographs only) and OpenCV's stereo-calibration photos."""
+    found = _wallpaper_photos()
     if not found:
         print("no Debian wallpapers (apt-get install mate-backgrounds ukui-wallpapers)")
     for i, (path, package) in enumerate(found):
@@ -1309,10 +1316,7 @@ def build_framed_photos(b: Builder) -> None:
     take any black surround for medical. The pictures inside the frames are those of the
     ``debian-wallpapers`` group (different sizes and crops, never a fog or low-contrast copy):
     left out on its own, this group tests the framing, not unseen photographs."""
-    found: list[tuple[Path, str]] = []
-    for patterns in WALLPAPER_PHOTOS.values():
-        for pattern in patterns:
-            found += [(p, _debian_package(p)) for p in sorted(BACKGROUNDS.glob(pattern))]
+    found = _wallpaper_photos()
     if not found:
         print("no Debian wallpapers for the framed photos (apt-get install mate-backgrounds)")
     for i, (path, package) in enumerate(found):
