@@ -60,7 +60,7 @@ def line(pred: list[str], truth: list[str]) -> str:
 
 
 def main() -> int:
-    from benchmarks import risk_eval, risk_loso
+    from benchmarks import risk_loso
     from review.risk import analyse, learned
     from review.risk.analyser import learned_inputs
 
@@ -68,15 +68,8 @@ def main() -> int:
     ap.add_argument("--devset", default=str(ROOT / "var" / "risk_devset"))
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
-    devset = Path(args.devset)
-    rows = risk_eval.load_rows(devset, quick=False)
-    cache = risk_loso.analysed(devset, rows, args.jobs)
-    rows = [r | cache[r["file"]] for r in rows]
+    rows, groups, tests = risk_loso.with_copies(Path(args.devset), args.jobs)
     truth = [r["category"] for r in rows]
-    groups = [risk_eval.row_group(r) for r in rows]
-    # test inputs: as built, and the degraded copy (``train_inputs[1]``; a picture too small
-    # to measure has none), both with the original file's metadata
-    tests = {"f": [r["inputs"] for r in rows], "d": [(r["train_inputs"] + [None])[1] for r in rows]}
 
     def fitted(idx: list[int], fit: tuple) -> dict:
         _, both, penalty, z_max = fit
@@ -91,15 +84,8 @@ def main() -> int:
             z_max=z_max,
         )
 
-    preds = {(fit[0], kind): ["photo"] * len(rows) for fit in FITS for kind in tests}
-    for g in sorted(set(groups)):
-        train = [i for i, gi in enumerate(groups) if gi != g]
-        for fit in FITS:
-            model = fitted(train, fit)
-            for kind, values in tests.items():
-                for i in (i for i, gi in enumerate(groups) if gi == g and values[i] is not None):
-                    sc = learned.category_scores(model, values[i], rows[i]["meta"])
-                    preds[(fit[0], kind)][i] = risk_eval.decided(sc)
+    preds = risk_loso.decisions_left_out(rows, groups, tests, FITS, fitted,
+                                         learned.category_scores)  # fmt: skip
     for kind, label in (("f", "as built"), ("d", "degraded")):
         for name, *_ in FITS:
             print(f"{name:36s} scored {label:8s}: {line(preds[(name, kind)], truth)}")

@@ -1,6 +1,7 @@
 """Gradient-boosted trees against the shipped logistic regression, leave-one-source-out.
 
     python benchmarks/risk_boosting.py [--devset var/risk_devset] [--jobs 2] [--only 0,1]
+                                       [--without framed-photos]
 
 An experiment tool, not part of the product (it needs scikit-learn, a development dependency).
 Issue 15 asked whether trees on the analyser's measurements generalise better than the logistic
@@ -139,16 +140,15 @@ def main() -> int:
     ap.add_argument("--devset", default=str(ROOT / "var" / "risk_devset"))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", default="", help="indices of FITS to run, e.g. 0,1")
+    ap.add_argument(
+        "--without", default="",
+        help="source groups to leave out of the set altogether, e.g. framed-photos",
+    )  # fmt: skip
     args = ap.parse_args()
     fits = [FITS[int(i)] for i in args.only.split(",")] if args.only else list(FITS)
-    devset = Path(args.devset)
-    rows = risk_eval.load_rows(devset, quick=False)
-    cache = risk_loso.analysed(devset, rows, args.jobs)
-    rows = [r | cache[r["file"]] for r in rows]
+    without = frozenset(filter(None, args.without.split(",")))
+    rows, groups, tests = risk_loso.with_copies(Path(args.devset), args.jobs, without)
     truth = [r["category"] for r in rows]
-    groups = [risk_eval.row_group(r) for r in rows]
-    # test inputs: as built, and the degraded copy (a picture too small to measure has none)
-    tests = {"f": [r["inputs"] for r in rows], "d": [(r["train_inputs"] + [None])[1] for r in rows]}
 
     def fitted(idx: list[int], fit: tuple) -> Fit:
         _, kind, settings = fit
@@ -157,16 +157,8 @@ def main() -> int:
         x = np.vstack([learned.vector(d[0]) for d in data])
         return Fit(x, [d[1] for d in data], [d[2] for d in data], kind, settings)
 
-    preds = {(fit[0], kind): ["photo"] * len(rows) for fit in fits for kind in tests}
-    for g in sorted(set(groups)):
-        train = [i for i, gi in enumerate(groups) if gi != g]
-        for fit in fits:
-            model = fitted(train, fit)
-            for kind, values in tests.items():
-                for i in (i for i, gi in enumerate(groups) if gi == g and values[i] is not None):
-                    sc = model.scores(values[i], rows[i]["meta"])
-                    preds[(fit[0], kind)][i] = risk_eval.decided(sc)
-        print(f"  left out {g}", file=sys.stderr, flush=True)
+    preds = risk_loso.decisions_left_out(rows, groups, tests, fits, fitted,
+                                         lambda model, v, meta: model.scores(v, meta))  # fmt: skip
     framed = [i for i, g in enumerate(groups) if g == "framed-photos"]
     for kind, label in (("f", "as built"), ("d", "degraded")):
         for name, *_ in fits:

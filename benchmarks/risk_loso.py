@@ -75,6 +75,45 @@ def analysed(devset: Path, rows: list[dict], jobs: int) -> dict[str, dict]:
     return cache
 
 
+def with_copies(
+    devset: Path, jobs: int, without: frozenset[str] = frozenset()
+) -> tuple[list[dict], list[str], dict[str, list]]:
+    """Every row with its analysis (``analysed``), each row's source group, and the learned
+    inputs to test on by kind: ``f`` as built, ``d`` the degraded copy (``train_inputs[1]``;
+    ``None`` for a picture too small to measure), both with the original file's metadata.
+    ``without``: source groups left out of the set altogether (the set as it was before they
+    were added)."""
+    from benchmarks import risk_eval
+
+    rows = risk_eval.load_rows(devset, quick=False)
+    rows = [r for r in rows if risk_eval.row_group(r) not in without]
+    cache = analysed(devset, rows, jobs)
+    rows = [r | cache[r["file"]] for r in rows]
+    groups = [risk_eval.row_group(r) for r in rows]
+    tests = {"f": [r["inputs"] for r in rows], "d": [(r["train_inputs"] + [None])[1] for r in rows]}
+    return rows, groups, tests
+
+
+def decisions_left_out(rows, groups, tests, fits, fitted, score) -> dict:
+    """``{(fit name, kind): decision per row}``: for every source, each fit of ``fits`` (name
+    first) is made by ``fitted(training row indices, fit)`` from the other sources, and
+    ``score(model, inputs, meta)`` decides the left-out source's rows of each kind of ``tests``
+    (``with_copies``). A row without inputs stays ``photo``."""
+    from benchmarks import risk_eval
+
+    preds = {(fit[0], kind): ["photo"] * len(rows) for fit in fits for kind in tests}
+    for g in sorted(set(groups)):
+        train = [i for i, gi in enumerate(groups) if gi != g]
+        for fit in fits:
+            model = fitted(train, fit)
+            for kind, values in tests.items():
+                for i in (i for i, gi in enumerate(groups) if gi == g and values[i] is not None):
+                    decision = risk_eval.decided(score(model, values[i], rows[i]["meta"]))
+                    preds[(fit[0], kind)][i] = decision
+        print(f"  left out {g}", file=sys.stderr, flush=True)
+    return preds
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--devset", default=str(ROOT / "var" / "risk_devset"))
@@ -113,12 +152,11 @@ def main() -> int:
     # the framing measure (``features.lit_box``) per kind of picture: the analyser counts 0.9
     # and up as a picture in a frame, so no scan may reach it
     print("lit_box: highest, and how many reach 0.9")
-    def kind_of(r: dict) -> str:
-        return "framed photo" if risk_eval.row_group(r) == "framed-photos" else r["category"]
-
+    kinds = ["framed photo" if risk_eval.row_group(r) == "framed-photos" else r["category"]
+             for r in rows]  # fmt: skip
     for kind in (*risk_eval.LABELS, "framed photo"):
-        part = [r["report"].features["lit_box"] for r in rows
-                if r["report"].features and kind_of(r) == kind]  # fmt: skip
+        part = [r["report"].features["lit_box"] for r, k in zip(rows, kinds, strict=True)
+                if r["report"].features and k == kind]  # fmt: skip
         if part:
             print(f"  {kind:12s} n={len(part):3d} highest {max(part):.2f}, "
                   f"{sum(v >= 0.9 for v in part)} at 0.9 or more")  # fmt: skip
