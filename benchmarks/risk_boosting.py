@@ -164,8 +164,8 @@ def main() -> int:
         for name, *_ in fits:
             pred = preds[(name, kind)]
             flagged = sum(pred[i] != "photo" for i in framed)
-            print(f"{name:44s} scored {label:8s}: {line(pred, truth)} "
-                  f"framed_photos_flagged={flagged}/{len(framed)}")  # fmt: skip
+            extra = f" framed_photos_flagged={flagged}/{len(framed)}" if framed else ""
+            print(f"{name:44s} scored {label:8s}: {line(pred, truth)}{extra}")
     gradient = learned_inputs(analyse(plain_gradient(), with_features=True, use_model=False))
     pictures = representative()
     for fit in fits:  # fitted on every source, as it would ship

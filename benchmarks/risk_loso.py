@@ -1,7 +1,7 @@
 """Leave-one-source-out alone, fast: for trying a change to the risk analyser.
 
     python benchmarks/risk_loso.py [--devset var/risk_devset] [--misses] [--jobs 2]
-                                   [--groups qt-doc,xvfb-qt]
+                                   [--groups qt-doc,xvfb-qt] [--no-lit-box]
 
 ``risk_eval.py`` prints everything (both splits, captions, timing); this prints only its
 leave-one-source-out figures: recall per category, photos flagged, the confusion matrix, exact
@@ -9,6 +9,8 @@ share per source and, with ``--misses``, the wrong decisions (``--groups``: of t
 only). Every image's analysis is cached under ``var/loso_cache/<hash of review/risk>.pkl``, so
 a second run after changing only the fit, or nothing, takes seconds;
 ``benchmarks/risk_fit_variants.py`` reads the same cache. ``--jobs`` analyses in parallel.
+``--no-lit-box`` holds ``features.lit_box`` at 0 (its own cache): the ``risk-2.3`` analysis,
+with the model refitted per source as always, to compare ``risk-2.4`` against on the same set.
 """
 
 from __future__ import annotations
@@ -39,9 +41,12 @@ def code_hash() -> str:
 
 
 def work(args):
-    devset, file = args
-    from review.risk import analyse, learned
+    devset, file, no_lit_box = args
+    from review.risk import analyse, features, learned
     from review.risk.analyser import learned_inputs, metadata_hints, training_inputs
+
+    if no_lit_box:  # the analysis as it was before ``lit_box`` (risk-2.4) existed
+        features._lit_box = lambda luma, bw: 0.0
 
     with Image.open(Path(devset) / file) as img:
         report = analyse(img, with_features=True)
@@ -59,17 +64,20 @@ def work(args):
     }
 
 
-def analysed(devset: Path, rows: list[dict], jobs: int) -> dict[str, dict]:
+def analysed(
+    devset: Path, rows: list[dict], jobs: int, no_lit_box: bool = False
+) -> dict[str, dict]:
     """Every row's analysis (``work``), from ``var/loso_cache/<hash of review/risk>.pkl`` where
-    this code version already made it."""
+    this code version already made it. ``no_lit_box``: with ``features.lit_box`` held at 0."""
     cache_dir = ROOT / "var" / "loso_cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file = cache_dir / f"{code_hash()}.pkl"
+    cache_file = cache_dir / f"{code_hash()}{'-no-lit-box' if no_lit_box else ''}.pkl"
     cache = pickle.loads(cache_file.read_bytes()) if cache_file.exists() else {}
     todo = [r["file"] for r in rows if r["file"] not in cache]
     if todo:
         with Pool(jobs) as pool:
-            for file, res in pool.imap_unordered(work, [(str(devset), f) for f in todo], 8):
+            jobs_args = [(str(devset), f, no_lit_box) for f in todo]
+            for file, res in pool.imap_unordered(work, jobs_args, 8):
                 cache[file] = res
         cache_file.write_bytes(pickle.dumps(cache))
     return cache
@@ -120,12 +128,16 @@ def main() -> int:
     ap.add_argument("--misses", action="store_true")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--groups", default="", help="only list misses of these groups")
+    ap.add_argument(
+        "--no-lit-box", action="store_true",
+        help="hold features.lit_box at 0: the analysis before risk-2.4, the model refitted",
+    )  # fmt: skip
     args = ap.parse_args()
     from benchmarks import risk_eval
 
     devset = Path(args.devset)
     rows = risk_eval.load_rows(devset, quick=False)
-    cache = analysed(devset, rows, args.jobs)
+    cache = analysed(devset, rows, args.jobs, args.no_lit_box)
     for r in rows:
         r.update(cache[r["file"]])
     loso = risk_eval.loso_scores(rows)
@@ -162,16 +174,16 @@ def main() -> int:
                   f"{sum(v >= 0.9 for v in part)} at 0.9 or more")  # fmt: skip
     if args.misses:
         only = set(filter(None, args.groups.split(",")))
-        print("misses (learned, LOSO): truth file group scores -> decided")
+        print("misses (learned, LOSO): truth file group scores lit_box -> decided")
         for r, sc in zip(rows, loso["learned"], strict=True):
             g = risk_eval.row_group(r)
             if only and g not in only:
                 continue
             if risk_eval.decided(sc) != r["category"]:
                 ps = " ".join(f"{c[:3]}={sc[c]:.2f}" for c in risk_eval.CATEGORIES)
-                print(
-                    f"  {r['category']:10s} {r['file']:34s} {g:20s} {ps} -> {risk_eval.decided(sc)}"
-                )
+                box = r["report"].features["lit_box"] if r["report"].features else 0.0
+                print(f"  {r['category']:10s} {r['file']:34s} {g:20s} {ps} lit_box={box:.2f}"
+                      f" -> {risk_eval.decided(sc)}")  # fmt: skip
     return 0
 
 
