@@ -40,6 +40,9 @@ backdrop, is a picture in a frame when its lit part is an upright rectangle (``l
 only when four straight lines box it; the model is retrained on a set that has such photographs
 too (black surrounds had been scans' alone). Gradient-boosted trees were tried beside the
 logistic regression and not kept (``benchmarks/risk_boosting.py``).
+``risk-2.5``: views of a symmetric scan on black (``scan_views``) are enough to flag a figure
+on their own, as a colour-mapped scan is, when a statistical map or an atlas in colour covers
+the grey anatomy the other terms read.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from PIL import Image, ImageOps
 from . import learned
 from .features import Features, measure
 
-ANALYSER_VERSION = "risk-2.4"
+ANALYSER_VERSION = "risk-2.5"
 CATEGORIES = ("chart", "screenshot", "medical")
 
 
@@ -187,6 +190,11 @@ def scan_views(f: Features) -> float:
 
 
 SHOWN_WEIGHT = 3.0  # log-odds for a scan on a screen beyond what the grey-surround terms give
+# log-odds for views of a symmetric scan on black beyond what the grey-surround terms give: as
+# much as a colour-mapped scan gets (``mapped``), so that the views flag a figure by themselves
+# when a colour overlay or map hides the grey anatomy (``risk-2.5``; 3.0 before, which left a
+# figure that is nothing but such views at 0.43)
+VIEWS_WEIGHT = 5.0
 
 
 def scan_shown(f: Features) -> float:
@@ -356,7 +364,7 @@ def _medical(f: Features, g: float, meta: dict[str, float]) -> CategoryScore:
     views = scan_views(f)
     # a grey subject on black is counted above already: this adds what those terms miss, a
     # colour overlay and views side by side
-    e.add(3.0, max(0.0, views - grey * surround), "views of a symmetric scan on black")
+    e.add(VIEWS_WEIGHT, max(0.0, views - grey * surround), "views of a symmetric scan on black")
     # what the grey-surround terms miss: a grey scan among a screen's coloured bars and text
     e.add(SHOWN_WEIGHT, max(0.0, shown - lit_grey * surround), "a scan's grey field on a screen")
     e.add(-2.5, max(0.0, colourful - stain - dyes - warm_disc - max(mapped, views, shown)),

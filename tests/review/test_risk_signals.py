@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from review.risk import analyse, combine, learned
+from review.risk import analyse, analyser, combine, learned
 from review.risk.analyser import scan_shown as scan_shown_score
 from review.risk.analyser import scan_views as scan_views_score
 from review.risk.features import cut_out, measure
@@ -477,6 +477,27 @@ def test_one_symmetric_view_among_panels_on_black_counts_as_anatomy():
     assert hand.scores["medical"] >= 0.5 and hand.scores["chart"] < 0.5, hand.scores
     assert "symmetric" in hand.reasons["medical"]
     assert combine(analyse(scan_views())).flags == ["medical"]
+
+
+def test_views_shown_through_a_colour_map_are_medical_by_themselves(monkeypatch):
+    """The same figure with its anatomy shown through a colour map (plasma) instead of grey:
+    nothing grey is left for the grey-surround terms, so the views must carry it (``risk-2.5``;
+    at their earlier weight, 3.0, such a figure stayed unflagged)."""
+    import matplotlib
+
+    rgb = np.asarray(scan_views()).astype(np.float64)
+    luma = rgb.mean(axis=2)
+    lit = luma > 30
+    rgb[lit] = matplotlib.colormaps["plasma"](luma / 255.0)[..., :3][lit] * 255
+    figure = Image.fromarray(rgb.astype(np.uint8))
+    f = measure(figure)
+    assert f.lit_gray_frac < 0.3  # crosshairs, labels and the bar alone: no grey scan to read
+    assert scan_views_score(f) > 0.5
+    hand = analyse(figure, use_model=False)
+    assert "views of a symmetric scan on black" in hand.reasons["medical"], hand.reasons
+    assert combine(analyse(figure)).flags == ["medical"], analyse(figure).scores
+    monkeypatch.setattr(analyser, "VIEWS_WEIGHT", 3.0)
+    assert analyse(figure).scores["medical"] < 0.5
 
 
 def test_symmetric_histograms_in_dark_panels_stay_a_chart():
