@@ -8,7 +8,7 @@ weight of ``analyser.scan_views`` (views of a symmetric scan on black) after see
 change does on figures it was not made for. This script draws others with nilearn's bundled
 data (display modes, colour maps and overlays the set's ten do not use) and, as controls,
 photographs side by side on black the way such figures lay out their views, and prints the
-analyser's decision for each. Run it from two checkouts to compare versions; ``--json``
+analyser's decision for each from the pixels alone (saved without matplotlib's metadata). Run it from two checkouts to compare versions; ``--json``
 writes the decisions for that.
 """
 
@@ -101,7 +101,9 @@ def render(out: Path) -> list[tuple[str, str, Path]]:
             buf = io.BytesIO()
             fig.savefig(buf, format="png", facecolor=fig.get_facecolor())
             plt.close("all")
-            path.write_bytes(buf.getvalue())
+            # pixels only: matplotlib names itself in the file, which the analyser reads as a
+            # chart's metadata; the set's pictures carry none either
+            Image.open(io.BytesIO(buf.getvalue())).convert("RGB").save(path)
         done.append((name, truth, path))
     return done
 
