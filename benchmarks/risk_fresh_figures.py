@@ -8,8 +8,8 @@ weight of ``analyser.scan_views`` (views of a symmetric scan on black) after see
 change does on figures it was not made for. This script draws others with nilearn's bundled
 data (display modes, colour maps and overlays the set's ten do not use) and, as controls,
 photographs side by side on black the way such figures lay out their views, and prints the
-analyser's decision for each from the pixels alone (saved without matplotlib's metadata). Run it from two checkouts to compare versions; ``--json``
-writes the decisions for that.
+analyser's decision for each from the pixels alone (saved without matplotlib's metadata). Run
+it from two checkouts to compare versions; ``--json`` writes the decisions for that.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@
 
 ``risk_eval.py`` prints everything (both splits, captions, timing); this prints only its
 leave-one-source-out figures: recall per category, photos flagged, the confusion matrix, exact
-share per source and, with ``--misses``, the wrong decisions (``--groups``: of those sources
+share per source, how far each kind of picture reaches on two measures (``lit_box``,
+``scan_views``) and, with ``--misses``, the wrong decisions (``--groups``: of those sources
 only). Every image's analysis is cached under ``var/loso_cache/<hash of review/risk>.pkl``, so
 a second run after changing only the fit, or nothing, takes seconds;
 ``benchmarks/risk_fit_variants.py`` reads the same cache. ``--jobs`` analyses in parallel.
@@ -161,17 +162,25 @@ def main() -> int:
             f"  {key:40s} n={v['n']:3d} learned {v['exact']:.2f} (flag {v['flagged']:.2f})"
             f"  hand {h['exact']:.2f}"
         )
-    # the framing measure (``features.lit_box``) per kind of picture: the analyser counts 0.9
-    # and up as a picture in a frame, so no scan may reach it
-    print("lit_box: highest, and how many reach 0.9")
+    # two measures per kind of picture: the framing (``features.lit_box``; the analyser counts
+    # 0.9 and up as a picture in a frame, so no scan may reach it) and views of a scan on black
+    # (``analyser.scan_views``, which flags a figure by itself: only scans may have much of it)
+    from review.risk.analyser import scan_views
+    from review.risk.features import Features
+
     kinds = ["framed photo" if risk_eval.row_group(r) == "framed-photos" else r["category"]
              for r in rows]  # fmt: skip
-    for kind in (*risk_eval.LABELS, "framed photo"):
-        part = [r["report"].features["lit_box"] for r, k in zip(rows, kinds, strict=True)
-                if r["report"].features and k == kind]  # fmt: skip
-        if part:
-            print(f"  {kind:12s} n={len(part):3d} highest {max(part):.2f}, "
-                  f"{sum(v >= 0.9 for v in part)} at 0.9 or more")  # fmt: skip
+    measured = [(r, k) for r, k in zip(rows, kinds, strict=True) if r["report"].features]
+    for name, value, line in (
+        ("lit_box", lambda f: f.lit_box, 0.9),
+        ("scan_views", scan_views, 0.1),
+    ):
+        print(f"{name}: highest, and how many reach {line}")
+        for kind in (*risk_eval.LABELS, "framed photo"):
+            part = [value(Features(**r["report"].features)) for r, k in measured if k == kind]
+            if part:
+                print(f"  {kind:12s} n={len(part):3d} highest {max(part):.2f}, "
+                      f"{sum(v >= line for v in part)} reach {line}")  # fmt: skip
     if args.misses:
         only = set(filter(None, args.groups.split(",")))
         print("misses (learned, LOSO): truth file group scores lit_box -> decided")
