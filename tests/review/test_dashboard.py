@@ -99,7 +99,7 @@ def test_a_project_without_data_draws_empty_plots(client, admin):
     assert plot_csv(client, empty, "rate") == [["route", "day", "accepted", "reviewed", "rate"]]
     # No open, empty "Table (0 rows)": each plot says in a line that it has no data yet, and a
     # (collapsed) table is there only where a plot has rows to show.
-    assert "plot-table\" open" not in page
+    assert 'plot-table" open' not in page
     assert "Table (0 rows)" not in page
     for plot in ("rate", "cost", "latency", "spend", "throughput", "risk"):
         section = page.split(f'id="plot-{plot}"')[1].split("</section>")[0]

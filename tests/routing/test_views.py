@@ -361,6 +361,7 @@ def test_pause_resume_cancel_from_the_run_page(
         )
         for _ in range(3)
     ]
+
     def action(name, **data):
         return pam_client.post(reverse("routing:run-action", args=[run.pk, name]), data)
 
