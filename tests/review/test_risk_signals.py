@@ -483,13 +483,10 @@ def test_views_shown_through_a_colour_map_are_medical_by_themselves(monkeypatch)
     """The same figure with its anatomy shown through a colour map (plasma) instead of grey:
     nothing grey is left for the grey-surround terms, so the views must carry it (``risk-2.5``;
     at their earlier weight, 3.0, such a figure stayed unflagged)."""
-    import matplotlib
-
-    rgb = np.asarray(scan_views()).astype(np.float64)
-    luma = rgb.mean(axis=2)
-    lit = luma > 30
-    rgb[lit] = matplotlib.colormaps["plasma"](luma / 255.0)[..., :3][lit] * 255
-    figure = Image.fromarray(rgb.astype(np.uint8))
+    grey = np.asarray(scan_views())
+    mapped = np.asarray(colour_mapped(scan_views(), "plasma"))
+    # as neuroimaging figures draw it: the map on the anatomy, the surround left black
+    figure = Image.fromarray(np.where(grey.mean(axis=2, keepdims=True) > 30, mapped, grey))
     f = measure(figure)
     assert f.lit_gray_frac < 0.3  # crosshairs, labels and the bar alone: no grey scan to read
     assert scan_views_score(f) > 0.5
