@@ -2,6 +2,9 @@
 
     python benchmarks/risk_fresh_figures.py [--out var/risk_fresh] [--json decisions.json]
 
+Needs the ``riskset`` extra (nilearn draws the figures) beside ``dev`` (scikit-image,
+matplotlib): ``pip install -e ".[dev,riskset]"``.
+
 A check of one change on pictures nobody looked at while making it. ``risk-2.5`` raised the
 weight of ``analyser.scan_views`` (views of a symmetric scan on black) after seeing how the
 ``nilearn-plotting`` figures of the risk set were missed; those figures cannot then say how the
