@@ -1,6 +1,6 @@
 """Neuroimaging figures the risk set does not have, and photographs laid out the same way.
 
-    python benchmarks/risk_fresh_figures.py [--out var/risk_fresh] [--json decisions.json]
+    python benchmarks/risk_fresh_figures.py [--out var/risk_fresh] [--against 255af80]
 
 Needs the ``riskset`` extra (nilearn draws the figures) beside ``dev`` (scikit-image,
 matplotlib): ``pip install -e ".[dev,riskset]"``.
@@ -11,15 +11,15 @@ weight of ``analyser.scan_views`` (views of a symmetric scan on black) after see
 change does on figures it was not made for. This script draws others with nilearn's bundled
 data (display modes, colour maps and overlays the set's ten do not use) and, as controls,
 photographs side by side on black the way such figures lay out their views, and prints the
-analyser's decision for each from the pixels alone (saved without matplotlib's metadata). Run
-it from two checkouts to compare versions; ``--json`` writes the decisions for that.
+analyser's decision for each from the pixels alone (saved without matplotlib's metadata).
+``--against REF`` also scores them with the analyser as committed at git ``REF``, in the same
+run (``risk_eval.analyser_at``).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -114,27 +114,32 @@ def render(out: Path) -> list[tuple[str, str, Path]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "var" / "risk_fresh"))
-    ap.add_argument("--json", help="write {name: decision} here")
+    ap.add_argument("--against", help="a git ref whose analyser scores the pictures too")
     args = ap.parse_args()
     from benchmarks import risk_eval
     from review.risk import ANALYSER_VERSION, analyse
 
-    decisions = {}
-    right = {"medical": [0, 0], "photo": [0, 0]}
+    versions = {ANALYSER_VERSION: analyse}
+    if args.against:
+        versions[args.against] = risk_eval.analyser_at(args.against)
+    right = {v: {"medical": 0, "photo": 0} for v in versions}
+    total = {"medical": 0, "photo": 0}
     for name, truth, path in render(Path(args.out)):
-        with Image.open(path) as img:
-            scores = analyse(img).scores
-        decided = risk_eval.decided(scores)
-        decisions[name] = decided
-        right[truth][0] += decided == truth
-        right[truth][1] += 1
-        ps = " ".join(f"{c[:3]}={scores[c]:.2f}" for c in risk_eval.CATEGORIES)
-        print(f"{truth:8s} {name:34s} {ps} -> {decided}")
-    print(f"{ANALYSER_VERSION}: medical figures read as medical {right['medical'][0]}/"
-          f"{right['medical'][1]}; photographs in panels on black unflagged "
-          f"{right['photo'][0]}/{right['photo'][1]}")  # fmt: skip
-    if args.json:
-        Path(args.json).write_text(json.dumps(decisions, indent=1) + "\n")
+        total[truth] += 1
+        line = f"{truth:8s} {name:34s}"
+        for version, score in versions.items():
+            with Image.open(path) as img:
+                scores = score(img).scores
+            decided = risk_eval.decided(scores)
+            right[version][truth] += decided == truth
+            ps = " ".join(f"{c[:3]}={scores[c]:.2f}" for c in risk_eval.CATEGORIES)
+            line += f" | {version}: {ps} -> {decided}"
+        print(line)
+    for version, ok in right.items():
+        print(
+            f"{version}: medical figures read as medical {ok['medical']}/{total['medical']}; "
+            f"photographs in panels on black unflagged {ok['photo']}/{total['photo']}"
+        )
     return 0
 
 

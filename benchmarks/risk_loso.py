@@ -2,6 +2,7 @@
 
     python benchmarks/risk_loso.py [--devset var/risk_devset] [--misses] [--jobs 2]
                                    [--groups qt-doc,xvfb-qt] [--no-lit-box]
+                                   [--views-weight 3.0]
 
 ``risk_eval.py`` prints everything (both splits, captions, timing); this prints only its
 leave-one-source-out figures: recall per category, photos flagged, the confusion matrix, exact
@@ -12,6 +13,8 @@ a second run after changing only the fit, or nothing, takes seconds;
 ``benchmarks/risk_fit_variants.py`` reads the same cache. ``--jobs`` analyses in parallel.
 ``--no-lit-box`` holds ``features.lit_box`` at 0 (its own cache): the ``risk-2.3`` analysis,
 with the model refitted per source as always, to compare ``risk-2.4`` against on the same set.
+``--views-weight W`` sets ``analyser.VIEWS_WEIGHT`` (its own cache): 3.0 is the ``risk-2.4``
+weight; the figures of ``risk-2.5`` at the weights beside its 5.0 come from this.
 """
 
 from __future__ import annotations
@@ -42,12 +45,14 @@ def code_hash() -> str:
 
 
 def work(args):
-    devset, file, no_lit_box = args
-    from review.risk import analyse, features, learned
+    devset, file, variant = args
+    from review.risk import analyse, analyser, features, learned
     from review.risk.analyser import learned_inputs, metadata_hints, training_inputs
 
-    if no_lit_box:  # the analysis as it was before ``lit_box`` (risk-2.4) existed
+    if variant == "no-lit-box":  # the analysis as it was before ``lit_box`` (risk-2.4) existed
         features._lit_box = lambda luma, bw: 0.0
+    elif variant.startswith("views-weight="):
+        analyser.VIEWS_WEIGHT = float(variant.split("=", 1)[1])
 
     with Image.open(Path(devset) / file) as img:
         report = analyse(img, with_features=True)
@@ -65,19 +70,18 @@ def work(args):
     }
 
 
-def analysed(
-    devset: Path, rows: list[dict], jobs: int, no_lit_box: bool = False
-) -> dict[str, dict]:
+def analysed(devset: Path, rows: list[dict], jobs: int, variant: str = "") -> dict[str, dict]:
     """Every row's analysis (``work``), from ``var/loso_cache/<hash of review/risk>.pkl`` where
-    this code version already made it. ``no_lit_box``: with ``features.lit_box`` held at 0."""
+    this code version already made it. ``variant``: ``no-lit-box`` (``features.lit_box`` held
+    at 0) or ``views-weight=W`` (``analyser.VIEWS_WEIGHT`` set to W), each with its own cache."""
     cache_dir = ROOT / "var" / "loso_cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file = cache_dir / f"{code_hash()}{'-no-lit-box' if no_lit_box else ''}.pkl"
+    cache_file = cache_dir / f"{code_hash()}{'-' + variant if variant else ''}.pkl"
     cache = pickle.loads(cache_file.read_bytes()) if cache_file.exists() else {}
     todo = [r["file"] for r in rows if r["file"] not in cache]
     if todo:
         with Pool(jobs) as pool:
-            jobs_args = [(str(devset), f, no_lit_box) for f in todo]
+            jobs_args = [(str(devset), f, variant) for f in todo]
             for file, res in pool.imap_unordered(work, jobs_args, 8):
                 cache[file] = res
         cache_file.write_bytes(pickle.dumps(cache))
@@ -133,12 +137,18 @@ def main() -> int:
         "--no-lit-box", action="store_true",
         help="hold features.lit_box at 0: the analysis before risk-2.4, the model refitted",
     )  # fmt: skip
+    ap.add_argument("--views-weight", type=float, help="analyser.VIEWS_WEIGHT (risk-2.4: 3.0)")
     args = ap.parse_args()
+    if args.no_lit_box and args.views_weight is not None:
+        ap.error("--no-lit-box and --views-weight are two analyses: give one")
+    variant = "no-lit-box" if args.no_lit_box else ""
+    if args.views_weight is not None:
+        variant = f"views-weight={args.views_weight:g}"
     from benchmarks import risk_eval
 
     devset = Path(args.devset)
     rows = risk_eval.load_rows(devset, quick=False)
-    cache = analysed(devset, rows, args.jobs, args.no_lit_box)
+    cache = analysed(devset, rows, args.jobs, variant)
     for r in rows:
         r.update(cache[r["file"]])
     loso = risk_eval.loso_scores(rows)
