@@ -11,10 +11,10 @@ share per source, how far each kind of picture reaches on two measures (``lit_bo
 only). Every image's analysis is cached under ``var/loso_cache/<hash of review/risk>.pkl``, so
 a second run after changing only the fit, or nothing, takes seconds;
 ``benchmarks/risk_fit_variants.py`` reads the same cache. ``--jobs`` analyses in parallel.
-``--no-lit-box`` holds ``features.lit_box`` at 0 (its own cache): the ``risk-2.3`` analysis,
-with the model refitted per source as always, to compare ``risk-2.4`` against on the same set.
-``--views-weight W`` sets ``analyser.VIEWS_WEIGHT`` (its own cache): 3.0 is the ``risk-2.4``
-weight; the figures of ``risk-2.5`` at the weights beside its 5.0 come from this.
+Two changes to the analysis, alone or together, each run with its own cache and the model
+refitted per source as always: ``--no-lit-box`` holds ``features.lit_box`` at 0 (what
+``risk-2.4`` added), ``--views-weight W`` sets ``analyser.VIEWS_WEIGHT`` (``risk-2.4``: 3.0;
+``risk-2.5``: 5.0). Both, ``--no-lit-box --views-weight 3``, give the ``risk-2.3`` analysis.
 """
 
 from __future__ import annotations
@@ -45,14 +45,17 @@ def code_hash() -> str:
 
 
 def work(args):
-    devset, file, variant = args
+    devset, file, variant = args  # variant: what ``analysed`` names
     from review.risk import analyse, analyser, features, learned
     from review.risk.analyser import learned_inputs, metadata_hints, training_inputs
 
-    if variant == "no-lit-box":  # the analysis as it was before ``lit_box`` (risk-2.4) existed
-        features._lit_box = lambda luma, bw: 0.0
-    elif variant.startswith("views-weight="):
-        analyser.VIEWS_WEIGHT = float(variant.split("=", 1)[1])
+    for change in filter(None, variant.split("+")):
+        if change == "no-lit-box":  # the analysis as it was before ``lit_box`` (risk-2.4)
+            features._lit_box = lambda luma, bw: 0.0
+        elif change.startswith("views-weight="):
+            analyser.VIEWS_WEIGHT = float(change.split("=", 1)[1])
+        else:
+            raise ValueError(f"unknown change to the analysis: {change}")
 
     with Image.open(Path(devset) / file) as img:
         report = analyse(img, with_features=True)
@@ -72,8 +75,9 @@ def work(args):
 
 def analysed(devset: Path, rows: list[dict], jobs: int, variant: str = "") -> dict[str, dict]:
     """Every row's analysis (``work``), from ``var/loso_cache/<hash of review/risk>.pkl`` where
-    this code version already made it. ``variant``: ``no-lit-box`` (``features.lit_box`` held
-    at 0) or ``views-weight=W`` (``analyser.VIEWS_WEIGHT`` set to W), each with its own cache."""
+    this code version already made it. ``variant``: changes joined by ``+``, ``no-lit-box``
+    (``features.lit_box`` held at 0) and ``views-weight=W`` (``analyser.VIEWS_WEIGHT`` set to
+    W); each variant has its own cache."""
     cache_dir = ROOT / "var" / "loso_cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
     cache_file = cache_dir / f"{code_hash()}{'-' + variant if variant else ''}.pkl"
@@ -139,11 +143,10 @@ def main() -> int:
     )  # fmt: skip
     ap.add_argument("--views-weight", type=float, help="analyser.VIEWS_WEIGHT (risk-2.4: 3.0)")
     args = ap.parse_args()
-    if args.no_lit_box and args.views_weight is not None:
-        ap.error("--no-lit-box and --views-weight are two analyses: give one")
-    variant = "no-lit-box" if args.no_lit_box else ""
+    changes = ["no-lit-box"] if args.no_lit_box else []
     if args.views_weight is not None:
-        variant = f"views-weight={args.views_weight:g}"
+        changes.append(f"views-weight={args.views_weight:g}")
+    variant = "+".join(changes)
     from benchmarks import risk_eval
 
     devset = Path(args.devset)
